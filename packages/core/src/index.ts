@@ -1,0 +1,9 @@
+/**
+ * `@l3kit/core`: the L3Device contract, connectL3, pipes, the L3Hub router, clocks, capture
+ * taps and a minimal virtual host.
+ * @packageDocumentation
+ */
+export { Prefix } from '@l3kit/wire';
+export * from './clock.js';
+export * from './device.js';
+export * from './errors.js';

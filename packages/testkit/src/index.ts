@@ -1,0 +1,7 @@
+/**
+ * Private helpers shared by l3kit's tests and benchmarks. Not published.
+ * @packageDocumentation
+ */
+
+export * from './bench.js';
+export * from './checksum-oracle.js';
