@@ -343,7 +343,10 @@ export class Ipv6HeaderChain {
         this.moreFragments = (w & FRAG_MORE) !== 0;
         this.isFragment = this.fragmentOffset !== 0 || this.moreFragments;
         this.fragmentId =
-          ((b[o + FRAG_ID] << 24) | (b[o + FRAG_ID + 1] << 16) | (b[o + FRAG_ID + 2] << 8) | b[o + FRAG_ID + 3]) >>>
+          ((b[o + FRAG_ID] << 24) |
+            (b[o + FRAG_ID + 1] << 16) |
+            (b[o + FRAG_ID + 2] << 8) |
+            b[o + FRAG_ID + 3]) >>>
           0;
         if (this.fragmentOffset !== 0) {
           this.upperProtocol = b[o + EXT_NEXT];
@@ -381,7 +384,12 @@ export function emitIpv6FragmentHeader(
   more: boolean,
   id: number,
 ): number {
-  if (!Number.isInteger(offsetBytes) || offsetBytes < 0 || offsetBytes > IPV6_MAX_FRAGMENT_OFFSET || offsetBytes & 7)
+  if (
+    !Number.isInteger(offsetBytes) ||
+    offsetBytes < 0 ||
+    offsetBytes > IPV6_MAX_FRAGMENT_OFFSET ||
+    offsetBytes & 7
+  )
     throw new RangeError(`IPv6 fragment offset must be a multiple of 8 in 0..65528, got ${offsetBytes}`);
   if (off < 0 || off + IPV6_FRAGMENT_HEADER_LEN > buf.length)
     throw new RangeError('buffer too small for the IPv6 fragment header');
@@ -426,7 +434,8 @@ export function parseIpv6Repr(p: Ipv6Packet): Ipv6Repr {
 }
 
 function byteField(name: string, v: number, max: number): number {
-  if (!Number.isInteger(v) || v < 0 || v > max) throw new RangeError(`IPv6 ${name} must be 0..${max}, got ${v}`);
+  if (!Number.isInteger(v) || v < 0 || v > max)
+    throw new RangeError(`IPv6 ${name} must be 0..${max}, got ${v}`);
   return v;
 }
 
@@ -441,7 +450,8 @@ export function emitIpv6Header(repr: Ipv6Repr, payloadLen: number, buf: Uint8Arr
   const fl = byteField('flow label', repr.flowLabel ?? 0, 0xfffff);
   const hl = byteField('hop limit', repr.hopLimit ?? 64, 0xff);
   const nh = byteField('next header', repr.nextHeader, 0xff);
-  if (off < 0 || off + IPV6_HEADER_LEN > buf.length) throw new RangeError('buffer too small for the IPv6 header');
+  if (off < 0 || off + IPV6_HEADER_LEN > buf.length)
+    throw new RangeError('buffer too small for the IPv6 header');
   const src = parseIpv6(repr.src);
   const dst = parseIpv6(repr.dst);
   if (src === null || dst === null) throw new RangeError(`bad IPv6 address in ${repr.src} -> ${repr.dst}`);
