@@ -87,7 +87,10 @@ export class Capture {
   constructor(opts: CaptureOptions = {}) {
     const format = opts.format ?? 'pcapng';
     if (format !== 'pcapng' && format !== 'pcap')
-      throw new ConfigError('ERR_BAD_OPTION', `capture format must be 'pcapng' or 'pcap', got ${String(format)}`);
+      throw new ConfigError(
+        'ERR_BAD_OPTION',
+        `capture format must be 'pcapng' or 'pcap', got ${String(format)}`,
+      );
     this.format = format;
     this.clock = opts.clock ?? systemClock();
     this.comments = opts.comments === true;
@@ -171,7 +174,8 @@ export class Capture {
   }
 
   private addIface(name: string): Iface {
-    if (this.names.has(name)) throw new ConfigError('ERR_DUPLICATE_NAME', `capture name ${name} is already used`);
+    if (this.names.has(name))
+      throw new ConfigError('ERR_DUPLICATE_NAME', `capture name ${name} is already used`);
     this.names.add(name);
     const id = this.ng ? this.ng.addInterface(name, LinkType.Raw) : 0;
     return { name, id };

@@ -8,12 +8,13 @@
  * - TTL / hop-limit decrement (IPv4 checksum updated incrementally, RFC 1624); TTL expiry answers
  *   ICMP Time Exceeded, no route answers Destination Unreachable (net) / ICMPv6 1/0, both
  *   sourced from the hub's own address and subject to a token-bucket rate limit (RFC 1812
- *   §4.3.2.8, RFC 4443 §2.4(f)). No error is sent about an ICMP error, a non-first fragment, or
- *   a packet whose source is not a unicast host (RFC 1812 §4.3.2.7, RFC 4443 §2.4(e)).
+ *   §4.3.2.8, RFC 4443 §2.4(f)). No error is sent where RFC 1812 §4.3.2.7 / RFC 4443 §2.4(e)
+ *   forbid one (about an ICMP error, an IPv4 non-first fragment, a multicast or non-host source;
+ *   see `buildIcmpv4Error` / `buildIcmpv6Error`), nor when the hub has no address of the family.
  * - A packet whose route points back out the interface it came in on is dropped (counted
  *   `sameInterface`) unless the route was added with `hairpin: true`.
  * - The hub answers ICMP / ICMPv6 echo sent to its own addresses; UDP to them gets port
- *   unreachable.
+ *   unreachable, other protocols protocol unreachable (IPv6: Parameter Problem 4/1).
  * - Malformed packets are dropped and counted by reason in {@link L3Hub.stats}; `send` never
  *   throws for packet content.
  *
@@ -133,7 +134,6 @@ export function addressesOf(dev: L3Device): Prefix[] {
 /** Default ICMP error rate limit of a hub. */
 export const HUB_DEFAULT_ICMP_RATE_LIMIT = { burst: 100, perSecond: 1000 } as const;
 
-
 /** IPv4 masks by prefix length, as signed int32. */
 const MASK4 = new Int32Array(33);
 for (let l = 1; l <= 32; l++) MASK4[l] = l === 32 ? -1 : ~(0xffffffff >>> l);
@@ -155,6 +155,14 @@ function hash6(w0: number, w1: number, w2: number, w3: number): number {
   h = Math.imul(h ^ (h >>> 13) ^ w2, 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 16) ^ w3, 0x27d4eb2f);
   return (h ^ (h >>> 15)) | 0;
+}
+
+const BLOOM6_BITS = 1 << 17;
+const BLOOM6_WORDS = BLOOM6_BITS >>> 5;
+
+/** Bit of the IPv6 route Bloom filter for a route hash at prefix length `len`. */
+function bloomBit(h: number, len: number): number {
+  return (h ^ Math.imul(len + 1, 0x01000193)) & (BLOOM6_BITS - 1);
 }
 
 class Port {
@@ -229,6 +237,12 @@ export class L3Hub implements L3Device, L3Connector {
   /** IPv6 prefix lengths present, longest first. */
   private lens6: number[] = [];
   private readonly table6: (Map<number, Route[]> | undefined)[] = new Array(129).fill(undefined);
+  /**
+   * A one-hash Bloom filter over (prefix length, masked address) of every IPv6 route: a probe
+   * whose bit is clear skips the `Map` lookup. Most probes of a longest-first search miss.
+   */
+  private readonly bloom6 = new Int32Array(BLOOM6_WORDS);
+  private bloomDirty = false;
 
   private readonly rateBurst: number;
   private readonly ratePerMs: number;
@@ -316,9 +330,7 @@ export class L3Hub implements L3Device, L3Connector {
     if (this.closed) throw new ClosedError('L3Hub');
     if (dev === this) throw new ConfigError('ERR_SELF_ATTACH', 'a hub cannot be attached to itself');
     if (this.ports.has(dev)) throw new ConfigError('ERR_ALREADY_ATTACHED', 'device is already attached');
-    const prefixes = opts.routes
-      ? opts.routes.map(parseRoute)
-      : addressesOf(dev).map((p) => p.network());
+    const prefixes = opts.routes ? opts.routes.map(parseRoute) : addressesOf(dev).map((p) => p.network());
     const hairpin = opts.hairpin ?? false;
     // Check every route before changing anything, so a failing attach leaves no trace.
     const seen = new Set<string>();
@@ -399,7 +411,7 @@ export class L3Hub implements L3Device, L3Connector {
    * `undefined`. For inspection and tests; the packet path uses the same tables.
    */
   lookup(address: string): L3Device | undefined {
-    const p = Prefix.tryParse(address);
+    const p = address.includes('/') ? null : Prefix.tryParse(address);
     if (!p) throw new ConfigError('ERR_BAD_ADDRESS', `not an IP address: ${JSON.stringify(address)}`);
     const r = p.version === 4 ? this.lookup4(rd32(p.ip, 0)) : this.lookup6(p.ip, 0);
     return r?.port.dev;
@@ -441,6 +453,8 @@ export class L3Hub implements L3Device, L3Connector {
       const bucket = m.get(h);
       if (bucket) bucket.push(r);
       else m.set(h, [r]);
+      const bit = bloomBit(h, p.bits);
+      this.bloom6[bit >>> 5] |= 1 << (bit & 31);
       this.routesByKey.set(key, r);
     }
     port.routeKeys.add(key);
@@ -467,7 +481,18 @@ export class L3Hub implements L3Device, L3Connector {
         this.table6[bits] = undefined;
         this.lens6 = this.lens6.filter((x) => x !== bits);
       }
+      this.bloomDirty = true; // rebuilt on the next lookup, so removing many routes stays linear
     }
+  }
+
+  private rebuildBloom(): void {
+    this.bloom6.fill(0);
+    for (const x of this.routesByKey.values()) {
+      if (x.prefix.version !== 6) continue;
+      const bit = bloomBit(hash6(x.w0, x.w1, x.w2, x.w3), x.prefix.bits);
+      this.bloom6[bit >>> 5] |= 1 << (bit & 31);
+    }
+    this.bloomDirty = false;
   }
 
   private detachPort(port: Port): void {
@@ -491,7 +516,9 @@ export class L3Hub implements L3Device, L3Connector {
     const d1 = rd32(b, o + 4);
     const d2 = rd32(b, o + 8);
     const d3 = rd32(b, o + 12);
+    if (this.bloomDirty) this.rebuildBloom();
     const lens = this.lens6;
+    const bloom = this.bloom6;
     for (let i = 0; i < lens.length; i++) {
       const l = lens[i];
       const k = l * 4;
@@ -499,7 +526,10 @@ export class L3Hub implements L3Device, L3Connector {
       const w1 = d1 & MASK6[k + 1];
       const w2 = d2 & MASK6[k + 2];
       const w3 = d3 & MASK6[k + 3];
-      const bucket = this.table6[l]!.get(hash6(w0, w1, w2, w3));
+      const h = hash6(w0, w1, w2, w3);
+      const bit = bloomBit(h, l);
+      if ((bloom[bit >>> 5] & (1 << (bit & 31))) === 0) continue;
+      const bucket = this.table6[l]!.get(h);
       if (bucket === undefined) continue;
       for (let j = 0; j < bucket.length; j++) {
         const r = bucket[j];
@@ -549,7 +579,7 @@ export class L3Hub implements L3Device, L3Connector {
     if (total < n) pkt = pkt.subarray(0, total); // strip link padding (rare)
     const src = rd32(pkt, 12);
     const dst = rd32(pkt, 16);
-    if (isMartian4(src) || dst === -1 || (dst >>> 28) === 0xe || dst === 0) {
+    if (isMartian4(src) || dst === -1 || dst >>> 28 === 0xe || dst === 0) {
       s.martian++;
       return;
     }
@@ -715,7 +745,7 @@ export class L3Hub implements L3Device, L3Connector {
     const now = this.clock.now();
     const t = this.tokens + (now - this.tokensAt) * this.ratePerMs;
     this.tokensAt = now;
-    this.tokens = t > this.rateBurst ? this.rateBurst : t;
+    this.tokens = Math.min(t, this.rateBurst);
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
@@ -774,7 +804,10 @@ export class L3Hub implements L3Device, L3Connector {
 function parseOwn(text: string, version: 4 | 6, what: string): Prefix {
   const p = Prefix.tryParse(text);
   if (!p || p.version !== version)
-    throw new ConfigError('ERR_BAD_ADDRESS', `${what} must be an IPv${version} address, got ${JSON.stringify(text)}`);
+    throw new ConfigError(
+      'ERR_BAD_ADDRESS',
+      `${what} must be an IPv${version} address, got ${JSON.stringify(text)}`,
+    );
   return p;
 }
 

@@ -9,7 +9,7 @@
  * `stats.depthExceeded`, so a loop ends with a drop instead of a stack overflow.
  */
 import type { Prefix } from '@l3kit/wire';
-import { type L3Device, type PacketHandler, discard } from './device.js';
+import { discard, type L3Device, type PacketHandler } from './device.js';
 import { ConfigError } from './errors.js';
 
 /** Default nesting limit of a pipe's synchronous deliveries. */

@@ -31,6 +31,7 @@ import { EventEmitter } from 'eventemitter3';
 import { type Clock, systemClock } from './clock.js';
 import { discard, type L3Device, type PacketHandler } from './device.js';
 import { ClosedError, ConfigError, L3kitError } from './errors.js';
+import type { Scheduler } from './impairment.js';
 
 /** Counters of a {@link VirtualHost}. */
 export interface VirtualHostStats {
@@ -72,6 +73,11 @@ export interface VirtualHostOptions {
   addr6?: string | Prefix;
   /** Time source for ping round-trip times. Default: the shared {@link SystemClock}. */
   clock?: Clock;
+  /**
+   * Runs ping timeouts (e.g. a `ManualScheduler` for deterministic tests). Default: a real
+   * `setTimeout` that keeps the process alive while a ping is in flight.
+   */
+  scheduler?: Scheduler;
   /** TTL / hop limit of packets the host originates. Default 64. */
   ttl?: number;
   /** A name for logs and captures. Default: the first address. */
@@ -246,7 +252,7 @@ interface PendingPing {
   id: number;
   seq: number;
   sentAt: number;
-  timer: ReturnType<typeof setTimeout>;
+  timer: { cancel(): void };
   resolve: (r: PingResult) => void;
   reject: (e: Error) => void;
 }
@@ -290,6 +296,7 @@ export class VirtualHost implements L3Device {
   readonly name: string;
 
   private readonly clock: Clock;
+  private readonly scheduler: Scheduler | undefined;
   private handler: PacketHandler = discard;
   private closed = false;
   private a4: Prefix | undefined;
@@ -311,7 +318,10 @@ export class VirtualHost implements L3Device {
     if (opts.addr6 !== undefined) {
       const a6 = toPrefix(opts.addr6, 'addr6');
       if (a6.version !== 6 || a.version !== 4)
-        throw new ConfigError('ERR_BAD_ADDRESS', 'addr6 must be IPv6 and is only for a host whose addr is IPv4');
+        throw new ConfigError(
+          'ERR_BAD_ADDRESS',
+          'addr6 must be IPv6 and is only for a host whose addr is IPv4',
+        );
       this.setAddr(a6);
     }
     const ttl = opts.ttl ?? 64;
@@ -319,6 +329,7 @@ export class VirtualHost implements L3Device {
       throw new ConfigError('ERR_BAD_OPTION', `ttl must be 1..255, got ${ttl}`);
     this.ttl = ttl;
     this.clock = opts.clock ?? systemClock();
+    this.scheduler = opts.scheduler;
     this.name = opts.name ?? a.address();
     this.udp = { bind: (port?: number) => this.bind(port) };
   }
@@ -363,7 +374,7 @@ export class VirtualHost implements L3Device {
     this.closed = true;
     for (const s of [...this.sockets.values()]) s.close();
     for (const p of [...this.pings.values()]) {
-      clearTimeout(p.timer);
+      p.timer.cancel();
       p.reject(new ClosedError('VirtualHost'));
     }
     this.pings.clear();
@@ -412,7 +423,8 @@ export class VirtualHost implements L3Device {
     checkInt('seq', seq, 0, 0xffff);
     checkInt('size', size, 0, family === 4 ? 65507 : 65527);
     checkInt('ttl', ttl, 1, 255);
-    if (!(timeoutMs >= 0)) throw new ConfigError('ERR_BAD_OPTION', `timeoutMs must be >= 0, got ${timeoutMs}`);
+    if (!(timeoutMs >= 0))
+      throw new ConfigError('ERR_BAD_OPTION', `timeoutMs must be >= 0, got ${timeoutMs}`);
     if (opts.id === undefined) this.nextPingId = (this.nextPingId + 1) & 0xffff || 1;
     if (opts.seq === undefined) this.nextPingSeq = (this.nextPingSeq + 1) & 0xffff;
     const key = pingKey(family, id, seq);
@@ -425,14 +437,20 @@ export class VirtualHost implements L3Device {
         ? buildPacket({ src, dst, ttl, icmp: { type: 8, code: 0, identifier: id, sequence: seq, data } })
         : buildPacket({ src, dst, ttl, icmpv6: { type: 128, code: 0, identifier: id, sequence: seq, data } });
     return new Promise<PingResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.startTimer(timeoutMs, () => {
         this.pings.delete(key);
         reject(new PingTimeoutError(target, timeoutMs));
-      }, timeoutMs);
+      });
       this.pings.set(key, { family, target, id, seq, sentAt: this.clock.now(), timer, resolve, reject });
       // Delivery is synchronous: the reply may arrive (and settle the promise) inside this call.
       this.emitPacket(pkt);
     });
+  }
+
+  private startTimer(ms: number, fn: () => void): { cancel(): void } {
+    if (this.scheduler) return this.scheduler.schedule(this.scheduler.clock.now() + ms, fn);
+    const t = setTimeout(fn, ms);
+    return { cancel: () => clearTimeout(t) };
   }
 
   // ---------------------------------------------------------------- internals used by sockets
@@ -471,7 +489,8 @@ export class VirtualHost implements L3Device {
     } else {
       if (!Number.isInteger(port) || port < 1 || port > 65535)
         throw new ConfigError('ERR_BAD_PORT', `UDP port must be 1..65535, got ${port}`);
-      if (this.sockets.has(port)) throw new ConfigError('ERR_PORT_IN_USE', `UDP port ${port} is already bound`);
+      if (this.sockets.has(port))
+        throw new ConfigError('ERR_PORT_IN_USE', `UDP port ${port} is already bound`);
       p = port;
     }
     const sock = new UdpSocket(this, p, (s) => {
@@ -527,7 +546,10 @@ export class VirtualHost implements L3Device {
         return;
       }
       const ck = (pkt[off + 6] << 8) | pkt[off + 7];
-      if (ck !== 0 && finishChecksum(onesSum(pkt, off, ulen, pseudoHeaderSum4(pkt, ip.off, 17, ulen))) !== 0) {
+      if (
+        ck !== 0 &&
+        finishChecksum(onesSum(pkt, off, ulen, pseudoHeaderSum4(pkt, ip.off, 17, ulen))) !== 0
+      ) {
         s.badChecksum++;
         return;
       }
@@ -574,7 +596,13 @@ export class VirtualHost implements L3Device {
       const qp = q + qhl;
       const qproto = pkt[q + 9];
       if (qproto === 1 && pkt[qp] === 8) {
-        this.echoFailed(4, formatIpv4(readIpv4(pkt, q + 16)), (pkt[qp + 4] << 8) | pkt[qp + 5], (pkt[qp + 6] << 8) | pkt[qp + 7], err);
+        this.echoFailed(
+          4,
+          formatIpv4(readIpv4(pkt, q + 16)),
+          (pkt[qp + 4] << 8) | pkt[qp + 5],
+          (pkt[qp + 6] << 8) | pkt[qp + 7],
+          err,
+        );
       } else if (qproto === 17) {
         this.sockets.get((pkt[qp] << 8) | pkt[qp + 1])?.emit('error', err);
       }
@@ -638,7 +666,10 @@ export class VirtualHost implements L3Device {
       }
       // Over IPv6 the UDP checksum is mandatory (RFC 8200 §8.1): 0 is invalid.
       const ck = (pkt[off + 6] << 8) | pkt[off + 7];
-      if (ck === 0 || finishChecksum(onesSum(pkt, off, ulen, pseudoHeaderSum6(pkt, ip.off, 17, ulen))) !== 0) {
+      if (
+        ck === 0 ||
+        finishChecksum(onesSum(pkt, off, ulen, pseudoHeaderSum6(pkt, ip.off, 17, ulen))) !== 0
+      ) {
         s.badChecksum++;
         return;
       }
@@ -673,7 +704,14 @@ export class VirtualHost implements L3Device {
         }),
       );
     } else if (type === 129 && code === 0) {
-      this.echoReply(6, src, (pkt[off + 4] << 8) | pkt[off + 5], (pkt[off + 6] << 8) | pkt[off + 7], hop, end - off - 8);
+      this.echoReply(
+        6,
+        src,
+        (pkt[off + 4] << 8) | pkt[off + 5],
+        (pkt[off + 6] << 8) | pkt[off + 7],
+        hop,
+        end - off - 8,
+      );
     } else if (type < 128) {
       s.icmpErrors++;
       const q = off + 8;
@@ -683,7 +721,13 @@ export class VirtualHost implements L3Device {
       const qnh = pkt[q + 6]; // quoted packets with extension headers are not followed
       const qp = q + 40;
       if (qnh === 58 && pkt[qp] === 128) {
-        this.echoFailed(6, formatIpv6(pkt, q + 24), (pkt[qp + 4] << 8) | pkt[qp + 5], (pkt[qp + 6] << 8) | pkt[qp + 7], err);
+        this.echoFailed(
+          6,
+          formatIpv6(pkt, q + 24),
+          (pkt[qp + 4] << 8) | pkt[qp + 5],
+          (pkt[qp + 6] << 8) | pkt[qp + 7],
+          err,
+        );
       } else if (qnh === 17) {
         this.sockets.get((pkt[qp] << 8) | pkt[qp + 1])?.emit('error', err);
       }
@@ -694,7 +738,13 @@ export class VirtualHost implements L3Device {
   }
 
   private error6(original: Uint8Array, type: number, code: number, pointer = 0): void {
-    const out = buildIcmpv6Error(original, { src: this.a6!.address(), type, code, pointer, hopLimit: this.ttl });
+    const out = buildIcmpv6Error(original, {
+      src: this.a6!.address(),
+      type,
+      code,
+      pointer,
+      hopLimit: this.ttl,
+    });
     if (out) this.emitPacket(out);
   }
 
@@ -732,7 +782,7 @@ export class VirtualHost implements L3Device {
     }
     this.stats.echoReplies++;
     this.pings.delete(key);
-    clearTimeout(p.timer);
+    p.timer.cancel();
     p.resolve({ rttMs: this.clock.now() - p.sentAt, from, ttl, bytes, id, seq });
   }
 
@@ -741,7 +791,7 @@ export class VirtualHost implements L3Device {
     const p = this.pings.get(key);
     if (!p || p.target !== target) return;
     this.pings.delete(key);
-    clearTimeout(p.timer);
+    p.timer.cancel();
     p.reject(err);
   }
 

@@ -123,14 +123,8 @@ export interface DefragEvents {
 const DATAGRAM_OVERHEAD = 256;
 const FRAGMENT_OVERHEAD = 64;
 const MAX_DATAGRAM = 65535;
-/** Quote this much of the first fragment in an ICMP error (covers any IPv6 chain we accept). */
-const FIRST_FRAGMENT_QUOTE = 1232;
-
-interface Piece {
-  start: number;
-  end: number;
-  data: Uint8Array;
-}
+/** Room kept before the data for the head (IPv4 header ≤ 60; IPv6 fixed header + extension headers). */
+const RESERVE = 256;
 
 /** One datagram in reassembly. */
 class Datagram {
@@ -143,14 +137,22 @@ class Datagram {
   protocol: number;
   id: number;
   expiresAt: number;
-  pieces: Piece[] = [];
+  /** Received ranges of fragmentable data, sorted: `starts[i] .. ends[i]`. */
+  starts: number[] = [];
+  ends: number[] = [];
   received = 0;
   /** Length of the fragmentable data once the last fragment was seen, else -1. */
   total = -1;
-  /** The first fragment's bytes up to the start of fragment data (IPv4 header / IPv6 unfragmentable part + frag header). */
-  head: Uint8Array | null = null;
-  /** A copy of the start of the offset-0 fragment, for the ICMP error on timeout. */
-  firstQuote: Uint8Array | null = null;
+  /**
+   * Storage: data byte `k` lives at `buf[RESERVE + k]`, and the first fragment's head (IPv4
+   * header, or IPv6 unfragmentable part without the Fragment header) right before it, so the
+   * finished datagram is a view of `buf` with no further copy.
+   */
+  buf: Uint8Array | null = null;
+  /** Length of the stored head (0 until the offset-0 fragment arrived). */
+  headLen = 0;
+  /** IPv6: the Fragment header's Next Header (first header of the fragmentable part). */
+  fragNext = 0;
   maxFragmentSize = 0;
   poisoned = false;
   memory = DATAGRAM_OVERHEAD;
@@ -231,6 +233,7 @@ export class Defragmenter implements L3Device {
   private readonly v4 = Ipv4Packet.empty();
   private readonly v6 = Ipv6Packet.empty();
   private readonly chain = new Ipv6HeaderChain();
+  private readonly pool = new BufferPool();
 
   constructor(options: DefragOptions = {}) {
     this.clock = options.clock ?? systemClock();
@@ -316,6 +319,7 @@ export class Defragmenter implements L3Device {
       if (d.poisoned) continue; // already counted as an overlap drop
       this.stats.dropTimeout++;
       const icmpSent = this.timeExceeded(d);
+      this.release(d);
       if (this.events.listenerCount('fragment-timeout') > 0) {
         this.events.emit('fragment-timeout', {
           version: d.version,
@@ -390,9 +394,7 @@ export class Defragmenter implements L3Device {
       this.stats.dropPoisoned++;
       return;
     }
-    const head = start === 0 ? pkt.slice(0, hl) : null;
-    const quote = start === 0 ? pkt.slice(0, Math.min(ip.totalLength, hl + FIRST_FRAGMENT_QUOTE)) : null;
-    this.add(d, start, more, pkt.subarray(hl, hl + len), head, quote, ip.totalLength);
+    this.add(d, start, more, pkt, hl, hl, len, ip.totalLength);
   }
 
   // ---- IPv6 ---------------------------------------------------------------------------------
@@ -428,6 +430,10 @@ export class Defragmenter implements L3Device {
       this.stats.dropTiny++;
       return;
     }
+    if (fh > RESERVE) {
+      this.stats.dropTooLarge++; // an unfragmentable part this long is an evasion attempt, not traffic
+      return;
+    }
     // Unfragmentable part (everything before the Fragment header, minus the fixed header) +
     // fragmentable data must fit the 16-bit Payload Length (no jumbograms).
     if (fh - IPV6_HEADER_LEN + start + len > MAX_DATAGRAM) {
@@ -456,9 +462,8 @@ export class Defragmenter implements L3Device {
       this.stats.dropPoisoned++;
       return;
     }
-    const head = start === 0 ? pkt.slice(0, dataStart) : null;
-    const quote = start === 0 ? pkt.slice(0, Math.min(end, dataStart + FIRST_FRAGMENT_QUOTE)) : null;
-    this.add(d, start, more, pkt.subarray(dataStart, end), head, quote, end);
+    if (start === 0) d.fragNext = pkt[fh];
+    this.add(d, start, more, pkt, fh, dataStart, len, end);
   }
 
   // ---- shared -------------------------------------------------------------------------------
@@ -466,7 +471,9 @@ export class Defragmenter implements L3Device {
   private create(hash: number, version: 4 | 6, proto: number, id: number): Datagram {
     if (this.count >= this.maxDatagrams && this.oldest !== null) {
       this.stats.dropInFlightLimit++;
-      this.remove(this.oldest);
+      const victim = this.oldest;
+      this.remove(victim);
+      this.release(victim);
     }
     const d = new Datagram(hash, version, proto, id, this.clock.now() + this.timeoutMs);
     d.chainNext = this.table.get(hash) ?? null;
@@ -498,6 +505,7 @@ export class Defragmenter implements L3Device {
     d.older = d.newer = d.chainNext = null;
     this.count--;
     this.bytes -= d.memory;
+    d.memory = DATAGRAM_OVERHEAD;
   }
 
   /** Marks a datagram dropped: its data is freed; it stays (cheaply) to drop later fragments. */
@@ -505,112 +513,130 @@ export class Defragmenter implements L3Device {
     d.poisoned = true;
     this.bytes -= d.memory - DATAGRAM_OVERHEAD;
     d.memory = DATAGRAM_OVERHEAD;
-    d.pieces = [];
-    d.head = d.firstQuote = null;
+    d.starts = [];
+    d.ends = [];
+    this.release(d);
+    d.headLen = 0;
   }
 
+  /**
+   * Stores fragment data `pkt[dataAt .. dataAt+len)` at offset `start`; for the offset-0 fragment
+   * also the head `pkt[0 .. headLen)`. Completes the datagram when all data is there.
+   */
   private add(
     d: Datagram,
     start: number,
     more: boolean,
-    data: Uint8Array,
-    head: Uint8Array | null,
-    quote: Uint8Array | null,
+    pkt: Uint8Array,
+    headLen: number,
+    dataAt: number,
+    len: number,
     packetLen: number,
   ): void {
-    const end = start + data.length;
+    const end = start + len;
+    const starts = d.starts;
+    const ends = d.ends;
+    const n = starts.length;
     // The last fragment fixes the total; every fragment must agree with it.
     if (!more) {
-      if ((d.total >= 0 && d.total !== end) || end < maxEnd(d.pieces)) {
+      if ((d.total >= 0 && d.total !== end) || (n > 0 && end < ends[n - 1])) {
         this.stats.dropTooLarge++;
         this.poison(d);
         return;
       }
-      d.total = end;
     } else if (d.total >= 0 && end > d.total) {
       this.stats.dropTooLarge++;
       this.poison(d);
       return;
     }
-    // Find the insertion point (pieces sorted by start) and check both neighbours for overlap.
-    const ps = d.pieces;
-    let i = ps.length;
-    while (i > 0 && ps[i - 1].start > start) i--;
-    const prev = i > 0 ? ps[i - 1] : null;
-    if (prev !== null && prev.start === start && prev.end === end) {
+    // Insertion point (ranges sorted by start); check both neighbours for overlap.
+    let i = n;
+    while (i > 0 && starts[i - 1] > start) i--;
+    if (i > 0 && starts[i - 1] === start && ends[i - 1] === end) {
       this.stats.duplicates++;
       return;
     }
-    if ((prev !== null && prev.end > start) || (i < ps.length && ps[i].start < end)) {
+    if ((i > 0 && ends[i - 1] > start) || (i < n && starts[i] < end)) {
       this.stats.dropOverlap++;
       this.poison(d);
       return;
     }
-    if (ps.length >= this.maxFragments) {
+    if (n >= this.maxFragments) {
       this.stats.dropTooManyFragments++;
       this.poison(d);
       return;
     }
-    this.stats.fragments++;
-    ps.splice(i, 0, { start, end, data: data.slice() });
-    d.received += data.length;
-    if (packetLen > d.maxFragmentSize) d.maxFragmentSize = packetLen;
-    let charge = data.length + FRAGMENT_OVERHEAD;
-    if (head !== null) {
-      d.head = head;
-      d.firstQuote = quote;
-      charge += head.length + (quote?.length ?? 0);
+    if (!more) d.total = end;
+    this.reserve(d, end, more);
+    const buf = d.buf!;
+    buf.set(pkt.subarray(dataAt, dataAt + len), RESERVE + start);
+    if (start === 0) {
+      buf.set(pkt.subarray(0, headLen), RESERVE - headLen);
+      d.headLen = headLen;
     }
-    d.memory += charge;
-    this.bytes += charge;
-    if (d.total >= 0 && d.received === d.total && d.head !== null) {
+    starts.splice(i, 0, start);
+    ends.splice(i, 0, end);
+    this.stats.fragments++;
+    d.received += len;
+    d.memory += FRAGMENT_OVERHEAD;
+    this.bytes += FRAGMENT_OVERHEAD;
+    if (packetLen > d.maxFragmentSize) d.maxFragmentSize = packetLen;
+    if (d.total >= 0 && d.received === d.total && d.headLen > 0) {
       this.complete(d);
       return;
     }
     if (this.bytes > this.high) this.evictToLow();
   }
 
+  /**
+   * Makes `d.buf` hold data up to `end`. Buffers come from a pool of power-of-two sizes, since
+   * allocating an ArrayBuffer per datagram costs more than the whole reassembly.
+   */
+  private reserve(d: Datagram, end: number, more: boolean): void {
+    const need = RESERVE + (d.total >= 0 ? d.total : end);
+    const old = d.buf;
+    if (old !== null && old.length >= need) return;
+    // Without the total, guess twice the end seen so far: most datagrams are 2–3 fragments.
+    const want = d.total >= 0 || !more ? need : RESERVE + end * 2;
+    const buf = this.pool.take(Math.max(need, Math.min(want, RESERVE + MAX_DATAGRAM)));
+    let delta = buf.length;
+    if (old !== null) {
+      buf.set(old);
+      delta -= old.length;
+      this.pool.give(old);
+    }
+    d.buf = buf;
+    d.memory += delta;
+    this.bytes += delta;
+  }
+
   /** Above the high threshold, evicts the oldest datagrams (Linux behaviour) until at or below low. */
   private evictToLow(): void {
     while (this.bytes > this.low && this.oldest !== null) {
       this.stats.dropMemory++;
-      this.remove(this.oldest);
+      const victim = this.oldest;
+      this.remove(victim);
+      this.release(victim);
     }
   }
 
   private complete(d: Datagram): void {
     this.remove(d);
-    const head = d.head!;
-    let out: Uint8Array;
+    const buf = d.buf!;
+    const hl = d.headLen;
+    const out = buf.subarray(RESERVE - hl, RESERVE + d.total);
     if (d.version === 4) {
-      const hl = head.length;
-      out = new Uint8Array(hl + d.total);
-      out.set(head, 0);
-      let o = hl;
-      for (const p of d.pieces) {
-        out.set(p.data, o);
-        o += p.data.length;
-      }
-      const v = this.v4;
-      // Rewrite length and fragment fields of the copied first-fragment header; keep DF.
-      out[2] = (hl + d.total) >> 8;
-      out[3] = (hl + d.total) & 0xff;
+      // The first fragment's header, with the new length, MF and offset cleared, DF kept.
+      const len = hl + d.total;
+      out[2] = len >> 8;
+      out[3] = len & 0xff;
       out[6] &= 0x40;
       out[7] = 0;
-      if (v.rebind(out)) v.fillChecksum();
+      if (this.v4.rebind(out)) this.v4.fillChecksum();
     } else {
-      // head = unfragmentable part + Fragment header; drop the Fragment header and point the
-      // preceding Next Header field at the fragmentable part's first header.
-      const fh = head.length - IPV6_FRAGMENT_HEADER_LEN;
-      out = new Uint8Array(fh + d.total);
-      out.set(head.subarray(0, fh), 0);
-      let o = fh;
-      for (const p of d.pieces) {
-        out.set(p.data, o);
-        o += p.data.length;
-      }
-      const field = nextHeaderFieldBefore(out, fh);
-      out[field] = head[fh]; // the Fragment header's Next Header
+      // The head is the unfragmentable part: point the Next Header that named the Fragment
+      // header at the fragmentable part's first header, and fix Payload Length.
+      out[nextHeaderFieldBefore(out, hl)] = d.fragNext;
       const payloadLen = out.length - IPV6_HEADER_LEN;
       out[4] = payloadLen >> 8;
       out[5] = payloadLen & 0xff;
@@ -618,20 +644,74 @@ export class Defragmenter implements L3Device {
     this.stats.reassembled++;
     this.lastMaxFragmentSize = d.maxFragmentSize;
     this.handler(out);
+    // The handler has returned; per the device contract it copied anything it keeps.
+    this.release(d);
+  }
+
+  /** Returns a datagram's buffer to the pool. */
+  private release(d: Datagram): void {
+    if (d.buf !== null) {
+      this.pool.give(d.buf);
+      d.buf = null;
+    }
+  }
+
+  /** The offset-0 fragment as it arrived (for the ICMP error on timeout), or null if it never did. */
+  private firstFragment(d: Datagram): Uint8Array | null {
+    if (d.headLen === 0 || d.buf === null || d.starts.length === 0 || d.starts[0] !== 0) return null;
+    const buf = d.buf;
+    const hl = d.headLen;
+    const firstEnd = d.ends[0];
+    if (d.version === 4) return buf.slice(RESERVE - hl, RESERVE + firstEnd);
+    // Rebuild the Fragment header that storage left out.
+    const f = new Uint8Array(hl + IPV6_FRAGMENT_HEADER_LEN + firstEnd);
+    f.set(buf.subarray(RESERVE - hl, RESERVE), 0);
+    f[hl] = d.fragNext;
+    f[hl + 3] = 1; // offset 0, M = 1
+    f[hl + 4] = d.id >>> 24;
+    f[hl + 5] = (d.id >>> 16) & 0xff;
+    f[hl + 6] = (d.id >>> 8) & 0xff;
+    f[hl + 7] = d.id & 0xff;
+    f.set(buf.subarray(RESERVE, RESERVE + firstEnd), hl + IPV6_FRAGMENT_HEADER_LEN);
+    const pl = f.length - IPV6_HEADER_LEN;
+    f[4] = pl >> 8;
+    f[5] = pl & 0xff;
+    return f;
   }
 
   private timeExceeded(d: Datagram): boolean {
-    if (d.firstQuote === null) return false;
     const src = d.version === 4 ? this.icmpSource4 : this.icmpSource6;
     if (src === undefined) return false;
+    const first = this.firstFragment(d);
+    if (first === null) return false;
     const err =
       d.version === 4
-        ? buildIcmpv4Error(d.firstQuote, { src, type: 11, code: 1 })
-        : buildIcmpv6Error(d.firstQuote, { src, type: 3, code: 1 });
+        ? buildIcmpv4Error(first, { src, type: 11, code: 1 })
+        : buildIcmpv6Error(first, { src, type: 3, code: 1 });
     if (err === null) return false;
     this.stats.icmpTimeExceeded++;
     this.replyHandler(err);
     return true;
+  }
+}
+
+/** Power-of-two buffers kept for reuse, a few per size; sizes from 4 KiB to 128 KiB. */
+class BufferPool {
+  private readonly free: Uint8Array[][] = [[], [], [], [], [], []];
+  private static readonly MIN_SHIFT = 12;
+  private static readonly KEEP = 32;
+
+  take(min: number): Uint8Array {
+    let shift = BufferPool.MIN_SHIFT;
+    while (1 << shift < min) shift++;
+    const list = this.free[shift - BufferPool.MIN_SHIFT];
+    return list !== undefined && list.length > 0 ? list.pop()! : new Uint8Array(1 << shift);
+  }
+
+  give(buf: Uint8Array): void {
+    const shift = 31 - Math.clz32(buf.length);
+    const list = this.free[shift - BufferPool.MIN_SHIFT];
+    if (list !== undefined && list.length < BufferPool.KEEP && buf.length === 1 << shift) list.push(buf);
   }
 }
 
@@ -641,10 +721,6 @@ function minTransportHeader(proto: number): number {
   if (proto === 17 || proto === 1 || proto === 58) return 8;
   if (proto === 47) return 4;
   return 0;
-}
-
-function maxEnd(ps: Piece[]): number {
-  return ps.length === 0 ? 0 : ps[ps.length - 1].end;
 }
 
 function sameAddrs(addrs: Uint8Array, pkt: Uint8Array): boolean {

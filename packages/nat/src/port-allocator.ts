@@ -99,14 +99,17 @@ export class PortAllocator {
   }
 
   /**
-   * Picks a free port for an inside port `insidePort` (or identifier) and marks it owned by
-   * `owner`. Returns the port or -1 when the range is exhausted.
+   * Picks a free port for an inside port `insidePort` (or identifier; -1 for none) and marks it
+   * owned by `owner`. Returns the port or -1 when the range is exhausted.
    */
   allocate(slot: number, extIdx: number, insidePort: number, owner: number, nowMs: number): number {
     const [rlo, rhi] = this.ranges[slot];
     let lo = rlo;
     let hi = rhi;
-    if (slot <= 1) {
+    const any = insidePort < 0; // no inside port: helper reservations
+    if (any) {
+      if (hi >= 1024 && slot <= 1) lo = Math.max(lo, 1024);
+    } else if (slot <= 1) {
       // Keep the range (REQ-3a) when the configured range has room on that side.
       if (insidePort < 1024) {
         if (lo <= 1023) hi = Math.min(hi, 1023);
@@ -117,13 +120,13 @@ export class PortAllocator {
     const t = this.table(slot, extIdx);
     const q = this.quarantine[slot][extIdx];
     const nowS = nowMs / 1000;
-    if (this.preserve && insidePort >= lo && insidePort <= hi) {
+    if (!any && this.preserve && insidePort >= lo && insidePort <= hi) {
       if (t[insidePort] === PORT_FREE && (!q || q[insidePort] <= nowS)) {
         this.take(slot, extIdx, insidePort, owner);
         return insidePort;
       }
     }
-    const wantParity = this.parity && slot <= 1;
+    const wantParity = !any && this.parity && slot <= 1;
     let step = 1;
     let first = lo;
     if (wantParity) {

@@ -11,7 +11,8 @@
  * - write(fd, pkt[, hdr])        one packet (writev when a vnet header is given);
  *                                returns bytes written or -errno (never throws for I/O errors)
  * - writeMany(fd, pkts, count, results)  results[i] = bytes or -errno
- * - getMtu(name), setMtu(name, mtu), getUp(name), setUp(name, up)  (ioctl on a socket)
+ * - getMtu(name), setMtu(name, mtu), getUp(name), setUp(name, up),
+ *   getTxQueueLen(name), setTxQueueLen(name, n)  (ioctl on a socket)
  * - close(fd)
  *
  * I/O errors of open/ioctl throw Error objects with `code` (errno name), `errno` and `syscall`.
@@ -176,7 +177,7 @@ static int deliver(poller_t *p, uint32_t count, int err) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return p->active;
   napi_value cb, recv, argv[2], result;
   napi_get_reference_value(env, p->cb, &cb);
-  napi_get_undefined(env, &recv);
+  napi_get_global(env, &recv);
   napi_create_uint32(env, count, &argv[0]);
   napi_create_int32(env, err, &argv[1]);
   napi_status s = napi_make_callback(env, p->actx, recv, cb, 2, argv, &result);
@@ -485,6 +486,31 @@ static napi_value SetUp(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value GetTxQueueLen(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (!get_name(env, argv[0], ifr.ifr_name)) return NULL;
+  int r = ctl_ioctl(SIOCGIFTXQLEN, &ifr);
+  if (r < 0) return throw_errno(env, -r, "ioctl", "SIOCGIFTXQLEN");
+  return ret_int(env, ifr.ifr_qlen);
+}
+
+static napi_value SetTxQueueLen(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (!get_name(env, argv[0], ifr.ifr_name)) return NULL;
+  int32_t qlen;
+  CHECK(napi_get_value_int32(env, argv[1], &qlen));
+  ifr.ifr_qlen = qlen;
+  int r = ctl_ioctl(SIOCSIFTXQLEN, &ifr);
+  if (r < 0) return throw_errno(env, -r, "ioctl", "SIOCSIFTXQLEN");
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
@@ -500,6 +526,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"setMtu", NULL, SetMtu, NULL, NULL, NULL, napi_default, NULL},
       {"getUp", NULL, GetUp, NULL, NULL, NULL, napi_default, NULL},
       {"setUp", NULL, SetUp, NULL, NULL, NULL, napi_default, NULL},
+      {"getTxQueueLen", NULL, GetTxQueueLen, NULL, NULL, NULL, napi_default, NULL},
+      {"setTxQueueLen", NULL, SetTxQueueLen, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
     return NULL;

@@ -28,6 +28,8 @@ export interface TunAddon {
   setMtu(name: string, mtu: number): void;
   getUp(name: string): boolean;
   setUp(name: string, up: boolean): void;
+  getTxQueueLen(name: string): number;
+  setTxQueueLen(name: string, qlen: number): void;
   readonly flags: {
     IFF_TUN: number;
     IFF_NO_PI: number;

@@ -378,7 +378,8 @@ function notAHost(a: number): boolean {
  * §4.3.2.5, as Linux does).
  *
  * Returns `null` when no error may be sent (RFC 1122 §3.2.2, RFC 1812 §4.3.2.7): `original` is
- * not a valid IPv4 packet; it is an ICMP error itself; it is a non-first fragment; its source is
+ * not a valid IPv4 packet or its header checksum is wrong (RFC 1812 §5.2.2: such packets are
+ * discarded silently); it is an ICMP error itself; it is a non-first fragment; its source is
  * not a single host (0.0.0.0, 127/8, multicast 224/4, class E or 255.255.255.255); or its
  * destination is 255.255.255.255 or multicast. Never throws for any `original`; throws
  * `RangeError` for bad `opts` (a non-error type, a bad address).
@@ -394,7 +395,7 @@ export function buildIcmpv4Error(original: Uint8Array, opts: Icmpv4ErrorOptions)
     gateway = g;
   }
   const ip = Ipv4Packet.checked(original);
-  if (ip === null) return null;
+  if (ip === null || !ip.verifyChecksum()) return null;
   if (ip.fragmentOffset !== 0) return null;
   if (notAHost(ip.src)) return null;
   const dst = ip.dst;

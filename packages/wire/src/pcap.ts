@@ -89,9 +89,8 @@ export class PcapFormatError extends Error {
  * Splits a millisecond timestamp into whole seconds and a sub-second count of `1/perSecond`
  * units, rounding to the nearest unit. Throws `RangeError` when the timestamp is negative, not
  * finite or beyond `maxSeconds`.
- * @internal
  */
-export function splitTimestamp(timestampMs: number, perSecond: number, maxSeconds: number): [number, number] {
+function splitTimestamp(timestampMs: number, perSecond: number, maxSeconds: number): [number, number] {
   if (!Number.isFinite(timestampMs) || timestampMs < 0)
     throw new RangeError(`capture timestamp must be a finite number ≥ 0 ms, got ${timestampMs}`);
   let sec = Math.floor(timestampMs / 1000);
@@ -107,9 +106,8 @@ export function splitTimestamp(timestampMs: number, perSecond: number, maxSecond
 /**
  * Like {@link splitTimestamp} for an exact timestamp in nanoseconds since the Unix epoch.
  * `perSecond` is 1e6 or 1e9 (or another divisor of 1e9).
- * @internal
  */
-export function splitTimestampNs(timestampNs: bigint, perSecond: number, maxSeconds: number): [number, number] {
+function splitTimestampNs(timestampNs: bigint, perSecond: number, maxSeconds: number): [number, number] {
   if (typeof timestampNs !== 'bigint' || timestampNs < 0n)
     throw new RangeError(`capture timestamp must be a bigint ≥ 0 ns, got ${String(timestampNs)}`);
   let sec = timestampNs / 1_000_000_000n;
@@ -124,8 +122,8 @@ export function splitTimestampNs(timestampNs: bigint, perSecond: number, maxSeco
   return [Number(sec), frac];
 }
 
-/** Exact nanoseconds of a (seconds, fraction) pair with `perSecond` fraction units. @internal */
-export function timestampToNs(sec: number, frac: number, perSecond: number): bigint {
+/** Exact nanoseconds of a (seconds, fraction) pair with `perSecond` fraction units. */
+function timestampToNs(sec: number, frac: number, perSecond: number): bigint {
   return BigInt(sec) * 1_000_000_000n + BigInt(frac) * BigInt(1e9 / perSecond);
 }
 
@@ -295,14 +293,12 @@ export function readPcapHeader(bytes: Uint8Array, opts: PcapReadOptions = {}): P
     nanosecond = magicBe === PCAP_MAGIC_NANOS;
   } else {
     const hint = magicBe === 0x0a0d0d0a ? ' (this is a pcapng file; use readPcapng)' : '';
-    throw new PcapFormatError(
-      `bad pcap magic 0x${magicBe.toString(16).padStart(8, '0')}${hint}`,
-      0,
-    );
+    throw new PcapFormatError(`bad pcap magic 0x${magicBe.toString(16).padStart(8, '0')}${hint}`, 0);
   }
   const versionMajor = dv.getUint16(4, littleEndian);
   const versionMinor = dv.getUint16(6, littleEndian);
-  if (versionMajor !== 2) throw new PcapFormatError(`unsupported pcap version ${versionMajor}.${versionMinor}`, 4);
+  if (versionMajor !== 2)
+    throw new PcapFormatError(`unsupported pcap version ${versionMajor}.${versionMinor}`, 4);
   const snaplen = dv.getUint32(16, littleEndian);
   const linkType = dv.getUint32(20, littleEndian) & 0xffff;
   if (opts.anyLinkType !== true && !isRawIpLinkType(linkType))

@@ -25,7 +25,7 @@
  * obsolete Packet Blocks, `if_tsresol` (powers of 10 and of 2) and `if_tsoffset`; other block
  * types are skipped. No runtime dependency: writers hand chunks to a sink.
  */
-import { isRawIpLinkType, LinkType, PcapFormatError, splitTimestamp, splitTimestampNs } from './pcap.js';
+import { isRawIpLinkType, LinkType, PcapFormatError } from './pcap.js';
 
 /** pcapng block types used here. */
 export const PcapngBlockType = {
@@ -74,6 +74,26 @@ export const PCAPNG_DEFAULT_TSRESOL = 6;
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * Timestamp units (`perSecond` per second, 1e6 or 1e9) of a millisecond timestamp, rounded to the
+ * nearest unit. Throws `RangeError` for a negative, non-finite or unrepresentable timestamp.
+ */
+function unitsOfMs(timestampMs: number, perSecond: number): bigint {
+  if (!Number.isFinite(timestampMs) || timestampMs < 0 || timestampMs > Number.MAX_SAFE_INTEGER)
+    throw new RangeError(`capture timestamp must be a finite number ≥ 0 ms, got ${timestampMs}`);
+  const sec = Math.floor(timestampMs / 1000);
+  const frac = Math.round(((timestampMs - sec * 1000) * perSecond) / 1000);
+  return BigInt(sec) * BigInt(perSecond) + BigInt(frac);
+}
+
+/** Timestamp units of an exact nanosecond timestamp, rounded half up to the nearest unit. */
+function unitsOfNs(timestampNs: bigint, perSecond: number): bigint {
+  if (typeof timestampNs !== 'bigint' || timestampNs < 0n)
+    throw new RangeError(`capture timestamp must be a bigint ≥ 0 ns, got ${String(timestampNs)}`);
+  const unitNs = BigInt(1e9 / perSecond);
+  return (timestampNs + unitNs / 2n) / unitNs;
+}
 
 function pad4(n: number): number {
   return (n + 3) & ~3;
@@ -145,7 +165,6 @@ export class PcapngWriter {
   readonly nanosecond: boolean;
   private readonly sink: (chunk: Uint8Array) => void;
   private readonly le: boolean;
-  private readonly unitsPerSecond: bigint;
   private readonly snaplens: number[] = [];
   private count = 0;
 
@@ -153,7 +172,6 @@ export class PcapngWriter {
     this.sink = sink;
     this.nanosecond = opts.nanosecond === true;
     this.le = opts.bigEndian !== true;
-    this.unitsPerSecond = this.nanosecond ? 1_000_000_000n : 1_000_000n;
     const options: Opt[] = [];
     if (opts.comment !== undefined) options.push([OPT_COMMENT, utf8Encoder.encode(opts.comment)]);
     if (opts.hardware !== undefined) options.push([SHB_HARDWARE, utf8Encoder.encode(opts.hardware)]);
@@ -213,9 +231,7 @@ export class PcapngWriter {
    */
   write(ifId: number, pkt: Uint8Array, timestampMs: number, comment?: string): void {
     this.checkInterface(ifId);
-    const perSecond = this.nanosecond ? 1e9 : 1e6;
-    const [sec, frac] = splitTimestamp(timestampMs, perSecond, Number.MAX_SAFE_INTEGER);
-    this.writeUnits(ifId, pkt, BigInt(sec) * this.unitsPerSecond + BigInt(frac), comment);
+    this.writeUnits(ifId, pkt, unitsOfMs(timestampMs, this.nanosecond ? 1e9 : 1e6), comment);
   }
 
   /**
@@ -224,9 +240,7 @@ export class PcapngWriter {
    */
   writeNs(ifId: number, pkt: Uint8Array, timestampNs: bigint, comment?: string): void {
     this.checkInterface(ifId);
-    const perSecond = this.nanosecond ? 1e9 : 1e6;
-    const [sec, frac] = splitTimestampNs(timestampNs, perSecond, Number.MAX_SAFE_INTEGER);
-    this.writeUnits(ifId, pkt, BigInt(sec) * this.unitsPerSecond + BigInt(frac), comment);
+    this.writeUnits(ifId, pkt, unitsOfNs(timestampNs, this.nanosecond ? 1e9 : 1e6), comment);
   }
 
   private checkInterface(ifId: number): void {
@@ -376,7 +390,8 @@ export class PcapngReader implements IterableIterator<PcapngPacket> {
     this.anyLinkType = opts.anyLinkType === true;
     if (bytes.length < 4 || this.dv.getUint32(0, false) !== PcapngBlockType.SectionHeader) {
       const hint =
-        bytes.length >= 4 && [0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1].includes(this.dv.getUint32(0, false))
+        bytes.length >= 4 &&
+        [0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1].includes(this.dv.getUint32(0, false))
           ? ' (this is a classic pcap file; use readPcap)'
           : '';
       throw new PcapFormatError(`not a pcapng file: no Section Header Block${hint}`, 0);
@@ -443,7 +458,8 @@ export class PcapngReader implements IterableIterator<PcapngPacket> {
     const bom = this.dv.getUint32(at + 8, false);
     if (bom === PCAPNG_BYTE_ORDER_MAGIC) this.le = false;
     else if (bom === 0x4d3c2b1a) this.le = true;
-    else throw new PcapFormatError(`bad pcapng byte-order magic 0x${bom.toString(16).padStart(8, '0')}`, at + 8);
+    else
+      throw new PcapFormatError(`bad pcapng byte-order magic 0x${bom.toString(16).padStart(8, '0')}`, at + 8);
   }
 
   private readSectionHeader(body: number, end: number): void {
@@ -464,7 +480,8 @@ export class PcapngReader implements IterableIterator<PcapngPacket> {
   }
 
   private readInterface(body: number, end: number): void {
-    if (end - body < IDB_FIXED) throw new PcapFormatError('pcapng Interface Description Block too short', body);
+    if (end - body < IDB_FIXED)
+      throw new PcapFormatError('pcapng Interface Description Block too short', body);
     const linkType = this.dv.getUint16(body, this.le);
     if (!this.anyLinkType && !isRawIpLinkType(linkType))
       throw new PcapFormatError(`unsupported pcapng link type ${linkType} (expected 101, 228 or 229)`, body);
@@ -500,7 +517,8 @@ export class PcapngReader implements IterableIterator<PcapngPacket> {
   /** Enhanced Packet Block, or the obsolete Packet Block (16-bit interface id and drop count). */
   private readEnhancedPacket(body: number, end: number, obsolete: boolean): PcapngPacket {
     const name = obsolete ? 'Packet Block' : 'Enhanced Packet Block';
-    if (end - body < (obsolete ? PB_FIXED : EPB_FIXED)) throw new PcapFormatError(`pcapng ${name} too short`, body);
+    if (end - body < (obsolete ? PB_FIXED : EPB_FIXED))
+      throw new PcapFormatError(`pcapng ${name} too short`, body);
     const ifId = obsolete ? this.dv.getUint16(body, this.le) : this.dv.getUint32(body, this.le);
     const global = this.interfaceIndex(ifId, body);
     const hi = this.dv.getUint32(body + 4, this.le);

@@ -57,7 +57,7 @@ const ipv4Repr: fc.Arbitrary<Ipv4Repr> = fc.record(
     dontFragment: fc.boolean(),
     moreFragments: fc.boolean(),
     fragmentOffset: fc.integer({ min: 0, max: 0x1fff }).map((u) => u * 8),
-    options: fc.uint8Array({ minLength: 1, maxLength: 40 }),
+    options: fc.uint8Array({ minLength: 1, maxLength: 40, size: 'max' }),
   },
   { requiredKeys: ['src', 'dst', 'protocol'] },
 );
@@ -266,7 +266,7 @@ describe('ipv4', () => {
     const view = Ipv4Packet.empty();
     fc.assert(
       fc.property(
-        fc.uint8Array({ minLength: 0, maxLength: 120 }),
+        fc.uint8Array({ minLength: 0, maxLength: 120, size: 'max' }),
         fc.boolean(),
         fc.nat(8),
         (bytes, forceV4, skip) => {
@@ -292,7 +292,7 @@ describe('ipv4', () => {
 
   it('round-trips arbitrary valid Reprs through emit and parse with correct checksums', () => {
     fc.assert(
-      fc.property(ipv4Repr, fc.uint8Array({ maxLength: 100 }), (repr, payload) => {
+      fc.property(ipv4Repr, fc.uint8Array({ maxLength: 100, size: 'max' }), (repr, payload) => {
         const out = emitIpv4(repr, payload);
         assert.equal(out.length, ipv4HeaderLen(repr) + payload.length);
         assertChecksums(out, 'emitted IPv4');

@@ -215,12 +215,16 @@ describe('pcap reader', () => {
 
   it('round-trips millisecond timestamps to within half a unit of the file resolution', () => {
     fc.assert(
-      fc.property(fc.double({ min: 0, max: 4_294_967_295_000, noNaN: true }), fc.boolean(), (ms, nanosecond) => {
-        const r = readPcap(capture({ nanosecond }, (w) => w.write(fourBytes, ms)));
-        // Half a microsecond, or half a nanosecond plus the double's own resolution near `ms`.
-        const tol = nanosecond ? 0.5e-6 + ms * 2 ** -52 : 0.5e-3 + ms * 2 ** -52;
-        assert.ok(Math.abs(r.packets[0].timestampMs - ms) <= tol, `${ms} -> ${r.packets[0].timestampMs}`);
-      }),
+      fc.property(
+        fc.double({ min: 0, max: 4_294_967_295_000, noNaN: true }),
+        fc.boolean(),
+        (ms, nanosecond) => {
+          const r = readPcap(capture({ nanosecond }, (w) => w.write(fourBytes, ms)));
+          // Half a microsecond, or half a nanosecond plus the double's own resolution near `ms`.
+          const tol = nanosecond ? 0.5e-6 + ms * 2 ** -52 : 0.5e-3 + ms * 2 ** -52;
+          assert.ok(Math.abs(r.packets[0].timestampMs - ms) <= tol, `${ms} -> ${r.packets[0].timestampMs}`);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -247,7 +251,8 @@ describe('pcap reader', () => {
   });
 
   it('accepts link types 228 and 229 and refuses others unless anyLinkType is set', () => {
-    for (const lt of [101, 228, 229]) assert.equal(readPcap(capture({ linkType: lt }, () => {})).linkType, lt);
+    for (const lt of [101, 228, 229])
+      assert.equal(readPcap(capture({ linkType: lt }, () => {})).linkType, lt);
     const eth = capture({ linkType: 1 }, (w) => w.write(fourBytes, 0));
     const e = assertFormatError(() => readPcap(eth), /link type 1/);
     assert.equal(e.offset, 20);
@@ -267,7 +272,8 @@ describe('pcap reader', () => {
 
   it('throws PcapFormatError for a short file header', () => {
     const f = capture({}, () => {});
-    for (let n = 0; n < 24; n++) assertFormatError(() => readPcap(f.subarray(0, n)), /truncated pcap file header/);
+    for (let n = 0; n < 24; n++)
+      assertFormatError(() => readPcap(f.subarray(0, n)), /truncated pcap file header/);
   });
 
   it('throws PcapFormatError for an unsupported major version', () => {

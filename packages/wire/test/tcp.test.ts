@@ -55,7 +55,10 @@ const arbTcpRepr: fc.Arbitrary<TcpRepr> = fc
       sackBlocks: fc.array(fc.tuple(u32, u32), { minLength: 1, maxLength: 3 }),
       timestamp: fc.tuple(u32, u32),
     },
-    { requiredKeys: ['srcPort', 'dstPort', 'seq', 'ack', 'flags', 'window', 'urgentPointer'], noNullPrototype: true },
+    {
+      requiredKeys: ['srcPort', 'dstPort', 'seq', 'ack', 'flags', 'window', 'urgentPointer'],
+      noNullPrototype: true,
+    },
   )
   .filter((r) => {
     try {
@@ -174,7 +177,11 @@ describe('tcp', () => {
   it('keeps raw options when the decoded fields would not reproduce them, so re-emitting is exact', () => {
     // Window scale first, then MSS, then an unknown kind 30 (MPTCP) with 2 data bytes: 12 bytes.
     const raw = Uint8Array.from([3, 3, 2, 2, 4, 0x05, 0xa0, 30, 4, 0xaa, 0xbb, 0]);
-    const pkt = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', tcp: { srcPort: 1, dstPort: 2, flags: 0x12, options: raw } });
+    const pkt = buildPacket({
+      src: '10.0.0.1',
+      dst: '10.0.0.2',
+      tcp: { srcPort: 1, dstPort: 2, flags: 0x12, options: raw },
+    });
     assertChecksums(pkt);
     const { seg } = tcpOf(pkt);
     const o = new TcpOptions();
@@ -190,7 +197,10 @@ describe('tcp', () => {
   });
 
   it('pads raw options with End-of-List to a multiple of 4', () => {
-    assert.deepEqual(tcpOptionsBytes({ srcPort: 0, dstPort: 0, flags: 0, options: Uint8Array.from([1, 3, 3, 9, 1]) }), Uint8Array.from([1, 3, 3, 9, 1, 0, 0, 0]));
+    assert.deepEqual(
+      tcpOptionsBytes({ srcPort: 0, dstPort: 0, flags: 0, options: Uint8Array.from([1, 3, 3, 9, 1]) }),
+      Uint8Array.from([1, 3, 3, 9, 1, 0, 0, 0]),
+    );
     assert.equal(tcpHeaderLen({ srcPort: 0, dstPort: 0, flags: 0 }), 20);
     assert.equal(tcpHeaderLen({ srcPort: 0, dstPort: 0, flags: 0, sackPermitted: true }), 24);
     assert.equal(tcpHeaderLen({ srcPort: 0, dstPort: 0, flags: 0, timestamp: [1, 2] }), 32);
@@ -235,7 +245,11 @@ describe('tcp', () => {
     ];
     const o = new TcpOptions();
     for (const [name, opts] of cases) {
-      const pkt = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', tcp: { srcPort: 1, dstPort: 2, flags: 0, options: Uint8Array.from(opts) } });
+      const pkt = buildPacket({
+        src: '10.0.0.1',
+        dst: '10.0.0.2',
+        tcp: { srcPort: 1, dstPort: 2, flags: 0, options: Uint8Array.from(opts) },
+      });
       const { seg } = tcpOf(pkt);
       assert.equal(o.parse(seg), false, name);
       const repr = parseTcpRepr(seg);
@@ -262,7 +276,12 @@ describe('tcp', () => {
       [7, 9],
     ];
     // Aligned (NOP NOP SACK) as tcpOptionsBytes lays it out, and odd (one NOP, then SACK) via raw options.
-    const aligned = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', tcp: { srcPort: 1, dstPort: 2, flags: TcpFlags.ACK, sackBlocks: blocks }, payload: 'xyz' });
+    const aligned = buildPacket({
+      src: '10.0.0.1',
+      dst: '10.0.0.2',
+      tcp: { srcPort: 1, dstPort: 2, flags: TcpFlags.ACK, sackBlocks: blocks },
+      payload: 'xyz',
+    });
     const sackRaw = tcpOptionsBytes({ srcPort: 0, dstPort: 0, flags: 0, sackBlocks: blocks }).subarray(1); // drop one NOP
     const odd = buildPacket({
       src: '2001:db8::a',
@@ -283,7 +302,8 @@ describe('tcp', () => {
       assert.equal(((o.sackBlocksOffset - seg.off) & 1) === 1, expectOdd);
       assert.equal(tcpOptionOffset(seg, TcpOptionKind.Sack), o.sackBlocksOffset - 2);
       // A NAT undoing a +100 sequence shift on the reverse path subtracts 100 from every edge.
-      for (let k = 0; k < 6; k++) seg.setUint32Incremental(o.sackBlocksOffset + 4 * k, (o.sackBlocks[k] - 100) >>> 0);
+      for (let k = 0; k < 6; k++)
+        seg.setUint32Incremental(o.sackBlocksOffset + 4 * k, (o.sackBlocks[k] - 100) >>> 0);
       assert.ok(seg.verifyChecksum(pseudo()));
       assertChecksums(pkt, 'after SACK rewrite');
       assert.ok(o.parse(seg));
@@ -321,7 +341,14 @@ describe('tcp', () => {
       fc.property(
         arbTcpRepr,
         fc.uint8Array({ maxLength: 40 }),
-        fc.record({ sp: u16, dp: u16, seq: u32, ack: u32, flags: fc.integer({ min: 0, max: 255 }), win: u16 }),
+        fc.record({
+          sp: u16,
+          dp: u16,
+          seq: u32,
+          ack: u32,
+          flags: fc.integer({ min: 0, max: 255 }),
+          win: u16,
+        }),
         (repr, payload, n) => {
           const pkt = buildPacket({ src: '192.0.2.1', dst: '192.0.2.2', tcp: repr, payload });
           const { seg, pseudo } = tcpOf(pkt);
@@ -351,7 +378,12 @@ describe('tcp', () => {
   it('adjusts the checksum for an IPv4 address rewrite like a NAT does', () => {
     fc.assert(
       fc.property(u32, u32, u16, fc.uint8Array({ maxLength: 30 }), (a, b, port, payload) => {
-        const pkt = buildPacket({ src: '10.0.0.5', dst: '198.51.100.1', tcp: { srcPort: 40000, dstPort: 80, flags: TcpFlags.ACK }, payload });
+        const pkt = buildPacket({
+          src: '10.0.0.5',
+          dst: '198.51.100.1',
+          tcp: { srcPort: 40000, dstPort: 80, flags: TcpFlags.ACK },
+          payload,
+        });
         const ip = Ipv4Packet.checked(pkt)!;
         const seg = TcpSegment.checked(pkt, ip.payloadOffset, ip.totalLength)!;
         const oldSrc = ip.src;
@@ -371,7 +403,12 @@ describe('tcp', () => {
   });
 
   it('adjusts the checksum for an IPv6 address rewrite', () => {
-    const pkt = buildPacket({ src: 'fd00::5', dst: '2001:db8::80', tcp: { srcPort: 40000, dstPort: 80, flags: TcpFlags.ACK, seq: 1 }, payload: 'GET /' });
+    const pkt = buildPacket({
+      src: 'fd00::5',
+      dst: '2001:db8::80',
+      tcp: { srcPort: 40000, dstPort: 80, flags: TcpFlags.ACK, seq: 1 },
+      payload: 'GET /',
+    });
     const ip = Ipv6Packet.checked(pkt)!;
     const seg = TcpSegment.checked(pkt, ip.payloadOffset, ip.end)!;
     const oldSrc = ip.srcAddr().slice();
@@ -395,13 +432,24 @@ describe('tcp', () => {
   });
 
   it('computes the checksum the independent oracle computes', () => {
-    const pkt = buildPacket({ src: '10.9.8.7', dst: '10.1.1.1', tcp: { srcPort: 5, dstPort: 6, flags: 0x18 }, payload: 'odd!!' });
+    const pkt = buildPacket({
+      src: '10.9.8.7',
+      dst: '10.1.1.1',
+      tcp: { srcPort: 5, dstPort: 6, flags: 0x18 },
+      payload: 'odd!!',
+    });
     const seg = tcpOf(pkt).seg;
     const copy = pkt.slice(20);
     copy[16] = 0;
     copy[17] = 0;
     const pseudo = Uint8Array.from([10, 9, 8, 7, 10, 1, 1, 1, 0, 6, 0, copy.length]);
-    assert.equal(seg.checksum, internetChecksum([[pseudo, 0, 12], [copy, 0, copy.length]]));
+    assert.equal(
+      seg.checksum,
+      internetChecksum([
+        [pseudo, 0, 12],
+        [copy, 0, copy.length],
+      ]),
+    );
   });
 
   it('throws RangeError for Reprs that cannot be emitted', () => {
@@ -412,15 +460,31 @@ describe('tcp', () => {
     assert.throws(() => emitTcp({ ...ok, flags: 256 }, new Uint8Array(0), buf, 0, 0), RangeError);
     assert.throws(() => emitTcp({ ...ok, mss: 1.5 }, new Uint8Array(0), buf, 0, 0), RangeError);
     assert.throws(() => emitTcp(ok, new Uint8Array(81), buf, 0, 0), RangeError, 'buffer too small');
-    const five: Array<[number, number]> = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]];
+    const five: Array<[number, number]> = [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+      [7, 8],
+      [9, 10],
+    ];
     assert.throws(() => emitTcp({ ...ok, sackBlocks: five }, new Uint8Array(0), buf, 0, 0), RangeError);
     // 4 blocks (36 bytes) plus timestamps (12) exceed 40 bytes of options.
-    assert.throws(() => emitTcp({ ...ok, sackBlocks: five.slice(0, 4), timestamp: [1, 2] }, new Uint8Array(0), buf, 0, 0), RangeError);
-    assert.throws(() => emitTcp({ ...ok, options: new Uint8Array(41) }, new Uint8Array(0), buf, 0, 0), RangeError);
+    assert.throws(
+      () => emitTcp({ ...ok, sackBlocks: five.slice(0, 4), timestamp: [1, 2] }, new Uint8Array(0), buf, 0, 0),
+      RangeError,
+    );
+    assert.throws(
+      () => emitTcp({ ...ok, options: new Uint8Array(41) }, new Uint8Array(0), buf, 0, 0),
+      RangeError,
+    );
   });
 
   it('reads addresses consistently with the IPv4 view used to build the pseudo-header', () => {
-    const pkt = buildPacket({ src: '203.0.113.9', dst: '10.0.0.1', tcp: { srcPort: 443, dstPort: 5555, flags: TcpFlags.RST | TcpFlags.ACK } });
+    const pkt = buildPacket({
+      src: '203.0.113.9',
+      dst: '10.0.0.1',
+      tcp: { srcPort: 443, dstPort: 5555, flags: TcpFlags.RST | TcpFlags.ACK },
+    });
     const ip = Ipv4Packet.checked(pkt)!;
     assert.equal(ip.src, parseIpv4('203.0.113.9'));
     assert.equal(ip.protocol, IpProtocol.Tcp);

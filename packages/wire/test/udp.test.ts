@@ -33,7 +33,12 @@ function udpOf(pkt: Uint8Array): { d: UdpDatagram; pseudo: () => number; v6: boo
 /** Payload whose UDP/IPv4 checksum from 10.0.0.1:1 to 10.0.0.2:2 computes to 0 (so 0xFFFF is sent). */
 function zeroChecksumPayload(): Uint8Array {
   // Sum of everything but the payload word, then pick the word that brings the folded sum to 0xFFFF.
-  const probe = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', udp: { srcPort: 1, dstPort: 2 }, payload: new Uint8Array(2) });
+  const probe = buildPacket({
+    src: '10.0.0.1',
+    dst: '10.0.0.2',
+    udp: { srcPort: 1, dstPort: 2 },
+    payload: new Uint8Array(2),
+  });
   const d = udpOf(probe).d;
   // With a zero payload word, the stored checksum c = ~S; we need S + w ≡ 0xFFFF, so w = ~S = c.
   const c = d.checksum === 0xffff ? 0 : d.checksum;
@@ -77,7 +82,12 @@ describe('udp', () => {
         fc.boolean(),
         (sp, dp, payload, v6) => {
           const repr: UdpRepr = { srcPort: sp, dstPort: dp, checksum: 'compute' };
-          const pkt = buildPacket({ src: v6 ? 'fe80::1' : '172.16.0.1', dst: v6 ? 'ff02::fb' : '224.0.0.251', udp: repr, payload });
+          const pkt = buildPacket({
+            src: v6 ? 'fe80::1' : '172.16.0.1',
+            dst: v6 ? 'ff02::fb' : '224.0.0.251',
+            udp: repr,
+            payload,
+          });
           assertChecksums(pkt);
           assert.ok(verifyPacket(pkt).checked.includes('udp'));
           const { d, pseudo } = udpOf(pkt);
@@ -103,7 +113,12 @@ describe('udp', () => {
   });
 
   it('emits checksum 0 for "none" and keeps it 0 through incremental updates', () => {
-    const pkt = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', udp: { srcPort: 1000, dstPort: 2000, checksum: 'none' }, payload: 'hi' });
+    const pkt = buildPacket({
+      src: '10.0.0.1',
+      dst: '10.0.0.2',
+      udp: { srcPort: 1000, dstPort: 2000, checksum: 'none' },
+      payload: 'hi',
+    });
     const ip = Ipv4Packet.checked(pkt)!;
     const { d, pseudo } = udpOf(pkt);
     assert.equal(d.checksum, 0);
@@ -128,7 +143,12 @@ describe('udp', () => {
         fc.integer({ min: 0, max: 0xffff }),
         fc.integer({ min: 0, max: 0xffffffff }),
         (payload, sp, dp, addr) => {
-          const pkt = buildPacket({ src: '100.64.0.1', dst: '100.64.0.2', udp: { srcPort: 7, dstPort: 9 }, payload });
+          const pkt = buildPacket({
+            src: '100.64.0.1',
+            dst: '100.64.0.2',
+            udp: { srcPort: 7, dstPort: 9 },
+            payload,
+          });
           const ip = Ipv4Packet.checked(pkt)!;
           const { d, pseudo } = udpOf(pkt);
           const old = ip.src;
@@ -150,7 +170,12 @@ describe('udp', () => {
   it('turns an incremental result of 0 into 0xFFFF', () => {
     // Find a source port for which the full checksum is 0xFFFF (computed 0), then reach it incrementally.
     const payload = zeroChecksumPayload();
-    const target = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', udp: { srcPort: 1, dstPort: 2 }, payload });
+    const target = buildPacket({
+      src: '10.0.0.1',
+      dst: '10.0.0.2',
+      udp: { srcPort: 1, dstPort: 2 },
+      payload,
+    });
     assert.equal(udpOf(target).d.checksum, 0xffff);
     const pkt = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', udp: { srcPort: 5, dstPort: 2 }, payload });
     const { d } = udpOf(pkt);
@@ -161,7 +186,12 @@ describe('udp', () => {
   });
 
   it('adjusts the checksum for an IPv6 address rewrite', () => {
-    const pkt = buildPacket({ src: 'fd00::1', dst: '2001:db8::53', udp: { srcPort: 5353, dstPort: 53 }, payload: 'query' });
+    const pkt = buildPacket({
+      src: 'fd00::1',
+      dst: '2001:db8::53',
+      udp: { srcPort: 5353, dstPort: 53 },
+      payload: 'query',
+    });
     const ip = Ipv6Packet.checked(pkt)!;
     const { d, pseudo } = udpOf(pkt);
     const old = ip.srcAddr().slice();
@@ -203,7 +233,10 @@ describe('udp', () => {
     assert.throws(() => emitUdp({ srcPort: -1, dstPort: 1 }, new Uint8Array(0), buf, 0, 0), RangeError);
     assert.throws(() => emitUdp({ srcPort: 1, dstPort: 70000 }, new Uint8Array(0), buf, 0, 0), RangeError);
     assert.throws(() => emitUdp({ srcPort: 1, dstPort: 1 }, new Uint8Array(13), buf, 0, 0), RangeError);
-    assert.throws(() => emitUdp({ srcPort: 1, dstPort: 1 }, new Uint8Array(65528), new Uint8Array(70000), 0, 0), RangeError);
+    assert.throws(
+      () => emitUdp({ srcPort: 1, dstPort: 1 }, new Uint8Array(65528), new Uint8Array(70000), 0, 0),
+      RangeError,
+    );
     assert.equal(emitUdp({ srcPort: 1, dstPort: 1 }, new Uint8Array(12), buf, 0, 0), 20);
   });
 });

@@ -1,0 +1,2346 @@
+/**
+ * The NAT44 (NAPT) device: RFC 4787 / 5382 / 5508 / 7857 / 6888 behaviour, tenants with
+ * overlapping inside addresses, typed-array flow tables and zero allocations per translated
+ * packet. See the package README for the option and counter names.
+ */
+import { type Clock, ClosedError, ConfigError, discard, type L3Connector, type L3Device, type PacketHandler } from '@l3kit/core';
+import { formatIpv4, onesSum, foldSum, Prefix, parseIpv4, readIpv4, updateChecksum16, updateChecksum32, writeIpv4 } from '@l3kit/wire';
+import { EventEmitter } from 'eventemitter3';
+import { formatConntrackLines } from './conntrack.js';
+import type { NatEvents } from './events.js';
+import { TimerWheel } from './expiry.js';
+import { FlowTable, MAPPING_KIND_NAMES, MappingKind, SF_IN, SF_INBOUND_ORIGIN, SF_OUT, SF_REDIRECT } from './flow-table.js';
+import { greCallIdOffset } from './gre.js';
+import type {
+  CreateMappingOptions,
+  ExpectationOptions,
+  HelperPacketContext,
+  NatHelper,
+  NatHelperHost,
+} from './helper-api.js';
+import { buildIcmpError, type EmbeddedInfo, isTranslatedIcmpError, parseEmbedded, rewriteEmbedded } from './icmp.js';
+import { type NatOptions, type NatTimeouts, type ResolvedOptions, resolveOptions } from './options.js';
+import { PORT_FREE, PORT_RESERVED, PortAllocator, protoSlot, SLOT_PROTOS } from './port-allocator.js';
+import type { ExpectationRecord, ForwardRecord, MappingRecord } from './records.js';
+import {
+  type CompiledRule,
+  compileDropRule,
+  compileRedirectRule,
+  type DropRuleOptions,
+  type RedirectRuleOptions,
+  ruleMatches,
+} from './rules.js';
+import { type NatSnapshot, parseSnapshot, SNAPSHOT_VERSION, type SnapshotMapping } from './snapshot.js';
+import { createStats, type DropReason, type NatStats } from './stats.js';
+import {
+  TCP_ACK,
+  TCP_RST,
+  TCP_STATE_NAMES,
+  TCP_SYN,
+  TcpState,
+  tcpInitialState,
+  tcpNextState,
+  tcpRefreshes,
+  tcpTimeout,
+} from './tcp-state.js';
+
+const MAP_EIM = 0;
+const MAP_ADM = 1;
+const MAP_APDM = 2;
+const FILTER_EIF = 0;
+const FILTER_ADF = 1;
+const FILTER_APDF = 2;
+
+function behaviorCode(b: string): number {
+  return b === 'endpoint-independent' ? 0 : b === 'address-dependent' ? 1 : 2;
+}
+
+const PROTO_NAMES: Record<number, 'tcp' | 'udp' | 'icmp' | 'gre'> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 47: 'gre' };
+
+/** A port forward as stored. */
+interface ForwardEntry {
+  rec: ForwardRecord;
+  m: number;
+  slot: number;
+  extIdx: number;
+}
+
+/** A pending expectation. */
+interface Expectation {
+  id: number;
+  slotId: number;
+  tenant: number;
+  proto: number;
+  insideIp: number;
+  insidePort: number;
+  extIdx: number;
+  extPort: number;
+  remoteIp: number; // -1 any
+  remotePort: number; // -1 any
+  deadline: number;
+  helper?: string;
+  /** The expectation holds the port reservation (released when it lapses). */
+  ownsPort: boolean;
+}
+
+/** An unsolicited inbound SYN held for RFC 5382 REQ-4. */
+interface HeldSyn {
+  pkt: Uint8Array;
+  extIdx: number;
+  extPort: number;
+  remIp: number;
+  remPort: number;
+  deadline: number;
+  live: boolean;
+}
+
+/** A tenant: one inside namespace. */
+interface Tenant {
+  id: number;
+  deliver: PacketHandler;
+  dev?: L3Device;
+  /** Head of the tenant's mapping list. */
+  head: number;
+  /** Mappings counted against the quota (forwards excluded). */
+  count: number;
+}
+
+/** Original destination of a redirected session. */
+interface RedirectOrig {
+  ip: number;
+  port: number;
+}
+
+/** One of the NAT's two interfaces. */
+class NatInterface implements L3Device {
+  handler: PacketHandler = discard;
+  constructor(
+    private readonly nat: Nat,
+    private readonly side: 'inside' | 'outside',
+  ) {}
+  setHandler(handler: PacketHandler): void {
+    this.handler = handler;
+    if (this.side === 'inside') this.nat._setTenantDeliver(0, handler);
+    else this.nat._setOutHandler(handler);
+  }
+  send(pkt: Uint8Array): void {
+    if (this.side === 'inside') this.nat._fromInside(0, pkt);
+    else this.nat._fromOutside(pkt, false);
+  }
+  addr(): Prefix | undefined {
+    return this.nat._addr(this.side);
+  }
+  setAddr(prefix: Prefix): void {
+    this.nat._setAddr(this.side, prefix);
+  }
+  close(): void {
+    this.nat.close();
+  }
+}
+
+/** The cleanup function `connectL3` returns; `tenant` is the tenant id. */
+export type TenantCleanup = (() => void) & { readonly tenant: number };
+
+/**
+ * A NAT44 device. `inside()` faces the private network (tenant 0), `outside()` the public one;
+ * `connectL3(dev)` attaches more tenants, each its own namespace. Packets are translated in place.
+ */
+export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelperHost {
+  /** Counters, drops by reason. */
+  readonly stats: NatStats;
+  private readonly o: ResolvedOptions;
+  private readonly clock: Clock;
+  private readonly t: FlowTable;
+  private readonly ports: PortAllocator;
+  private readonly sWheel: TimerWheel;
+  private readonly mWheel: TimerWheel;
+  private readonly eWheel: TimerWheel;
+  private readonly insideIf: NatInterface;
+  private readonly outsideIf: NatInterface;
+  private insidePrefix: Prefix;
+  private insideIp: number;
+  private readonly pool: number[];
+  private readonly poolIndex = new Map<number, number>();
+  private readonly pool0: number;
+  private readonly mapMode: number;
+  private readonly filterMode: number;
+  private readonly tmo: NatTimeouts;
+  /** Deliver-to-inside per tenant id. */
+  private tenants: Array<Tenant | undefined> = [];
+  private nextTenant = 1;
+  private outHandler: PacketHandler = discard;
+  private closed = false;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly forwards = new Map<number, ForwardEntry>();
+  /** Mappings reached inbound only (forward / expectation for an inside endpoint that already had a mapping). */
+  private readonly shadows = new Set<number>();
+  private staticCount = 0;
+  private rules: CompiledRule[] = [];
+  private dropRuleCount = 0;
+  private redirectRuleCount = 0;
+  private nextRuleId = 1;
+  private readonly redirectOrig = new Map<number, RedirectOrig>();
+  /** Outbound lookup of redirected sessions: mapping → (orig ip * 65536 + orig port) → session. */
+  private readonly redirectAlias = new Map<number, Map<number, number>>();
+  private readonly expectations = new Map<number, Expectation>();
+  private readonly expByPort = new Map<number, Expectation[]>();
+  private readonly expSlots: Array<Expectation | undefined> = [];
+  private readonly expFreeSlots: number[] = [];
+  private nextExpId = 1;
+  private readonly reservations: Array<{ key: number; deadline: number }> = [];
+  private reservationHead = 0;
+  private held: HeldSyn[] = [];
+  private heldHead = 0;
+  private heldLive = 0;
+  private helpers: NatHelper[] = [];
+  private readonly hctx: HelperPacketContext;
+  private readonly emb: EmbeddedInfo = { ipOff: 0, hl: 0, proto: 0, l4Off: 0, end: 0 };
+  private readonly dueSession = (s: number, now: number): number => this.onSessionDue(s, now);
+  private readonly dueMapping = (m: number, now: number): number => this.onMappingDue(m, now);
+  private readonly dueExpectation = (e: number, now: number): number => this.onExpectationDue(e, now);
+
+  constructor(options: NatOptions) {
+    super();
+    this.o = resolveOptions(options);
+    this.clock = this.o.clock;
+    this.tmo = this.o.timeouts;
+    this.insidePrefix = this.o.inside;
+    this.insideIp = this.o.inside.ipv4;
+    this.pool = this.o.pool;
+    this.pool0 = this.pool[0];
+    this.pool.forEach((ip, i) => this.poolIndex.set(ip, i));
+    this.mapMode = behaviorCode(this.o.mapping);
+    this.filterMode = behaviorCode(this.o.filtering);
+    const now = this.clock.now();
+    this.t = new FlowTable(1024);
+    this.ports = new PortAllocator(
+      this.pool.length,
+      this.o.ranges,
+      this.tmo.portReuse,
+      this.o.random,
+      this.o.portPreservation,
+      this.o.portParity,
+    );
+    this.sWheel = new TimerWheel(100, 17, now, 1024);
+    this.mWheel = new TimerWheel(100, 17, now, 1024);
+    this.eWheel = new TimerWheel(100, 17, now, 64);
+    this.stats = createStats({ mappings: () => this.t.mCount, sessions: () => this.t.sCount });
+    this.insideIf = new NatInterface(this, 'inside');
+    this.outsideIf = new NatInterface(this, 'outside');
+    this.tenants[0] = { id: 0, deliver: discard, head: -1, count: 0 };
+    this.hctx = {
+      direction: 'outbound',
+      tenant: 0,
+      proto: 0,
+      insideIp: 0,
+      insidePort: 0,
+      externalIp: 0,
+      externalPort: 0,
+      remoteIp: 0,
+      remotePort: 0,
+      connectionId: 0,
+      pkt: new Uint8Array(0),
+      l4Off: 0,
+      payloadOff: 0,
+      payloadLen: 0,
+    };
+    if (this.o.maintainIntervalMs > 0) {
+      this.timer = setInterval(() => this.maintain(), this.o.maintainIntervalMs);
+      this.timer.unref?.();
+    }
+  }
+
+  // =================================================================== devices and tenants
+
+  /** The inside interface (tenant 0). */
+  inside(): L3Device {
+    return this.insideIf;
+  }
+
+  /** The outside interface. */
+  outside(): L3Device {
+    return this.outsideIf;
+  }
+
+  /**
+   * Attaches a tenant: `dev`'s packets enter the NAT from the inside in a namespace of their own
+   * (overlapping addresses allowed); replies go to `dev.send`. Returns a cleanup function (with
+   * the tenant id as `.tenant`) that detaches it and frees all its mappings, forwards and
+   * expectations. `opts.tenant` picks the id (e.g. to re-attach after `Nat.restore`).
+   */
+  connectL3(dev: L3Device, opts: { tenant?: number } = {}): TenantCleanup {
+    if (this.closed) throw new ClosedError('Nat');
+    let id = opts.tenant;
+    if (id === undefined) {
+      while (this.tenants[this.nextTenant]?.dev) this.nextTenant++;
+      id = this.nextTenant++;
+    } else {
+      if (!Number.isInteger(id) || id < 1 || id > 0xffffffff)
+        throw new ConfigError('ERR_BAD_OPTION', 'tenant id must be an integer >= 1');
+      if (this.tenants[id]?.dev) throw new ConfigError('ERR_TENANT_IN_USE', `tenant ${id} is already attached`);
+    }
+    const tid = id;
+    const existing = this.tenants[tid];
+    const tenant: Tenant = existing ?? { id: tid, deliver: discard, head: -1, count: 0 };
+    tenant.dev = dev;
+    tenant.deliver = (p) => dev.send(p);
+    this.tenants[tid] = tenant;
+    dev.setHandler((p) => this._fromInside(tid, p));
+    let done = false;
+    const cleanup = (() => {
+      if (done) return;
+      done = true;
+      dev.setHandler(discard);
+      this.removeTenantState(tid);
+      this.tenants[tid] = undefined;
+    }) as TenantCleanup;
+    Object.defineProperty(cleanup, 'tenant', { value: tid, enumerable: true });
+    return cleanup;
+  }
+
+  /** The tenant id of an attached device, or `undefined`. */
+  tenantOf(dev: L3Device): number | undefined {
+    if (dev === this.insideIf) return 0;
+    for (const t of this.tenants) if (t?.dev === dev) return t.id;
+    return undefined;
+  }
+
+  /** @internal */
+  _setTenantDeliver(id: number, h: PacketHandler): void {
+    const t = this.tenants[id];
+    if (t) t.deliver = h;
+  }
+
+  /** @internal */
+  _addr(side: 'inside' | 'outside'): Prefix {
+    return side === 'inside' ? this.insidePrefix : this.o.outside;
+  }
+
+  /** @internal */
+  _setAddr(side: 'inside' | 'outside', p: Prefix): void {
+    if (!(p instanceof Prefix) || p.version !== 4) throw new ConfigError('ERR_BAD_PREFIX', 'NAT addresses are IPv4');
+    if (side === 'inside') {
+      this.insidePrefix = p;
+      this.insideIp = p.ipv4;
+      return;
+    }
+    if (p.ipv4 !== this.pool0)
+      throw new ConfigError('ERR_UNSUPPORTED', 'the outside address cannot change on a running NAT; create a new Nat');
+  }
+
+  private removeTenantState(tid: number): void {
+    for (const [key, f] of [...this.forwards]) if (f.rec.tenant === tid) this.removeForwardEntry(key, f);
+    for (const e of [...this.expectations.values()]) if (e.tenant === tid) this.dropExpectation(e, false);
+    const t = this.tenants[tid];
+    if (!t) return;
+    const now = this.clock.now();
+    while (t.head >= 0) this.removeMapping(t.head, now, false);
+  }
+
+  // =================================================================== packet entry points
+
+  /** @internal Packet from tenant `tid`'s inside network. */
+  _fromInside(tid: number, pkt: Uint8Array): void {
+    const st = this.stats;
+    if (this.closed) {
+      st.drops.closed++;
+      return;
+    }
+    const len = pkt.length;
+    if (len < 20) {
+      st.drops.malformed++;
+      return;
+    }
+    const vihl = pkt[0];
+    const hl = (vihl & 0x0f) << 2;
+    const total = (pkt[2] << 8) | pkt[3];
+    if (vihl >> 4 !== 4 || hl < 20 || total < hl || total > len) {
+      st.drops.malformed++;
+      return;
+    }
+    if (foldSum(onesSum(pkt, 0, hl, 0)) !== 0xffff) {
+      st.drops['bad-ip-checksum']++;
+      return;
+    }
+    if ((pkt[6] & 0x3f) !== 0 || pkt[7] !== 0) {
+      st.drops.fragment++;
+      return;
+    }
+    const dst = readIpv4(pkt, 16);
+    const proto = pkt[9];
+    if (dst === this.insideIp) {
+      if (proto === 1 && total - hl >= 8 && pkt[hl] === 8) {
+        this.answerEcho(pkt, hl, total);
+        this.deliverTenant(tid, pkt);
+        return;
+      }
+      st.drops['to-nat']++;
+      return;
+    }
+    if (pkt[8] <= 1) {
+      st.drops['ttl-exceeded']++;
+      const err = buildIcmpError(pkt, total, this.insideIp, 11, 0);
+      if (err) {
+        st.icmpErrorsSent++;
+        this.deliverTenant(tid, err);
+      }
+      return;
+    }
+    if (proto === 6 || proto === 17) this.outL4(tid, pkt, hl, total, proto);
+    else if (proto === 1) this.outIcmp(tid, pkt, hl, total);
+    else if (proto === 47) this.outGre(tid, pkt, hl, total);
+    else st.drops['unsupported-protocol']++;
+  }
+
+  /** @internal Packet from the outside (or hairpinned: `hairpin` true, TTL already handled). */
+  _fromOutside(pkt: Uint8Array, hairpin: boolean): void {
+    const st = this.stats;
+    if (this.closed) {
+      st.drops.closed++;
+      return;
+    }
+    const len = pkt.length;
+    if (len < 20) {
+      st.drops.malformed++;
+      return;
+    }
+    const vihl = pkt[0];
+    const hl = (vihl & 0x0f) << 2;
+    const total = (pkt[2] << 8) | pkt[3];
+    if (vihl >> 4 !== 4 || hl < 20 || total < hl || total > len) {
+      st.drops.malformed++;
+      return;
+    }
+    if (!hairpin && foldSum(onesSum(pkt, 0, hl, 0)) !== 0xffff) {
+      st.drops['bad-ip-checksum']++;
+      return;
+    }
+    if ((pkt[6] & 0x3f) !== 0 || pkt[7] !== 0) {
+      st.drops.fragment++;
+      return;
+    }
+    const dst = readIpv4(pkt, 16);
+    let extIdx = 0;
+    if (dst !== this.pool0) {
+      const i = this.poolIndex.get(dst);
+      if (i === undefined) {
+        st.drops['not-for-us']++;
+        return;
+      }
+      extIdx = i;
+    }
+    if (!hairpin && pkt[8] <= 1) {
+      st.drops['ttl-exceeded']++;
+      const err = buildIcmpError(pkt, total, dst, 11, 0);
+      if (err) {
+        st.icmpErrorsSent++;
+        this.outHandler(err);
+      }
+      return;
+    }
+    const proto = pkt[9];
+    if (proto === 6 || proto === 17) this.inL4(pkt, hl, total, proto, extIdx, hairpin);
+    else if (proto === 1) this.inIcmp(pkt, hl, total, extIdx, hairpin);
+    else if (proto === 47) this.inGre(pkt, hl, total, extIdx, hairpin);
+    else st.drops['unsupported-protocol']++;
+  }
+
+  // =================================================================== outbound
+
+  private outL4(tid: number, pkt: Uint8Array, hl: number, total: number, proto: number): void {
+    const st = this.stats;
+    const l4len = total - hl;
+    let flags = 0;
+    let ckOff: number;
+    if (proto === 6) {
+      if (l4len < 20) {
+        st.drops.malformed++;
+        return;
+      }
+      const doff = (pkt[hl + 12] >> 4) << 2;
+      if (doff < 20 || doff > l4len) {
+        st.drops.malformed++;
+        return;
+      }
+      flags = pkt[hl + 13];
+      ckOff = hl + 16;
+    } else {
+      if (l4len < 8) {
+        st.drops.malformed++;
+        return;
+      }
+      const ulen = (pkt[hl + 4] << 8) | pkt[hl + 5];
+      if (ulen < 8 || ulen > l4len) {
+        st.drops.malformed++;
+        return;
+      }
+      ckOff = hl + 6;
+    }
+    if (this.o.verifyChecksums && !l4ChecksumOk(pkt, hl, total, proto)) {
+      st.drops['bad-checksum']++;
+      return;
+    }
+    const src = readIpv4(pkt, 12);
+    const dst = readIpv4(pkt, 16);
+    const sp = (pkt[hl] << 8) | pkt[hl + 1];
+    const dp = (pkt[hl + 2] << 8) | pkt[hl + 3];
+    const now = this.clock.now();
+    const T = this.t;
+    const mm = this.mapMode;
+    let m = T.findMapping(tid, proto, src, sp, mm === MAP_EIM ? 0 : dst, mm === MAP_APDM ? dp : 0);
+    if (m < 0 && mm !== MAP_EIM && this.staticCount > 0) {
+      m = T.findMapping(tid, proto, src, sp, 0, 0);
+    }
+    let s = m >= 0 ? T.findSession(m, dst, dp) : -1;
+    if (s < 0) s = this.outboundMiss(tid, proto, src, sp, dst, dp, m, flags, pkt, total, now);
+    if (s < 0) return;
+    m = T.sMap[s];
+    // ---- state and timers
+    const sf = T.sFlags[s];
+    if (proto === 6) {
+      const old = T.sState[s];
+      let ns = old;
+      if ((flags & (TCP_SYN | 0x05)) !== 0) ns = tcpNextState(old, flags, true);
+      if (ns !== old) {
+        T.sState[s] = ns;
+        const d = now + tcpTimeout(this.tmo, ns, (sf & SF_IN) !== 0);
+        if (d < T.sExpire[s]) this.sWheel.pullIn(s, d);
+        T.sExpire[s] = d;
+      } else if (tcpRefreshes(ns)) {
+        T.sExpire[s] = now + tcpTimeout(this.tmo, ns, (sf & SF_IN) !== 0);
+      }
+    } else {
+      T.sExpire[s] = now + this.tmo.udp;
+    }
+    T.sFlags[s] = sf | SF_OUT;
+    T.mLastUsed[m] = now;
+    T.sPktsOut[s]++;
+    T.sBytesOut[s] += total;
+    // ---- rewrite: source → external endpoint, TTL - 1
+    const ext = this.pool[T.mExtIdx[m]];
+    const ep = T.mExtPort[m];
+    let ipCk = (pkt[10] << 8) | pkt[11];
+    ipCk = updateChecksum32(ipCk, src, ext);
+    const ttlWord = (pkt[8] << 8) | proto;
+    ipCk = updateChecksum16(ipCk, ttlWord, ttlWord - 0x100);
+    pkt[8]--;
+    writeIpv4(pkt, 12, ext);
+    pkt[hl] = ep >>> 8;
+    pkt[hl + 1] = ep & 0xff;
+    let ck = (pkt[ckOff] << 8) | pkt[ckOff + 1];
+    const hasCk = proto === 6 || ck !== 0;
+    if (hasCk) ck = updateChecksum16(updateChecksum32(ck, src, ext), sp, ep);
+    if ((sf & SF_REDIRECT) !== 0) {
+      const nd = T.sRemIp[s];
+      const np = T.sRemPort[s];
+      ipCk = updateChecksum32(ipCk, dst, nd);
+      writeIpv4(pkt, 16, nd);
+      pkt[hl + 2] = np >>> 8;
+      pkt[hl + 3] = np & 0xff;
+      if (hasCk) ck = updateChecksum16(updateChecksum32(ck, dst, nd), dp, np);
+    }
+    if (hasCk) {
+      if (proto === 17 && ck === 0) ck = 0xffff;
+      pkt[ckOff] = ck >>> 8;
+      pkt[ckOff + 1] = ck & 0xff;
+    }
+    pkt[10] = ipCk >>> 8;
+    pkt[11] = ipCk & 0xff;
+    st.packetsOut++;
+    st.bytesOut += total;
+    let out = pkt;
+    if (T.sHelper[s] !== 0) {
+      const r = this.runHelper(s, m, 'outbound', pkt, hl, proto === 6 ? hl + ((pkt[hl + 12] >> 4) << 2) : hl + 8, total);
+      if (r === null) return;
+      out = r;
+    }
+    this.emitOutside(out);
+  }
+
+  /** Sends a translated packet out, or hairpins it when it is addressed to an outside address. */
+  private emitOutside(pkt: Uint8Array): void {
+    const dst = readIpv4(pkt, 16);
+    if (dst === this.pool0 || this.poolIndex.has(dst)) {
+      if (!this.o.hairpinning) {
+        this.stats.drops['no-hairpin']++;
+        return;
+      }
+      this.stats.hairpinned++;
+      this._fromOutside(pkt, true);
+      return;
+    }
+    this.outHandler(pkt);
+  }
+
+  /** Slow path of an outbound packet without a session: rules, limits, mapping and session creation. Returns the session or -1 (dropped). */
+  private outboundMiss(
+    tid: number,
+    proto: number,
+    src: number,
+    sp: number,
+    dst: number,
+    dp: number,
+    m: number,
+    flags: number,
+    pkt: Uint8Array,
+    total: number,
+    now: number,
+  ): number {
+    const T = this.t;
+    const st = this.stats;
+    // A redirected session, looked up by its original destination.
+    if (m >= 0 && this.redirectAlias.size > 0) {
+      const s = this.redirectAlias.get(m)?.get(dst * 65536 + dp);
+      if (s !== undefined) return s;
+    }
+    // A reply on a mapping reached inbound only (several forwards to one inside endpoint, …).
+    if (this.shadows.size > 0) {
+      const s = this.shadowSession(tid, proto, src, sp, dst, dp);
+      if (s >= 0) return s;
+    }
+    let state: number = TcpState.none;
+    if (proto === 6) {
+      state = tcpInitialState(flags, true);
+      if (state < 0) {
+        st.drops['no-mapping']++;
+        return -1;
+      }
+    }
+    let rIp = dst;
+    let rPort = dp;
+    let redirected = false;
+    if (this.dropRuleCount + this.redirectRuleCount > 0) {
+      const portOrId = proto === 6 || proto === 17 ? dp : -1;
+      for (const r of this.rules) {
+        if (!ruleMatches(r, tid, proto, src, dst, portOrId, false)) continue;
+        if (r.kind === 'drop') {
+          st.drops['drop-rule']++;
+          return -1;
+        }
+        if (!redirected) {
+          redirected = true;
+          rIp = r.toIp;
+          if (r.toPort >= 0 && (proto === 6 || proto === 17)) rPort = r.toPort;
+        }
+      }
+      if (redirected && rIp === dst && rPort === dp) redirected = false;
+    }
+    let created = false;
+    if (m < 0) {
+      const mm = this.mapMode;
+      m = this.newMapping(tid, proto, src, sp, sp, mm === MAP_EIM ? 0 : dst, mm === MAP_APDM ? dp : 0, -1, -1, MappingKind.dynamic, now, pkt, total);
+      if (m < 0) return -1;
+      created = true;
+    }
+    if (redirected && T.findSession(m, rIp, rPort) >= 0) {
+      // The redirect target is already a direct peer of this mapping: replies could not be told apart.
+      st.drops['no-mapping']++;
+      if (created) this.maybeRemoveMapping(m, now);
+      return -1;
+    }
+    const timeout =
+      proto === 6 ? tcpTimeout(this.tmo, state, false) : proto === 17 ? this.tmo.udp : proto === 1 ? this.tmo.icmp : this.tmo.gre;
+    const s = this.newSession(m, rIp, rPort, state, SF_OUT | (redirected ? SF_REDIRECT : 0), now + timeout);
+    if (redirected) {
+      this.redirectOrig.set(s, { ip: dst, port: dp });
+      let am = this.redirectAlias.get(m);
+      if (!am) {
+        am = new Map();
+        this.redirectAlias.set(m, am);
+      }
+      am.set(dst * 65536 + dp, s);
+    }
+    if (proto === 6 && (flags & TCP_SYN) !== 0 && this.heldLive > 0) this.cancelHeldSyn(T.mExtIdx[m], T.mExtPort[m], rIp, rPort);
+    if (this.helpers.length > 0) this.attachHelper(s, tid, proto, dp);
+    if (this.listenerCount('mapping-created') > 0) this.emit('mapping-created', this.sessionRecord(s, now));
+    return s;
+  }
+
+  /** Creates a session and schedules its expiry. */
+  private newSession(m: number, rIp: number, rPort: number, state: number, flags: number, deadline: number): number {
+    const T = this.t;
+    const s = T.addSession(m, rIp, rPort, state, flags, deadline);
+    this.sWheel.ensureCapacity(T.sCap);
+    this.sWheel.schedule(s, deadline);
+    this.stats.sessionsCreated++;
+    return s;
+  }
+
+  /** The outside address index for an inside host of a tenant (paired pooling, deterministic). */
+  private pairedExtIdx(tid: number, inIp: number): number {
+    const n = this.pool.length;
+    if (n === 1) return 0;
+    let h = Math.imul(inIp ^ Math.imul(tid, 0x9e3779b1), 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+    return (h >>> 0) % n;
+  }
+
+  /**
+   * Creates a mapping (limits, port allocation). `wantPort` ≥ 0 takes that exact port (must be
+   * free or reserved); `extIdxIn` ≥ 0 forces the outside address. On failure counts the drop,
+   * sends ICMP 3/13 to the sender of `pkt` (when given) and returns -1.
+   */
+  private newMapping(
+    tid: number,
+    proto: number,
+    inIp: number,
+    inPort: number,
+    kPort: number,
+    kRemIp: number,
+    kRemPort: number,
+    extIdxIn: number,
+    wantPort: number,
+    kind: number,
+    now: number,
+    pkt: Uint8Array | null,
+    total: number,
+  ): number {
+    const T = this.t;
+    const st = this.stats;
+    const tenant = this.tenants[tid];
+    if (!tenant) {
+      st.drops['no-mapping']++;
+      return -1;
+    }
+    if (kind !== MappingKind.forward) {
+      if (T.mCount >= this.o.maxMappings) {
+        st.drops['table-full']++;
+        this.reject(tid, pkt, total);
+        return -1;
+      }
+      if (tenant.count >= this.o.maxMappingsPerTenant) {
+        if (this.o.onTenantLimit !== 'evict-lru' || !this.evictLru(tenant, now)) {
+          st.drops['tenant-limit']++;
+          this.reject(tid, pkt, total);
+          return -1;
+        }
+      }
+    }
+    const slot = protoSlot(proto);
+    const extIdx = extIdxIn >= 0 ? extIdxIn : this.pairedExtIdx(tid, inIp);
+    let port = wantPort;
+    if (port < 0) {
+      port = this.ports.allocate(slot, extIdx, inPort, 0x7fffffff, now);
+      if (port < 0) {
+        st.drops['ports-exhausted']++;
+        this.reject(tid, pkt, total);
+        return -1;
+      }
+    } else {
+      const owner = this.ports.owner(slot, extIdx, port);
+      if (owner !== PORT_FREE && owner !== PORT_RESERVED) return -1;
+    }
+    const m = T.addMapping(tid, proto, kind, inIp, inPort, kPort, kRemIp, kRemPort, extIdx, port, now);
+    this.mWheel.ensureCapacity(T.mCap);
+    this.ports.take(slot, extIdx, port, m);
+    // tenant list
+    T.mTenPrev[m] = -1;
+    T.mTenNext[m] = tenant.head;
+    if (tenant.head >= 0) T.mTenPrev[tenant.head] = m;
+    tenant.head = m;
+    if (kind !== MappingKind.forward) tenant.count++;
+    else this.staticCount++;
+    if (kind === MappingKind.static || kind === MappingKind.expectation) this.staticCount++;
+    st.mappingsCreated++;
+    return m;
+  }
+
+  /** Drops the least recently used dynamic mapping of a tenant. */
+  private evictLru(tenant: Tenant, now: number): boolean {
+    const T = this.t;
+    let best = -1;
+    let bestT = Number.POSITIVE_INFINITY;
+    for (let m = tenant.head; m >= 0; m = T.mTenNext[m]) {
+      if (T.mKind[m] !== MappingKind.dynamic) continue;
+      if (T.mLastUsed[m] < bestT) {
+        bestT = T.mLastUsed[m];
+        best = m;
+      }
+    }
+    if (best < 0) return false;
+    this.stats.evictions++;
+    this.removeMapping(best, now, false);
+    return true;
+  }
+
+  /** ICMP 3/13 (communication administratively prohibited) to the sender of a rejected packet (RFC 5508 / 6888). */
+  private reject(tid: number, pkt: Uint8Array | null, total: number): void {
+    if (!pkt) return;
+    const err = buildIcmpError(pkt, total, this.insideIp, 3, 13);
+    if (err) {
+      this.stats.icmpErrorsSent++;
+      this.deliverTenant(tid, err);
+    }
+  }
+
+  private deliverTenant(tid: number, pkt: Uint8Array): void {
+    const t = this.tenants[tid];
+    if (t) t.deliver(pkt);
+  }
+
+  private outIcmp(tid: number, pkt: Uint8Array, hl: number, total: number): void {
+    const st = this.stats;
+    if (total - hl < 8) {
+      st.drops.malformed++;
+      return;
+    }
+    if (this.o.verifyChecksums && !l4ChecksumOk(pkt, hl, total, 1)) {
+      st.drops['bad-checksum']++;
+      return;
+    }
+    const type = pkt[hl];
+    if (type === 8) {
+      this.outEcho(tid, pkt, hl, total);
+      return;
+    }
+    if (isTranslatedIcmpError(type)) {
+      this.outIcmpError(tid, pkt, hl, total);
+      return;
+    }
+    st.drops['icmp-unsupported']++;
+  }
+
+  private outEcho(tid: number, pkt: Uint8Array, hl: number, total: number): void {
+    const T = this.t;
+    const src = readIpv4(pkt, 12);
+    const dst = readIpv4(pkt, 16);
+    const id = (pkt[hl + 4] << 8) | pkt[hl + 5];
+    const now = this.clock.now();
+    let m = T.findMapping(tid, 1, src, id, this.mapMode === MAP_EIM ? 0 : dst, 0);
+    if (m < 0 && this.mapMode !== MAP_EIM && this.staticCount > 0) m = T.findMapping(tid, 1, src, id, 0, 0);
+    let s = m >= 0 ? T.findSession(m, dst, 0) : -1;
+    if (s < 0) s = this.outboundMiss(tid, 1, src, id, dst, 0, m, 0, pkt, total, now);
+    if (s < 0) return;
+    m = T.sMap[s];
+    T.sExpire[s] = now + this.tmo.icmp;
+    T.sFlags[s] |= SF_OUT;
+    T.mLastUsed[m] = now;
+    T.sPktsOut[s]++;
+    T.sBytesOut[s] += total;
+    const ext = this.pool[T.mExtIdx[m]];
+    const eid = T.mExtPort[m];
+    let ipCk = (pkt[10] << 8) | pkt[11];
+    ipCk = updateChecksum32(ipCk, src, ext);
+    const ttlWord = (pkt[8] << 8) | 1;
+    ipCk = updateChecksum16(ipCk, ttlWord, ttlWord - 0x100);
+    pkt[8]--;
+    writeIpv4(pkt, 12, ext);
+    if ((T.sFlags[s] & SF_REDIRECT) !== 0) {
+      const nd = T.sRemIp[s];
+      ipCk = updateChecksum32(ipCk, dst, nd);
+      writeIpv4(pkt, 16, nd);
+    }
+    pkt[10] = ipCk >>> 8;
+    pkt[11] = ipCk & 0xff;
+    const ck = updateChecksum16((pkt[hl + 2] << 8) | pkt[hl + 3], id, eid);
+    pkt[hl + 4] = eid >>> 8;
+    pkt[hl + 5] = eid & 0xff;
+    pkt[hl + 2] = ck >>> 8;
+    pkt[hl + 3] = ck & 0xff;
+    this.stats.packetsOut++;
+    this.stats.bytesOut += total;
+    this.emitOutside(pkt);
+  }
+
+  /** An ICMP error from inside about a packet we delivered inward (RFC 5508 §4.2): translate back. */
+  private outIcmpError(tid: number, pkt: Uint8Array, hl: number, total: number): void {
+    const st = this.stats;
+    const e = this.emb;
+    if (!parseEmbedded(pkt, hl, total, e)) {
+      st.drops.malformed++;
+      return;
+    }
+    const T = this.t;
+    const eIp = e.ipOff;
+    const l4 = e.l4Off;
+    const proto = e.proto;
+    const remIp = readIpv4(pkt, eIp + 12);
+    const inIp = readIpv4(pkt, eIp + 16);
+    let remPort: number;
+    let inPort: number;
+    if (proto === 6 || proto === 17) {
+      remPort = (pkt[l4] << 8) | pkt[l4 + 1];
+      inPort = (pkt[l4 + 2] << 8) | pkt[l4 + 3];
+    } else if (proto === 1) {
+      remPort = 0;
+      inPort = (pkt[l4 + 4] << 8) | pkt[l4 + 5];
+    } else {
+      st.drops['icmp-error-no-mapping']++;
+      return;
+    }
+    const mm = this.mapMode;
+    let m = T.findMapping(tid, proto, inIp, inPort, mm === MAP_EIM ? 0 : remIp, mm === MAP_APDM ? remPort : 0);
+    if (m < 0 && mm !== MAP_EIM && this.staticCount > 0) m = T.findMapping(tid, proto, inIp, inPort, 0, 0);
+    let s = m >= 0 ? T.findSession(m, remIp, remPort) : -1;
+    if (s < 0 && m >= 0 && this.redirectAlias.size > 0) s = this.redirectAlias.get(m)?.get(remIp * 65536 + remPort) ?? -1;
+    if (s < 0 && this.shadows.size > 0) s = this.shadowSession(tid, proto, inIp, inPort, remIp, remPort);
+    if (s < 0) {
+      st.drops['icmp-error-no-mapping']++;
+      return;
+    }
+    m = T.sMap[s];
+    const ext = this.pool[T.mExtIdx[m]];
+    rewriteEmbedded(pkt, hl, e, 16, ext, T.mExtPort[m]);
+    const redirected = (T.sFlags[s] & SF_REDIRECT) !== 0;
+    if (redirected) {
+      // The inside host saw the original destination; the remote must see its own address.
+      rewriteEmbedded(pkt, hl, e, 12, T.sRemIp[s], proto === 1 ? T.mExtPort[m] : T.sRemPort[s]);
+    }
+    // outer: source → external address, destination stays the remote, TTL - 1
+    const src = readIpv4(pkt, 12);
+    let ipCk = (pkt[10] << 8) | pkt[11];
+    ipCk = updateChecksum32(ipCk, src, ext);
+    const ttlWord = (pkt[8] << 8) | 1;
+    ipCk = updateChecksum16(ipCk, ttlWord, ttlWord - 0x100);
+    pkt[8]--;
+    writeIpv4(pkt, 12, ext);
+    const outerDst = readIpv4(pkt, 16);
+    if (redirected && outerDst === remIp) {
+      ipCk = updateChecksum32(ipCk, outerDst, T.sRemIp[s]);
+      writeIpv4(pkt, 16, T.sRemIp[s]);
+    }
+    pkt[10] = ipCk >>> 8;
+    pkt[11] = ipCk & 0xff;
+    st.icmpErrorsTranslated++;
+    st.packetsOut++;
+    st.bytesOut += total;
+    this.emitOutside(pkt);
+  }
+
+  private shadowSession(tid: number, proto: number, inIp: number, inPort: number, remIp: number, remPort: number): number {
+    const T = this.t;
+    for (const fm of this.shadows) {
+      if (T.mTenant[fm] !== tid || T.mProto[fm] !== proto || T.mInIp[fm] !== inIp || T.mInPort[fm] !== inPort) continue;
+      const s = T.findSession(fm, remIp, remPort);
+      if (s >= 0) return s;
+    }
+    return -1;
+  }
+
+  private outGre(tid: number, pkt: Uint8Array, hl: number, total: number): void {
+    const st = this.stats;
+    const T = this.t;
+    const cidOff = greCallIdOffset(pkt, hl, total);
+    if (cidOff < 0) {
+      st.drops[cidOff === -1 ? 'malformed' : 'unsupported-protocol']++;
+      return;
+    }
+    const src = readIpv4(pkt, 12);
+    const dst = readIpv4(pkt, 16);
+    const peerCallId = (pkt[cidOff] << 8) | pkt[cidOff + 1];
+    const m = T.findMapping(tid, 47, src, 0, dst, peerCallId);
+    if (m < 0) {
+      st.drops['no-mapping']++;
+      return;
+    }
+    const s = T.findSession(m, dst, 0);
+    if (s < 0) {
+      st.drops['no-mapping']++;
+      return;
+    }
+    const now = this.clock.now();
+    T.sExpire[s] = now + this.tmo.gre;
+    T.sFlags[s] |= SF_OUT;
+    T.mLastUsed[m] = now;
+    T.sPktsOut[s]++;
+    T.sBytesOut[s] += total;
+    const ext = this.pool[T.mExtIdx[m]];
+    let ipCk = (pkt[10] << 8) | pkt[11];
+    ipCk = updateChecksum32(ipCk, src, ext);
+    const ttlWord = (pkt[8] << 8) | 47;
+    ipCk = updateChecksum16(ipCk, ttlWord, ttlWord - 0x100);
+    pkt[8]--;
+    writeIpv4(pkt, 12, ext);
+    pkt[10] = ipCk >>> 8;
+    pkt[11] = ipCk & 0xff;
+    st.packetsOut++;
+    st.bytesOut += total;
+    this.emitOutside(pkt);
+  }
+
+  // =================================================================== inbound
+
+  private inL4(pkt: Uint8Array, hl: number, total: number, proto: number, extIdx: number, hairpin: boolean): void {
+    const st = this.stats;
+    const l4len = total - hl;
+    let flags = 0;
+    let ckOff: number;
+    if (proto === 6) {
+      if (l4len < 20) {
+        st.drops.malformed++;
+        return;
+      }
+      const doff = (pkt[hl + 12] >> 4) << 2;
+      if (doff < 20 || doff > l4len) {
+        st.drops.malformed++;
+        return;
+      }
+      flags = pkt[hl + 13];
+      ckOff = hl + 16;
+    } else {
+      if (l4len < 8) {
+        st.drops.malformed++;
+        return;
+      }
+      const ulen = (pkt[hl + 4] << 8) | pkt[hl + 5];
+      if (ulen < 8 || ulen > l4len) {
+        st.drops.malformed++;
+        return;
+      }
+      ckOff = hl + 6;
+    }
+    if (this.o.verifyChecksums && !hairpin && !l4ChecksumOk(pkt, hl, total, proto)) {
+      st.drops['bad-checksum']++;
+      return;
+    }
+    const src = readIpv4(pkt, 12);
+    const sp = (pkt[hl] << 8) | pkt[hl + 1];
+    const dp = (pkt[hl + 2] << 8) | pkt[hl + 3];
+    const T = this.t;
+    const owners = this.ports.owners[proto === 6 ? 0 : 1][extIdx];
+    const m0 = owners ? owners[dp] : PORT_FREE;
+    const now = this.clock.now();
+    let s = m0 >= 0 ? T.findSession(m0, src, sp) : -1;
+    if (s < 0) s = this.inboundMiss(proto, extIdx, dp, src, sp, m0, flags, pkt, total, now);
+    if (s < 0) return;
+    const m = T.sMap[s];
+    const sf = T.sFlags[s];
+    if (proto === 6) {
+      const old = T.sState[s];
+      let ns = old;
+      if ((flags & (TCP_SYN | 0x05)) !== 0) ns = tcpNextState(old, flags, false);
+      if (ns !== old) {
+        T.sState[s] = ns;
+        const d = now + tcpTimeout(this.tmo, ns, true);
+        if (d < T.sExpire[s]) this.sWheel.pullIn(s, d);
+        T.sExpire[s] = d;
+      } else if (tcpRefreshes(ns)) {
+        T.sExpire[s] = now + tcpTimeout(this.tmo, ns, true);
+      }
+    } else {
+      T.sExpire[s] = now + this.tmo.udp;
+    }
+    T.sFlags[s] = sf | SF_IN;
+    T.mLastUsed[m] = now;
+    T.sPktsIn[s]++;
+    T.sBytesIn[s] += total;
+    // ---- rewrite: destination → inside endpoint, TTL - 1 (once for a hairpinned packet)
+    const dst = readIpv4(pkt, 16);
+    const inIp = T.mInIp[m];
+    const ip = T.mInPort[m];
+    let ipCk = (pkt[10] << 8) | pkt[11];
+    ipCk = updateChecksum32(ipCk, dst, inIp);
+    if (!hairpin) {
+      const ttlWord = (pkt[8] << 8) | proto;
+      ipCk = updateChecksum16(ipCk, ttlWord, ttlWord - 0x100);
+      pkt[8]--;
+    }
+    writeIpv4(pkt, 16, inIp);
+    pkt[hl + 2] = ip >>> 8;
+    pkt[hl + 3] = ip & 0xff;
+    let ck = (pkt[ckOff] << 8) | pkt[ckOff + 1];
+    const hasCk = proto === 6 || ck !== 0;
+    if (hasCk) ck = updateChecksum16(updateChecksum32(ck, dst, inIp), dp, ip);
+    if ((sf & SF_REDIRECT) !== 0) {
+      const orig = this.redirectOrig.get(s);
+      if (orig) {
+        ipCk = updateChecksum32(ipCk, src, orig.ip);
+        writeIpv4(pkt, 12, orig.ip);
+        pkt[hl] = orig.port >>> 8;
+        pkt[hl + 1] = orig.port & 0xff;
+        if (hasCk) ck = updateChecksum16(updateChecksum32(ck, src, orig.ip), sp, orig.port);
+      }
+    }
+    if (hasCk) {
+      if (proto === 17 && ck === 0) ck = 0xffff;
+      pkt[ckOff] = ck >>> 8;
+      pkt[ckOff + 1] = ck & 0xff;
+    }
+    pkt[10] = ipCk >>> 8;
+    pkt[11] = ipCk & 0xff;
+    st.packetsIn++;
+    st.bytesIn += total;
+    let out = pkt;
+    if (T.sHelper[s] !== 0) {
+      const r = this.runHelper(s, m, 'inbound', pkt, hl, proto === 6 ? hl + ((pkt[hl + 12] >> 4) << 2) : hl + 8, total);
+      if (r === null) return;
+      out = r;
+    }
+    const t = this.tenants[T.mTenant[m]];
+    if (t) t.deliver(out);
+  }
+
+  /** Slow path of an inbound packet without a session: filtering, forwards, expectations, SYN hold. */
+  private inboundMiss(
+    proto: number,
+    extIdx: number,
+    extPort: number,
+    src: number,
+    sp: number,
+    m: number,
+    flags: number,
+    pkt: Uint8Array,
+    total: number,
+    now: number,
+  ): number {
+    const T = this.t;
+    const st = this.stats;
+    let state: number = TcpState.none;
+    if (proto === 6) {
+      state = tcpInitialState(flags, false);
+    }
+    if (m >= 0) {
+      const kind = T.mKind[m];
+      const f = this.filterMode;
+      let allowed =
+        kind === MappingKind.forward ||
+        f === FILTER_EIF ||
+        (f === FILTER_ADF && T.hasSessionToAddress(m, src)) ||
+        ((kind === MappingKind.static || kind === MappingKind.expectation) && T.mSessCount[m] === 0 && T.mKRemIp[m] === 0);
+      if (allowed && this.dropRuleCount > 0) {
+        for (const r of this.rules)
+          if (r.kind === 'drop' && ruleMatches(r, T.mTenant[m], proto, src, this.pool[extIdx], proto === 1 ? -1 : extPort, true)) {
+            st.drops['drop-rule']++;
+            return -1;
+          }
+      }
+      if (allowed && proto === 6 && state < 0) allowed = false;
+      if (allowed) {
+        const timeout = proto === 6 ? tcpTimeout(this.tmo, state, true) : proto === 17 ? this.tmo.udp : this.tmo.icmp;
+        const s = this.newSession(m, src, sp, state, SF_IN | SF_INBOUND_ORIGIN, now + timeout);
+        if (this.helpers.length > 0) this.attachHelper(s, T.mTenant[m], proto, T.mInPort[m]);
+        if (this.listenerCount('mapping-created') > 0) this.emit('mapping-created', this.sessionRecord(s, now));
+        return s;
+      }
+    }
+    if (this.expByPort.size > 0) {
+      const s = this.useExpectation(proto, extIdx, extPort, src, sp, m, state, now);
+      if (s >= 0) return s;
+      if (s === -2) return -1;
+    }
+    if (proto === 6 && (flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN) {
+      this.holdSyn(pkt, total, extIdx, extPort, src, sp, now);
+      return -1;
+    }
+    st.drops[m >= 0 ? 'filtered' : 'no-mapping']++;
+    return -1;
+  }
+
+  private inIcmp(pkt: Uint8Array, hl: number, total: number, extIdx: number, hairpin: boolean): void {
+    const st = this.stats;
+    if (total - hl < 8) {
+      st.drops.malformed++;
+      return;
+    }
+    if (this.o.verifyChecksums && !hairpin && !l4ChecksumOk(pkt, hl, total, 1)) {
+      st.drops['bad-checksum']++;
+      return;
+    }
+    const type = pkt[hl];
+    if (type === 0) {
+      this.inEchoReply(pkt, hl, total, extIdx, hairpin);
+      return;
+    }
+    if (type === 8) {
+      // An echo request to an outside address: the NAT answers for itself.
+      this.answerEcho(pkt, hl, total);
+      st.echoAnswered++;
+      if (hairpin) this._fromOutside(pkt, true);
+      else this.outHandler(pkt);
+      return;
+    }
+    if (isTranslatedIcmpError(type)) {
+      this.inIcmpError(pkt, hl, total, extIdx, hairpin);
+      return;
+    }
+    st.drops['icmp-unsupported']++;
+  }
+
+  /** Turns an echo request into the echo reply, in place (swap addresses, type 0, fresh TTL). */
+  private answerEcho(pkt: Uint8Array, hl: number, total: number): void {
+    const src = readIpv4(pkt, 12);
+    const dst = readIpv4(pkt, 16);
+    writeIpv4(pkt, 12, dst);
+    writeIpv4(pkt, 16, src);
+    let ipCk = (pkt[10] << 8) | pkt[11];
+    const ttlWord = (pkt[8] << 8) | 1;
+    ipCk = updateChecksum16(ipCk, ttlWord, (64 << 8) | 1);
+    pkt[8] = 64;
+    pkt[10] = ipCk >>> 8;
+    pkt[11] = ipCk & 0xff;
+    const ck = updateChecksum16((pkt[hl + 2] << 8) | pkt[hl + 3], 0x0800 | pkt[hl + 1], pkt[hl + 1]);
+    pkt[hl] = 0;
+    pkt[hl + 2] = ck >>> 8;
+    pkt[hl + 3] = ck & 0xff;
+    void total;
+  }
+
+  private inEchoReply(pkt: Uint8Array, hl: number, total: number, extIdx: number, hairpin: boolean): void {
+    const st = this.stats;
+    const T = this.t;
+    const src = readIpv4(pkt, 12);
+    const eid = (pkt[hl + 4] << 8) | pkt[hl + 5];
+    const owners = this.ports.owners[2][extIdx];
+    const m0 = owners ? owners[eid] : PORT_FREE;
+    const now = this.clock.now();
+    let s = m0 >= 0 ? T.findSession(m0, src, 0) : -1;
+    if (s < 0) {
+      s = this.inboundMiss(1, extIdx, eid, src, 0, m0, 0, pkt, total, now);
+      if (s < 0) return;
+    }
+    const m = T.sMap[s];
+    T.sExpire[s] = now + this.tmo.icmp;
+    T.sFlags[s] |= SF_IN;
+    T.mLastUsed[m] = now;
+    T.sPktsIn[s]++;
+    T.sBytesIn[s] += total;
+    const dst = readIpv4(pkt, 16);
+    const inIp = T.mInIp[m];
+    const id = T.mInPort[m];
+    let ipCk = (pkt[10] << 8) | pkt[11];
+    ipCk = updateChecksum32(ipCk, dst, inIp);
+    if (!hairpin) {
+      const ttlWord = (pkt[8] << 8) | 1;
+      ipCk = updateChecksum16(ipCk, ttlWord, ttlWord - 0x100);
+      pkt[8]--;
+    }
+    writeIpv4(pkt, 16, inIp);
+    if ((T.sFlags[s] & SF_REDIRECT) !== 0) {
+      const orig = this.redirectOrig.get(s);
+      if (orig) {
+        ipCk = updateChecksum32(ipCk, src, orig.ip);
+        writeIpv4(pkt, 12, orig.ip);
+      }
+    }
+    pkt[10] = ipCk >>> 8;
+    pkt[11] = ipCk & 0xff;
+    const ck = updateChecksum16((pkt[hl + 2] << 8) | pkt[hl + 3], eid, id);
+    pkt[hl + 4] = id >>> 8;
+    pkt[hl + 5] = id & 0xff;
+    pkt[hl + 2] = ck >>> 8;
+    pkt[hl + 3] = ck & 0xff;
+    st.packetsIn++;
+    st.bytesIn += total;
+    this.deliverTenant(T.mTenant[m], pkt);
+  }
+
+  /** An ICMP error from outside about a packet we sent out (RFC 5508 §4.1). Never refreshes. */
+  private inIcmpError(pkt: Uint8Array, hl: number, total: number, extIdx: number, hairpin: boolean): void {
+    const st = this.stats;
+    const e = this.emb;
+    if (!parseEmbedded(pkt, hl, total, e)) {
+      st.drops.malformed++;
+      return;
+    }
+    const T = this.t;
+    const eIp = e.ipOff;
+    const l4 = e.l4Off;
+    const proto = e.proto;
+    const embSrc = readIpv4(pkt, eIp + 12);
+    const remIp = readIpv4(pkt, eIp + 16);
+    let embExtIdx = 0;
+    if (embSrc !== this.pool0) {
+      const i = this.poolIndex.get(embSrc);
+      if (i === undefined) {
+        st.drops['icmp-error-no-mapping']++;
+        return;
+      }
+      embExtIdx = i;
+    }
+    void extIdx;
+    let extPort: number;
+    let remPort: number;
+    let slot: number;
+    if (proto === 6 || proto === 17) {
+      extPort = (pkt[l4] << 8) | pkt[l4 + 1];
+      remPort = (pkt[l4 + 2] << 8) | pkt[l4 + 3];
+      slot = proto === 6 ? 0 : 1;
+    } else if (proto === 1) {
+      extPort = (pkt[l4 + 4] << 8) | pkt[l4 + 5];
+      remPort = 0;
+      slot = 2;
+    } else if (proto === 47) {
+      // Quoted outbound GRE carries the peer's call ID only: find the mapping by its key.
+      const cid = l4 + 6 + 2 <= e.end ? (pkt[l4 + 6] << 8) | pkt[l4 + 7] : -1;
+      st.drops['icmp-error-no-mapping']++;
+      void cid;
+      return;
+    } else {
+      st.drops['icmp-error-no-mapping']++;
+      return;
+    }
+    const owners = this.ports.owners[slot][embExtIdx];
+    const m = owners ? owners[extPort] : PORT_FREE;
+    if (m < 0) {
+      st.drops['icmp-error-no-mapping']++;
+      return;
+    }
+    const s = T.findSession(m, remIp, remPort);
+    if (s < 0 && this.filterMode !== FILTER_EIF) {
+      st.drops['icmp-error-no-mapping']++;
+      return;
+    }
+    const inIp = T.mInIp[m];
+    rewriteEmbedded(pkt, hl, e, 12, inIp, T.mInPort[m]);
+    const orig = s >= 0 && (T.sFlags[s] & SF_REDIRECT) !== 0 ? this.redirectOrig.get(s) : undefined;
+    if (orig) rewriteEmbedded(pkt, hl, e, 16, orig.ip, proto === 1 ? T.mInPort[m] : orig.port);
+    const dst = readIpv4(pkt, 16);
+    let ipCk = (pkt[10] << 8) | pkt[11];
+    ipCk = updateChecksum32(ipCk, dst, inIp);
+    if (orig && readIpv4(pkt, 12) === T.sRemIp[s]) {
+      ipCk = updateChecksum32(ipCk, T.sRemIp[s], orig.ip);
+      writeIpv4(pkt, 12, orig.ip);
+    }
+    if (!hairpin) {
+      const ttlWord = (pkt[8] << 8) | 1;
+      ipCk = updateChecksum16(ipCk, ttlWord, ttlWord - 0x100);
+      pkt[8]--;
+    }
+    writeIpv4(pkt, 16, inIp);
+    pkt[10] = ipCk >>> 8;
+    pkt[11] = ipCk & 0xff;
+    st.icmpErrorsTranslated++;
+    st.packetsIn++;
+    st.bytesIn += total;
+    this.deliverTenant(T.mTenant[m], pkt);
+  }
+
+  private inGre(pkt: Uint8Array, hl: number, total: number, extIdx: number, hairpin: boolean): void {
+    const st = this.stats;
+    const T = this.t;
+    const cidOff = greCallIdOffset(pkt, hl, total);
+    if (cidOff < 0) {
+      st.drops[cidOff === -1 ? 'malformed' : 'unsupported-protocol']++;
+      return;
+    }
+    const src = readIpv4(pkt, 12);
+    const extCid = (pkt[cidOff] << 8) | pkt[cidOff + 1];
+    const owners = this.ports.owners[3][extIdx];
+    const m = owners ? owners[extCid] : PORT_FREE;
+    if (m < 0) {
+      st.drops['no-mapping']++;
+      return;
+    }
+    const s = T.findSession(m, src, 0);
+    if (s < 0) {
+      st.drops.filtered++;
+      return;
+    }
+    const now = this.clock.now();
+    T.sExpire[s] = now + this.tmo.gre;
+    T.sFlags[s] |= SF_IN;
+    T.mLastUsed[m] = now;
+    T.sPktsIn[s]++;
+    T.sBytesIn[s] += total;
+    const dst = readIpv4(pkt, 16);
+    const inIp = T.mInIp[m];
+    let ipCk = (pkt[10] << 8) | pkt[11];
+    ipCk = updateChecksum32(ipCk, dst, inIp);
+    if (!hairpin) {
+      const ttlWord = (pkt[8] << 8) | 47;
+      ipCk = updateChecksum16(ipCk, ttlWord, ttlWord - 0x100);
+      pkt[8]--;
+    }
+    writeIpv4(pkt, 16, inIp);
+    pkt[10] = ipCk >>> 8;
+    pkt[11] = ipCk & 0xff;
+    const cid = T.mInPort[m];
+    pkt[cidOff] = cid >>> 8;
+    pkt[cidOff + 1] = cid & 0xff;
+    st.packetsIn++;
+    st.bytesIn += total;
+    this.deliverTenant(T.mTenant[m], pkt);
+  }
+
+  // =================================================================== SYN hold (RFC 5382 REQ-4)
+
+  private holdSyn(pkt: Uint8Array, total: number, extIdx: number, extPort: number, remIp: number, remPort: number, now: number): void {
+    if (this.heldLive >= this.o.maxHeldSyns) {
+      this.stats.drops['unsolicited-syn']++;
+      return;
+    }
+    this.held.push({
+      pkt: pkt.slice(0, total),
+      extIdx,
+      extPort,
+      remIp,
+      remPort,
+      deadline: now + this.tmo.tcpSynHold,
+      live: true,
+    });
+    this.heldLive++;
+    this.stats.synHeld++;
+  }
+
+  private cancelHeldSyn(extIdx: number, extPort: number, remIp: number, remPort: number): void {
+    for (let i = this.heldHead; i < this.held.length; i++) {
+      const h = this.held[i];
+      if (h.live && h.extPort === extPort && h.remIp === remIp && h.remPort === remPort && h.extIdx === extIdx) {
+        h.live = false;
+        this.heldLive--;
+        this.stats.drops['unsolicited-syn']++;
+      }
+    }
+  }
+
+  private expireHeldSyns(now: number): void {
+    const q = this.held;
+    while (this.heldHead < q.length && q[this.heldHead].deadline <= now) {
+      const h = q[this.heldHead++];
+      if (!h.live) continue;
+      h.live = false;
+      this.heldLive--;
+      this.stats.drops['unsolicited-syn']++;
+      const err = buildIcmpError(h.pkt, h.pkt.length, this.pool[h.extIdx], 3, 3);
+      if (err) {
+        this.stats.icmpErrorsSent++;
+        this.outHandler(err);
+      }
+    }
+    if (this.heldHead > 1024 && this.heldHead * 2 > q.length) {
+      this.held = q.slice(this.heldHead);
+      this.heldHead = 0;
+    }
+  }
+
+  // =================================================================== removal and expiry
+
+  private onSessionDue(s: number, now: number): number {
+    const T = this.t;
+    const d = T.sExpire[s];
+    if (d > now) return d;
+    this.stats.sessionsExpired++;
+    const m = T.sMap[s];
+    if (this.listenerCount('mapping-expired') > 0) this.emit('mapping-expired', this.sessionRecord(s, now));
+    this.freeSession(s);
+    if (T.mSessCount[m] === 0) this.maybeRemoveMapping(m, now, true);
+    return -1;
+  }
+
+  private onMappingDue(m: number, now: number): number {
+    const T = this.t;
+    const pin = T.mPinUntil[m];
+    if (pin > now) return pin;
+    T.mPinUntil[m] = 0;
+    if (T.mSessCount[m] === 0 && T.mKind[m] !== MappingKind.forward) {
+      if (this.listenerCount('mapping-expired') > 0) this.emit('mapping-expired', this.mappingOnlyRecord(m, now));
+      this.removeMapping(m, now, true);
+    }
+    return -1;
+  }
+
+  private freeSession(s: number): void {
+    const T = this.t;
+    this.sWheel.cancel(s);
+    if ((T.sFlags[s] & SF_REDIRECT) !== 0) {
+      const orig = this.redirectOrig.get(s);
+      this.redirectOrig.delete(s);
+      const am = this.redirectAlias.get(T.sMap[s]);
+      if (am && orig) {
+        am.delete(orig.ip * 65536 + orig.port);
+        if (am.size === 0) this.redirectAlias.delete(T.sMap[s]);
+      }
+    }
+    T.freeSession(s);
+  }
+
+  /** Removes a mapping whose last session went, unless it is a forward or still pinned. */
+  private maybeRemoveMapping(m: number, now: number, expired = false): void {
+    const T = this.t;
+    if (T.mKind[m] === MappingKind.forward || T.mSessCount[m] > 0) return;
+    if (T.mPinUntil[m] > now) return;
+    this.removeMapping(m, now, expired);
+  }
+
+  /** Removes a mapping and all its sessions; frees (quarantines) its port. */
+  private removeMapping(m: number, now: number, expired: boolean): void {
+    const T = this.t;
+    const emitRemoved = !expired && this.listenerCount('mapping-removed') > 0;
+    while (T.mSessHead[m] >= 0) {
+      const s = T.mSessHead[m];
+      if (emitRemoved) this.emit('mapping-removed', this.sessionRecord(s, now));
+      this.freeSession(s);
+    }
+    if (emitRemoved && T.mSessCount[m] === 0 && T.mKind[m] !== MappingKind.dynamic)
+      this.emit('mapping-removed', this.mappingOnlyRecord(m, now));
+    this.mWheel.cancel(m);
+    this.shadows.delete(m);
+    const tid = T.mTenant[m];
+    const tenant = this.tenants[tid];
+    const kind = T.mKind[m];
+    if (tenant) {
+      const p = T.mTenPrev[m];
+      const n = T.mTenNext[m];
+      if (p >= 0) T.mTenNext[p] = n;
+      else tenant.head = n;
+      if (n >= 0) T.mTenPrev[n] = p;
+      if (kind !== MappingKind.forward) tenant.count--;
+    }
+    if (kind === MappingKind.forward || kind === MappingKind.static || kind === MappingKind.expectation) this.staticCount--;
+    const slot = protoSlot(T.mProto[m]);
+    this.ports.release(slot, T.mExtIdx[m], T.mExtPort[m], now);
+    T.freeMapping(m);
+    if (expired) this.stats.mappingsExpired++;
+    else this.stats.mappingsRemoved++;
+  }
+
+  /**
+   * Expires what is due at `clock.now()`: sessions, session-less mappings, expectations, held
+   * SYNs (sending their ICMP 3/3) and port reservations. Cost O(expired + slots passed).
+   * Runs on the NAT's own timer too (`maintainIntervalMs`).
+   */
+  maintain(): void {
+    if (this.closed) return;
+    const now = this.clock.now();
+    this.sWheel.advance(now, this.dueSession);
+    this.mWheel.advance(now, this.dueMapping);
+    this.eWheel.advance(now, this.dueExpectation);
+    if (this.heldLive > 0 || this.heldHead < this.held.length) this.expireHeldSyns(now);
+    const rq = this.reservations;
+    while (this.reservationHead < rq.length && rq[this.reservationHead].deadline <= now) {
+      const r = rq[this.reservationHead++];
+      const slot = Math.floor(r.key / 2 ** 32);
+      const extIdx = Math.floor(r.key / 65536) % 65536;
+      const port = r.key % 65536;
+      if (this.ports.owner(slot, extIdx, port) === PORT_RESERVED && !this.expByPort.has(r.key))
+        this.ports.release(slot, extIdx, port, now);
+    }
+    if (this.reservationHead > 256 && this.reservationHead * 2 > rq.length) {
+      rq.splice(0, this.reservationHead);
+      this.reservationHead = 0;
+    }
+  }
+
+  /** Stops the maintain timer and drops every later packet (counted as `closed`). Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Whether {@link Nat.close} was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  // =================================================================== port forwards
+
+  /**
+   * Forwards `outsideIp:outsidePort` (default: the main outside address) to
+   * `insideIp:insidePort` of `tenant` (default 0): any remote may open connections to it.
+   * Throws `ERR_FORWARD_CONFLICT` when the port is forwarded already, `ERR_PORT_IN_USE` when a
+   * live mapping or reservation holds it.
+   */
+  addPortForward(f: {
+    proto: number;
+    outsidePort: number;
+    insideIp: string;
+    insidePort: number;
+    tenant?: number;
+    outsideIp?: string;
+  }): ForwardRecord {
+    if (this.closed) throw new ClosedError('Nat');
+    if (!f || typeof f !== 'object') throw new ConfigError('ERR_BAD_OPTION', 'addPortForward: options object required');
+    if (f.proto !== 6 && f.proto !== 17) throw new ConfigError('ERR_BAD_OPTION', 'addPortForward: proto must be 6 or 17');
+    checkPort(f.outsidePort, 'outsidePort');
+    checkPort(f.insidePort, 'insidePort');
+    const inIp = parseIpv4Strict(f.insideIp, 'insideIp');
+    const tid = this.checkTenant(f.tenant);
+    const extIdx = this.extIndexOf(f.outsideIp);
+    const slot = protoSlot(f.proto);
+    const key = portKey(slot, extIdx, f.outsidePort);
+    if (this.forwards.has(key))
+      throw new ConfigError('ERR_FORWARD_CONFLICT', `${PROTO_NAMES[f.proto]} port ${f.outsidePort} is already forwarded`);
+    const owner = this.ports.owner(slot, extIdx, f.outsidePort);
+    if (owner !== PORT_FREE) throw new ConfigError('ERR_PORT_IN_USE', `${PROTO_NAMES[f.proto]} port ${f.outsidePort} is in use`);
+    const now = this.clock.now();
+    const T = this.t;
+    let kRemIp = 0;
+    let kRemPort = 0;
+    const shadow = T.findMapping(tid, f.proto, inIp, f.insidePort, 0, 0) >= 0;
+    if (shadow) {
+      // The inside endpoint already has a mapping: this one is reached inbound only (shadow key).
+      kRemIp = 0xffffffff;
+      kRemPort = f.outsidePort;
+    }
+    const m = this.newMapping(
+      tid,
+      f.proto,
+      inIp,
+      f.insidePort,
+      f.insidePort,
+      kRemIp,
+      kRemPort,
+      extIdx,
+      f.outsidePort,
+      MappingKind.forward,
+      now,
+      null,
+      0,
+    );
+    if (m < 0) throw new ConfigError('ERR_PORT_IN_USE', `port ${f.outsidePort} is not available`);
+    T.mPinUntil[m] = Number.POSITIVE_INFINITY;
+    if (shadow) this.shadows.add(m);
+    const rec: ForwardRecord = {
+      proto: f.proto,
+      outsideIp: formatIpv4(this.pool[extIdx]),
+      outsidePort: f.outsidePort,
+      insideIp: formatIpv4(inIp),
+      insidePort: f.insidePort,
+      tenant: tid,
+    };
+    this.forwards.set(key, { rec, m, slot, extIdx });
+    if (this.helpers.length > 0) for (let s = T.mSessHead[m]; s >= 0; s = T.sMapNext[s]) this.attachHelper(s, tid, f.proto, f.insidePort);
+    this.emit('forward-added', { ...rec });
+    return { ...rec };
+  }
+
+  /** Removes a port forward (and its connections). Returns false when there was none. */
+  removePortForward(proto: number, outsidePort: number, outsideIp?: string): boolean {
+    const slot = protoSlot(proto);
+    if (slot < 0) return false;
+    const key = portKey(slot, this.extIndexOf(outsideIp), outsidePort);
+    const f = this.forwards.get(key);
+    if (!f) return false;
+    this.removeForwardEntry(key, f);
+    return true;
+  }
+
+  private removeForwardEntry(key: number, f: ForwardEntry): void {
+    this.forwards.delete(key);
+    this.removeMapping(f.m, this.clock.now(), false);
+    this.emit('forward-removed', { ...f.rec });
+  }
+
+  /** All port forwards. */
+  listPortForwards(): ForwardRecord[] {
+    return [...this.forwards.values()].map((f) => ({ ...f.rec }));
+  }
+
+  // =================================================================== rules
+
+  /** Adds a drop rule for new flows (see {@link DropRuleOptions}); returns its id. */
+  addDropRule(o: DropRuleOptions): number {
+    const r = compileDropRule(this.nextRuleId++, o);
+    this.rules.push(r);
+    this.dropRuleCount++;
+    return r.id;
+  }
+
+  /** Adds a redirect (DNAT) rule for new outbound flows; returns its id. */
+  addRedirectRule(o: RedirectRuleOptions): number {
+    const r = compileRedirectRule(this.nextRuleId++, o);
+    this.rules.push(r);
+    this.redirectRuleCount++;
+    return r.id;
+  }
+
+  /** Removes a rule (existing flows keep their translation). */
+  removeRule(id: number): boolean {
+    const i = this.rules.findIndex((r) => r.id === id);
+    if (i < 0) return false;
+    const [r] = this.rules.splice(i, 1);
+    if (r.kind === 'drop') this.dropRuleCount--;
+    else this.redirectRuleCount--;
+    return true;
+  }
+
+  /** The rules, in evaluation order. */
+  listRules(): Array<{ id: number; kind: 'drop' | 'redirect'; spec: DropRuleOptions | RedirectRuleOptions }> {
+    return this.rules.map((r) => ({ id: r.id, kind: r.kind, spec: { ...r.spec } }));
+  }
+
+  // =================================================================== helper API
+
+  /** Plugs in an ALG; returns a function that removes it (REQ-10: each helper switchable). */
+  addHelper(helper: NatHelper): () => void {
+    if (!helper || typeof helper.onPacket !== 'function' || typeof helper.name !== 'string')
+      throw new ConfigError('ERR_BAD_OPTION', 'addHelper: a helper needs a name and onPacket()');
+    if (this.helpers.some((h) => h.name === helper.name))
+      throw new ConfigError('ERR_HELPER_EXISTS', `a helper named ${helper.name} is already installed`);
+    if (this.helpers.length >= 254) throw new ConfigError('ERR_BAD_OPTION', 'too many helpers');
+    this.helpers.push(helper);
+    const T = this.t;
+    // Existing connections it matches (e.g. after restore) get it too.
+    for (let s = 0; s < T.sessionBound; s++) {
+      const m = T.sMap[s];
+      if (m < 0 || T.sHelper[s] !== 0) continue;
+      const port = (T.sFlags[s] & SF_INBOUND_ORIGIN) !== 0 ? T.mInPort[m] : T.sRemPort[s];
+      this.attachHelper(s, T.mTenant[m], T.mProto[m], port);
+    }
+    return () => {
+      const i = this.helpers.indexOf(helper);
+      if (i < 0) return;
+      this.helpers.splice(i, 1);
+      for (let s = 0; s < T.sessionBound; s++) {
+        const h = T.sHelper[s];
+        if (h === i + 1) T.sHelper[s] = 0;
+        else if (h > i + 1) T.sHelper[s] = h - 1;
+      }
+    };
+  }
+
+  private attachHelper(s: number, tid: number, proto: number, port: number): void {
+    const hs = this.helpers;
+    for (let i = 0; i < hs.length; i++) {
+      const h = hs[i];
+      if (h.proto !== proto || !h.ports.includes(port)) continue;
+      if (h.tenants && !h.tenants.includes(tid)) continue;
+      this.t.sHelper[s] = i + 1;
+      return;
+    }
+  }
+
+  private runHelper(s: number, m: number, dir: 'outbound' | 'inbound', pkt: Uint8Array, l4: number, payloadOff: number, total: number): Uint8Array | null {
+    const T = this.t;
+    const h = this.helpers[T.sHelper[s] - 1];
+    if (!h) return pkt;
+    const c = this.hctx;
+    c.direction = dir;
+    c.tenant = T.mTenant[m];
+    c.proto = T.mProto[m];
+    c.insideIp = T.mInIp[m];
+    c.insidePort = T.mInPort[m];
+    c.externalIp = this.pool[T.mExtIdx[m]];
+    c.externalPort = T.mExtPort[m];
+    c.remoteIp = T.sRemIp[s];
+    c.remotePort = T.sRemPort[s];
+    c.connectionId = T.sId[s];
+    c.pkt = pkt;
+    c.l4Off = l4;
+    c.payloadOff = payloadOff;
+    c.payloadLen = total - payloadOff;
+    let r: Uint8Array | null | undefined;
+    try {
+      r = h.onPacket(c, this);
+    } catch {
+      r = null;
+    }
+    if (r === null) {
+      this.stats.drops.helper++;
+      return null;
+    }
+    return r ?? pkt;
+  }
+
+  /**
+   * Reserves an outside port (ICMP id / GRE call ID) for a helper. It stays reserved until passed
+   * to {@link Nat.addExpectation} / {@link Nat.createMapping}, released with
+   * {@link Nat.releaseOutsidePort}, or `timeouts.expectation` passes unused.
+   */
+  allocOutsidePort(proto: number, outsideIp?: string): { ip: string; port: number } {
+    const slot = protoSlot(proto);
+    if (slot < 0) throw new ConfigError('ERR_BAD_OPTION', `allocOutsidePort: unsupported protocol ${proto}`);
+    const extIdx = this.extIndexOf(outsideIp);
+    const now = this.clock.now();
+    const port = this.ports.allocate(slot, extIdx, -1, PORT_RESERVED, now);
+    if (port < 0) throw new ConfigError('ERR_PORTS_EXHAUSTED', `no free ${PROTO_NAMES[proto]} port`);
+    this.reservations.push({ key: portKey(slot, extIdx, port), deadline: now + this.tmo.expectation });
+    return { ip: formatIpv4(this.pool[extIdx]), port };
+  }
+
+  /** Releases a reservation from {@link Nat.allocOutsidePort}. */
+  releaseOutsidePort(proto: number, port: number, outsideIp?: string): boolean {
+    const slot = protoSlot(proto);
+    if (slot < 0) return false;
+    const extIdx = this.extIndexOf(outsideIp);
+    if (this.ports.owner(slot, extIdx, port) !== PORT_RESERVED) return false;
+    if (this.expByPort.has(portKey(slot, extIdx, port))) return false;
+    this.ports.release(slot, extIdx, port, this.clock.now());
+    return true;
+  }
+
+  /**
+   * Expects an inbound connection: a packet from `remoteIp[:remotePort]` (wildcards when absent)
+   * to the external port is let in (whatever the filtering) and mapped to
+   * `insideIp:insidePort` of `tenant`. One use; lapses after `timeoutMs`.
+   */
+  addExpectation(o: ExpectationOptions): ExpectationRecord {
+    if (this.closed) throw new ClosedError('Nat');
+    if (!o || typeof o !== 'object') throw new ConfigError('ERR_BAD_OPTION', 'addExpectation: options object required');
+    const slot = protoSlot(o.proto);
+    if (slot < 0) throw new ConfigError('ERR_BAD_OPTION', `addExpectation: unsupported protocol ${o.proto}`);
+    const inIp = parseIpv4Strict(o.insideIp, 'insideIp');
+    checkPort(o.insidePort, 'insidePort', o.proto === 1 ? 0 : 1);
+    const tid = this.checkTenant(o.tenant);
+    const remoteIp = o.remoteIp === undefined ? -1 : parseIpv4Strict(o.remoteIp, 'remoteIp');
+    if (o.remotePort !== undefined) checkPort(o.remotePort, 'remotePort', 0);
+    const remotePort = o.remotePort ?? -1;
+    const now = this.clock.now();
+    const T = this.t;
+    // Default external address: the one the inside endpoint already uses, else its paired one.
+    let extIdx: number;
+    if (o.externalIp !== undefined) extIdx = this.extIndexOf(o.externalIp);
+    else {
+      const em = T.findMapping(tid, o.proto, inIp, o.insidePort, 0, 0);
+      extIdx = em >= 0 ? T.mExtIdx[em] : this.pairedExtIdx(tid, inIp);
+    }
+    let extPort: number;
+    let ownsPort = false;
+    if (o.externalPort !== undefined) {
+      checkPort(o.externalPort, 'externalPort', o.proto === 1 ? 0 : 1);
+      extPort = o.externalPort;
+      const owner = this.ports.owner(slot, extIdx, extPort);
+      if (owner === PORT_RESERVED) ownsPort = true;
+      else if (owner >= 0) {
+        if (T.mTenant[owner] !== tid || T.mInIp[owner] !== inIp || T.mInPort[owner] !== o.insidePort)
+          throw new ConfigError('ERR_PORT_IN_USE', `external port ${extPort} belongs to another mapping`);
+      } else {
+        if (!this.ports.isFree(slot, extIdx, extPort, now))
+          throw new ConfigError('ERR_PORT_IN_USE', `external port ${extPort} is quarantined`);
+        this.ports.take(slot, extIdx, extPort, PORT_RESERVED);
+        ownsPort = true;
+      }
+    } else {
+      const em = T.findMapping(tid, o.proto, inIp, o.insidePort, 0, 0);
+      if (em >= 0 && T.mExtIdx[em] === extIdx) extPort = T.mExtPort[em];
+      else {
+        extPort = this.ports.allocate(slot, extIdx, o.insidePort, PORT_RESERVED, now);
+        if (extPort < 0) throw new ConfigError('ERR_PORTS_EXHAUSTED', `no free ${PROTO_NAMES[o.proto]} port`);
+        ownsPort = true;
+      }
+    }
+    const timeoutMs = o.timeoutMs ?? this.tmo.expectation;
+    if (!(timeoutMs > 0)) throw new ConfigError('ERR_BAD_OPTION', 'timeoutMs must be > 0');
+    const slotId = this.expFreeSlots.pop() ?? this.expSlots.length;
+    const e: Expectation = {
+      id: this.nextExpId++,
+      slotId,
+      tenant: tid,
+      proto: o.proto,
+      insideIp: inIp,
+      insidePort: o.insidePort,
+      extIdx,
+      extPort,
+      remoteIp,
+      remotePort,
+      deadline: now + timeoutMs,
+      helper: o.helper,
+      ownsPort,
+    };
+    this.expSlots[slotId] = e;
+    this.expectations.set(e.id, e);
+    const key = portKey(slot, extIdx, extPort);
+    const list = this.expByPort.get(key);
+    if (list) list.push(e);
+    else this.expByPort.set(key, [e]);
+    this.eWheel.ensureCapacity(this.expSlots.length);
+    this.eWheel.schedule(slotId, e.deadline);
+    const rec = this.expectationRecord(e, now);
+    this.emit('expectation-added', rec);
+    return { ...rec };
+  }
+
+  /** Cancels an expectation. */
+  removeExpectation(id: number): boolean {
+    const e = this.expectations.get(id);
+    if (!e) return false;
+    this.dropExpectation(e, false);
+    return true;
+  }
+
+  /** Pending expectations. */
+  listExpectations(): ExpectationRecord[] {
+    const now = this.clock.now();
+    return [...this.expectations.values()].map((e) => this.expectationRecord(e, now));
+  }
+
+  private onExpectationDue(slotId: number, now: number): number {
+    const e = this.expSlots[slotId];
+    if (!e) return -1;
+    if (e.deadline > now) return e.deadline;
+    this.dropExpectation(e, true);
+    return -1;
+  }
+
+  private dropExpectation(e: Expectation, expired: boolean): void {
+    const now = this.clock.now();
+    this.expectations.delete(e.id);
+    this.expSlots[e.slotId] = undefined;
+    this.expFreeSlots.push(e.slotId);
+    this.eWheel.cancel(e.slotId);
+    const slot = protoSlot(e.proto);
+    const key = portKey(slot, e.extIdx, e.extPort);
+    const list = this.expByPort.get(key);
+    if (list) {
+      const i = list.indexOf(e);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.expByPort.delete(key);
+    }
+    if (e.ownsPort && !this.expByPort.has(key) && this.ports.owner(slot, e.extIdx, e.extPort) === PORT_RESERVED)
+      this.ports.release(slot, e.extIdx, e.extPort, now);
+    if (expired && this.listenerCount('expectation-expired') > 0)
+      this.emit('expectation-expired', this.expectationRecord(e, now));
+  }
+
+  /** Returns the new session, -1 when no expectation matched, -2 when one matched but failed. */
+  private useExpectation(
+    proto: number,
+    extIdx: number,
+    extPort: number,
+    src: number,
+    sp: number,
+    m: number,
+    state: number,
+    now: number,
+  ): number {
+    const slot = protoSlot(proto);
+    const key = portKey(slot, extIdx, extPort);
+    const list = this.expByPort.get(key);
+    if (!list) return -1;
+    const e = list.find((x) => (x.remoteIp < 0 || x.remoteIp === src) && (x.remotePort < 0 || x.remotePort === sp));
+    if (!e) return -1;
+    if (proto === 6 && state < 0) return -1;
+    const T = this.t;
+    let mm = m;
+    if (mm < 0) {
+      // Key as an outbound packet of this connection would look it up; a shadow key when the
+      // inside endpoint already has that key on another port (reached inbound only).
+      const mode = this.mapMode;
+      let kRemIp = mode === MAP_EIM ? 0 : src;
+      let kRemPort = mode === MAP_APDM ? sp : 0;
+      let shadow = false;
+      if (T.findMapping(e.tenant, proto, e.insideIp, e.insidePort, kRemIp, kRemPort) >= 0) {
+        kRemIp = 0xffffffff;
+        kRemPort = extPort;
+        shadow = true;
+      }
+      mm = this.newMapping(
+        e.tenant,
+        proto,
+        e.insideIp,
+        e.insidePort,
+        e.insidePort,
+        kRemIp,
+        kRemPort,
+        extIdx,
+        extPort,
+        MappingKind.expectation,
+        now,
+        null,
+        0,
+      );
+      if (mm < 0) return -2;
+      if (shadow) this.shadows.add(mm);
+    }
+    e.ownsPort = false;
+    this.dropExpectation(e, false);
+    const timeout = proto === 6 ? tcpTimeout(this.tmo, state, true) : proto === 17 ? this.tmo.udp : this.tmo.icmp;
+    const s = this.newSession(mm, src, sp, state, SF_IN | SF_INBOUND_ORIGIN, now + timeout);
+    if (this.helpers.length > 0) this.attachHelper(s, e.tenant, proto, e.insidePort);
+    this.stats.expectationsUsed++;
+    if (this.listenerCount('expectation-used') > 0) this.emit('expectation-used', this.expectationRecord(e, now));
+    if (this.listenerCount('mapping-created') > 0) this.emit('mapping-created', this.sessionRecord(s, now));
+    return s;
+  }
+
+  /**
+   * Creates a mapping for a helper (or a static one): `insideIp:insidePort` of `tenant` ↔
+   * `externalIp:externalPort` (allocated when absent). With `remoteIp[:remotePort]` a session to
+   * that remote is created too so filtering lets its packets in. Kept `timeoutMs` without traffic.
+   * GRE (47): `insidePort` is the inside call ID, `remotePort` the peer's call ID (required).
+   */
+  createMapping(o: CreateMappingOptions): MappingRecord {
+    if (this.closed) throw new ClosedError('Nat');
+    if (!o || typeof o !== 'object') throw new ConfigError('ERR_BAD_OPTION', 'createMapping: options object required');
+    const slot = protoSlot(o.proto);
+    if (slot < 0) throw new ConfigError('ERR_BAD_OPTION', `createMapping: unsupported protocol ${o.proto}`);
+    const inIp = parseIpv4Strict(o.insideIp, 'insideIp');
+    checkPort(o.insidePort, 'insidePort', o.proto === 1 ? 0 : 1);
+    const tid = this.checkTenant(o.tenant);
+    const remIp = o.remoteIp === undefined ? -1 : parseIpv4Strict(o.remoteIp, 'remoteIp');
+    if (o.remotePort !== undefined) checkPort(o.remotePort, 'remotePort', 0);
+    const isGre = o.proto === 47;
+    if (isGre && (remIp < 0 || o.remotePort === undefined))
+      throw new ConfigError('ERR_BAD_OPTION', 'createMapping: GRE needs remoteIp and remotePort (the peer call ID)');
+    const remPort = o.proto === 1 ? 0 : (o.remotePort ?? 0);
+    const now = this.clock.now();
+    const T = this.t;
+    const mm = this.mapMode;
+    const kPort = isGre ? 0 : o.insidePort;
+    const kRemIp = isGre ? remIp : mm === MAP_EIM || remIp < 0 ? 0 : remIp;
+    const kRemPort = isGre ? remPort : mm === MAP_APDM && remIp >= 0 ? remPort : 0;
+    const timeoutMs =
+      o.timeoutMs ??
+      (o.proto === 6 ? this.tmo.tcpTransitory : o.proto === 17 ? this.tmo.udp : o.proto === 1 ? this.tmo.icmp : this.tmo.gre);
+    if (!(timeoutMs > 0)) throw new ConfigError('ERR_BAD_OPTION', 'timeoutMs must be > 0');
+    let m = T.findMapping(tid, o.proto, inIp, kPort, kRemIp, kRemPort);
+    const extIdx = o.externalIp !== undefined ? this.extIndexOf(o.externalIp) : -1;
+    if (m >= 0) {
+      if ((o.externalPort !== undefined && T.mExtPort[m] !== o.externalPort) || (extIdx >= 0 && T.mExtIdx[m] !== extIdx))
+        throw new ConfigError('ERR_PORT_IN_USE', 'the inside endpoint already has a different mapping');
+    } else {
+      let want = -1;
+      if (o.externalPort !== undefined) {
+        checkPort(o.externalPort, 'externalPort', o.proto === 1 ? 0 : 1);
+        const owner = this.ports.owner(slot, extIdx >= 0 ? extIdx : this.pairedExtIdx(tid, inIp), o.externalPort);
+        if (owner !== PORT_FREE && owner !== PORT_RESERVED)
+          throw new ConfigError('ERR_PORT_IN_USE', `external port ${o.externalPort} is in use`);
+        want = o.externalPort;
+      }
+      m = this.newMapping(tid, o.proto, inIp, o.insidePort, kPort, kRemIp, kRemPort, extIdx, want, MappingKind.static, now, null, 0);
+      if (m < 0) throw new ConfigError('ERR_PORTS_EXHAUSTED', 'createMapping: no mapping could be created (limits or ports)');
+    }
+    T.mPinUntil[m] = Math.max(T.mPinUntil[m], now + timeoutMs);
+    if (!this.mWheel.has(m)) this.mWheel.schedule(m, T.mPinUntil[m]);
+    let s = -1;
+    if (remIp >= 0) {
+      const sk = isGre ? 0 : remPort;
+      s = T.findSession(m, remIp, sk);
+      if (s < 0) {
+        const state = o.proto === 6 ? TcpState.synSent : TcpState.none;
+        s = this.newSession(m, remIp, sk, state, SF_OUT, now + timeoutMs);
+        if (this.helpers.length > 0) this.attachHelper(s, tid, o.proto, remPort);
+      } else if (T.sExpire[s] < now + timeoutMs) T.sExpire[s] = now + timeoutMs;
+    }
+    const rec = s >= 0 ? this.sessionRecord(s, now) : this.mappingOnlyRecord(m, now);
+    if (this.listenerCount('mapping-created') > 0) this.emit('mapping-created', { ...rec });
+    return rec;
+  }
+
+  /** Delivers `pkt` to the inside of `tenant` (default 0) untranslated (helpers, replies). */
+  sendInside(pkt: Uint8Array, tenant = 0): void {
+    const t = this.tenants[tenant];
+    if (!t) throw new ConfigError('ERR_NO_SUCH_TENANT', `no tenant ${tenant}`);
+    t.deliver(pkt);
+  }
+
+  /** Sends `pkt` out of the outside interface untranslated (helpers). */
+  sendOutside(pkt: Uint8Array): void {
+    this.outHandler(pkt);
+  }
+
+  /** @internal */
+  _setOutHandler(h: PacketHandler): void {
+    this.outHandler = h;
+  }
+
+  // =================================================================== records
+
+  /** Every connection (and session-less mapping) as a plain record. */
+  mappings(): MappingRecord[] {
+    const T = this.t;
+    const now = this.clock.now();
+    const out: MappingRecord[] = [];
+    for (let m = 0; m < T.mappingBound; m++) {
+      if (T.mKind[m] === MappingKind.free) continue;
+      if (T.mSessHead[m] < 0) {
+        out.push(this.mappingOnlyRecord(m, now));
+        continue;
+      }
+      for (let s = T.mSessHead[m]; s >= 0; s = T.sMapNext[s]) out.push(this.sessionRecord(s, now));
+    }
+    out.sort((a, b) => a.id - b.id);
+    return out;
+  }
+
+  /** The connection table as `conntrack -L` prints it (zone = tenant). */
+  formatConntrack(): string {
+    return formatConntrackLines(this.mappings());
+  }
+
+  private sessionRecord(s: number, now: number): MappingRecord {
+    const T = this.t;
+    const m = T.sMap[s];
+    const proto = T.mProto[m];
+    const inIp = formatIpv4(T.mInIp[m]);
+    const extIp = formatIpv4(this.pool[T.mExtIdx[m]]);
+    const remIp = formatIpv4(T.sRemIp[s]);
+    const isGre = proto === 47;
+    const remPort = isGre ? T.mKRemPort[m] : T.sRemPort[s];
+    const orig = (T.sFlags[s] & SF_REDIRECT) !== 0 ? this.redirectOrig.get(s) : undefined;
+    const flags = T.sFlags[s];
+    const state =
+      proto === 6 ? TCP_STATE_NAMES[T.sState[s]] : (flags & SF_IN) !== 0 && (flags & SF_OUT) !== 0 ? 'ASSURED' : 'UNREPLIED';
+    return {
+      id: T.sId[s],
+      tenant: T.mTenant[m],
+      proto,
+      protoName: PROTO_NAMES[proto],
+      kind: MAPPING_KIND_NAMES[T.mKind[m]] as MappingRecord['kind'],
+      insideIp: inIp,
+      insidePort: T.mInPort[m],
+      externalIp: extIp,
+      externalPort: T.mExtPort[m],
+      remoteIp: remIp,
+      remotePort: remPort,
+      original: {
+        src: inIp,
+        srcPort: T.mInPort[m],
+        dst: orig ? formatIpv4(orig.ip) : remIp,
+        dstPort: orig ? orig.port : proto === 1 ? T.mInPort[m] : remPort,
+      },
+      reply: {
+        src: remIp,
+        srcPort: proto === 1 ? T.mExtPort[m] : remPort,
+        dst: extIp,
+        dstPort: T.mExtPort[m],
+      },
+      state,
+      expiresInMs: Math.max(0, Math.max(T.sExpire[s], T.mPinUntil[m]) - now),
+      packetsOut: T.sPktsOut[s],
+      bytesOut: T.sBytesOut[s],
+      packetsIn: T.sPktsIn[s],
+      bytesIn: T.sBytesIn[s],
+    };
+  }
+
+  private mappingOnlyRecord(m: number, now: number): MappingRecord {
+    const T = this.t;
+    const proto = T.mProto[m];
+    const inIp = formatIpv4(T.mInIp[m]);
+    const extIp = formatIpv4(this.pool[T.mExtIdx[m]]);
+    const pin = T.mPinUntil[m];
+    return {
+      id: T.mId[m],
+      tenant: T.mTenant[m],
+      proto,
+      protoName: PROTO_NAMES[proto],
+      kind: MAPPING_KIND_NAMES[T.mKind[m]] as MappingRecord['kind'],
+      insideIp: inIp,
+      insidePort: T.mInPort[m],
+      externalIp: extIp,
+      externalPort: T.mExtPort[m],
+      remoteIp: '0.0.0.0',
+      remotePort: 0,
+      original: { src: inIp, srcPort: T.mInPort[m], dst: '0.0.0.0', dstPort: 0 },
+      reply: { src: '0.0.0.0', srcPort: 0, dst: extIp, dstPort: T.mExtPort[m] },
+      state: 'LISTEN',
+      expiresInMs: pin === Number.POSITIVE_INFINITY ? pin : Math.max(0, pin - now),
+      packetsOut: 0,
+      bytesOut: 0,
+      packetsIn: 0,
+      bytesIn: 0,
+    };
+  }
+
+  private expectationRecord(e: Expectation, now: number): ExpectationRecord {
+    const r: ExpectationRecord = {
+      id: e.id,
+      tenant: e.tenant,
+      proto: e.proto,
+      insideIp: formatIpv4(e.insideIp),
+      insidePort: e.insidePort,
+      externalIp: formatIpv4(this.pool[e.extIdx]),
+      externalPort: e.extPort,
+      expiresInMs: Math.max(0, e.deadline - now),
+    };
+    if (e.remoteIp >= 0) r.remoteIp = formatIpv4(e.remoteIp);
+    if (e.remotePort >= 0) r.remotePort = e.remotePort;
+    if (e.helper !== undefined) r.helper = e.helper;
+    return r;
+  }
+
+  // =================================================================== snapshot / restore
+
+  /** All state as a JSON-serialisable object (times relative to now). See {@link Nat.restore}. */
+  snapshot(): NatSnapshot {
+    const T = this.t;
+    const now = this.clock.now();
+    const mappings: SnapshotMapping[] = [];
+    for (let m = 0; m < T.mappingBound; m++) {
+      if (T.mKind[m] === MappingKind.free) continue;
+      const sessions: SnapshotMapping['sessions'] = [];
+      for (let s = T.mSessHead[m]; s >= 0; s = T.sMapNext[s]) {
+        const orig = this.redirectOrig.get(s);
+        sessions.push({
+          remoteIp: formatIpv4(T.sRemIp[s]),
+          remotePort: T.sRemPort[s],
+          state: T.sState[s],
+          flags: T.sFlags[s],
+          expiresInMs: Math.max(0, T.sExpire[s] - now),
+          packetsOut: T.sPktsOut[s],
+          packetsIn: T.sPktsIn[s],
+          bytesOut: T.sBytesOut[s],
+          bytesIn: T.sBytesIn[s],
+          ...(orig ? { origIp: formatIpv4(orig.ip), origPort: orig.port } : {}),
+        });
+      }
+      const pin = T.mPinUntil[m];
+      mappings.push({
+        tenant: T.mTenant[m],
+        proto: T.mProto[m],
+        kind: T.mKind[m],
+        insideIp: formatIpv4(T.mInIp[m]),
+        insidePort: T.mInPort[m],
+        keyPort: T.mKPort[m],
+        keyRemoteIp: formatIpv4(T.mKRemIp[m]),
+        keyRemotePort: T.mKRemPort[m],
+        externalIp: formatIpv4(this.pool[T.mExtIdx[m]]),
+        externalPort: T.mExtPort[m],
+        pinnedForMs: pin === Number.POSITIVE_INFINITY ? -1 : Math.max(0, pin - now),
+        idleMs: Math.max(0, now - T.mLastUsed[m]),
+        sessions,
+      });
+    }
+    const quarantine: NatSnapshot['quarantine'] = [];
+    for (const [slot, a, port, until] of this.ports.quarantined(now))
+      quarantine.push({ proto: SLOT_PROTOS[slot], externalIp: formatIpv4(this.pool[a]), port, forMs: until - now });
+    return {
+      version: SNAPSHOT_VERSION,
+      mappings,
+      forwards: this.listPortForwards(),
+      expectations: this.listExpectations(),
+      rules: this.rules.map((r) => ({ kind: r.kind, spec: { ...r.spec } })),
+      quarantine,
+    };
+  }
+
+  /**
+   * A new NAT with `options` and the state of `snapshot` (mappings, connections with their TCP
+   * state and remaining time, forwards, expectations, rules, port quarantine). Tenants keep their
+   * ids: re-attach them with `connectL3(dev, { tenant: id })`. Throws `ERR_BAD_SNAPSHOT`.
+   */
+  static restore(snapshot: NatSnapshot, options: NatOptions): Nat {
+    const snap = parseSnapshot(snapshot);
+    const nat = new Nat(options);
+    try {
+      nat.load(snap);
+    } catch (e) {
+      nat.close();
+      if (e instanceof ConfigError) throw e;
+      throw new ConfigError('ERR_BAD_SNAPSHOT', `snapshot does not fit this NAT: ${(e as Error).message}`, { cause: e });
+    }
+    return nat;
+  }
+
+  private load(snap: NatSnapshot): void {
+    const now = this.clock.now();
+    const T = this.t;
+    const ensureTenant = (tid: number) => {
+      if (!this.tenants[tid]) this.tenants[tid] = { id: tid, deliver: discard, head: -1, count: 0 };
+      if (tid >= this.nextTenant) this.nextTenant = tid + 1;
+    };
+    for (const r of snap.rules) {
+      if (r.kind === 'drop') this.addDropRule(r.spec as DropRuleOptions);
+      else this.addRedirectRule(r.spec as RedirectRuleOptions);
+    }
+    for (const q of snap.quarantine) {
+      const slot = protoSlot(q.proto);
+      if (slot < 0) continue;
+      this.ports.setQuarantine(slot, this.extIndexOf(q.externalIp), q.port, now + q.forMs);
+    }
+    for (const sm of snap.mappings) {
+      ensureTenant(sm.tenant);
+      const slot = protoSlot(sm.proto);
+      const extIdx = this.extIndexOf(sm.externalIp);
+      if (slot < 0) throw new ConfigError('ERR_BAD_SNAPSHOT', `unsupported protocol ${sm.proto}`);
+      if (this.ports.owner(slot, extIdx, sm.externalPort) !== PORT_FREE)
+        throw new ConfigError('ERR_BAD_SNAPSHOT', `external port ${sm.externalPort} appears twice`);
+      const m = this.newMapping(
+        sm.tenant,
+        sm.proto,
+        parseIpv4Strict(sm.insideIp, 'insideIp'),
+        sm.insidePort,
+        sm.keyPort,
+        parseIpv4Strict(sm.keyRemoteIp, 'keyRemoteIp'),
+        sm.keyRemotePort,
+        extIdx,
+        sm.externalPort,
+        sm.kind,
+        now,
+        null,
+        0,
+      );
+      if (m < 0) throw new ConfigError('ERR_BAD_SNAPSHOT', 'mapping does not fit the limits');
+      T.mLastUsed[m] = now - sm.idleMs;
+      if (sm.pinnedForMs < 0) T.mPinUntil[m] = Number.POSITIVE_INFINITY;
+      else if (sm.pinnedForMs > 0) {
+        T.mPinUntil[m] = now + sm.pinnedForMs;
+        this.mWheel.schedule(m, T.mPinUntil[m]);
+      }
+      if (T.mKRemIp[m] === 0xffffffff) this.shadows.add(m);
+      for (const ss of sm.sessions) {
+        const s = this.newSession(m, parseIpv4Strict(ss.remoteIp, 'remoteIp'), ss.remotePort, ss.state, ss.flags, now + ss.expiresInMs);
+        T.sPktsOut[s] = ss.packetsOut;
+        T.sPktsIn[s] = ss.packetsIn;
+        T.sBytesOut[s] = ss.bytesOut;
+        T.sBytesIn[s] = ss.bytesIn;
+        if (ss.origIp !== undefined && ss.origPort !== undefined) {
+          const oip = parseIpv4Strict(ss.origIp, 'origIp');
+          this.redirectOrig.set(s, { ip: oip, port: ss.origPort });
+          let am = this.redirectAlias.get(m);
+          if (!am) {
+            am = new Map();
+            this.redirectAlias.set(m, am);
+          }
+          am.set(oip * 65536 + ss.origPort, s);
+        } else T.sFlags[s] &= ~SF_REDIRECT;
+      }
+    }
+    for (const f of snap.forwards) {
+      ensureTenant(f.tenant);
+      const extIdx = this.extIndexOf(f.outsideIp);
+      const slot = protoSlot(f.proto);
+      const m = this.ports.owner(slot, extIdx, f.outsidePort);
+      if (m < 0 || T.mKind[m] !== MappingKind.forward) throw new ConfigError('ERR_BAD_SNAPSHOT', 'forward without its mapping');
+      this.forwards.set(portKey(slot, extIdx, f.outsidePort), { rec: { ...f }, m, slot, extIdx });
+    }
+    for (const e of snap.expectations) {
+      ensureTenant(e.tenant);
+      const slot = protoSlot(e.proto);
+      const extIdx = this.extIndexOf(e.externalIp);
+      const owner = this.ports.owner(slot, extIdx, e.externalPort);
+      if (owner === PORT_FREE) this.ports.take(slot, extIdx, e.externalPort, PORT_RESERVED);
+      this.addExpectation({
+        proto: e.proto,
+        insideIp: e.insideIp,
+        insidePort: e.insidePort,
+        tenant: e.tenant,
+        remoteIp: e.remoteIp,
+        remotePort: e.remotePort,
+        externalIp: e.externalIp,
+        externalPort: e.externalPort,
+        timeoutMs: Math.max(1, e.expiresInMs),
+        helper: e.helper,
+      });
+    }
+  }
+
+  // =================================================================== small helpers
+
+  private checkTenant(t: number | undefined): number {
+    const tid = t ?? 0;
+    if (!Number.isInteger(tid) || tid < 0 || !this.tenants[tid])
+      throw new ConfigError('ERR_NO_SUCH_TENANT', `no tenant ${String(t)}`);
+    return tid;
+  }
+
+  private extIndexOf(ip: string | undefined): number {
+    if (ip === undefined) return 0;
+    const v = parseIpv4(ip);
+    const i = v === null ? undefined : this.poolIndex.get(v);
+    if (i === undefined) throw new ConfigError('ERR_BAD_OPTION', `${String(ip)} is not an outside address of this NAT`);
+    return i;
+  }
+}
+
+/** Key of (allocator slot, outside address index, port) for maps. */
+function portKey(slot: number, extIdx: number, port: number): number {
+  return slot * 2 ** 32 + extIdx * 65536 + port;
+}
+
+function checkPort(p: unknown, what: string, min = 1): void {
+  if (typeof p !== 'number' || !Number.isInteger(p) || p < min || p > 65535)
+    throw new ConfigError('ERR_BAD_OPTION', `${what} must be an integer ${min}..65535`);
+}
+
+function parseIpv4Strict(s: unknown, what: string): number {
+  const v = typeof s === 'string' ? parseIpv4(s) : null;
+  if (v === null) throw new ConfigError('ERR_BAD_OPTION', `${what}: not an IPv4 address: ${String(s)}`);
+  return v;
+}
+
+/** Full transport checksum check (only with `verifyChecksums`). */
+function l4ChecksumOk(pkt: Uint8Array, hl: number, total: number, proto: number): boolean {
+  const len = total - hl;
+  if (proto === 1) return foldSum(onesSum(pkt, hl, len, 0)) === 0xffff;
+  if (proto === 17 && pkt[hl + 6] === 0 && pkt[hl + 7] === 0) return true;
+  const pseudo = onesSum(pkt, 12, 8, 0) + proto + len;
+  return foldSum(onesSum(pkt, hl, len, pseudo)) === 0xffff;
+}
+
+export type { DropReason };

@@ -1,0 +1,143 @@
+/** The helper API: expectations, reserved ports, pinned mappings, helpers and sendInside. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ExpectationRecord, HelperPacketContext, NatHelper } from '../src/index.js';
+import { EXT, H1, H2, handshake, liveMappings, PSH, ACK, R1, R2, Rig, SYN, TCP, tcp, UDP, udp } from './helpers.js';
+
+describe('expectations and helpers', () => {
+  it('an expectation lets the expected inbound flow in once and maps it to the inside endpoint', () => {
+    const rig = new Rig();
+    const used: ExpectationRecord[] = [];
+    const added: ExpectationRecord[] = [];
+    rig.nat.on('expectation-added', (e) => added.push(e));
+    rig.nat.on('expectation-used', (e) => used.push(e));
+    const e = rig.nat.addExpectation({ proto: TCP, insideIp: H1, insidePort: 20, remoteIp: R1 });
+    assert.equal(added.length, 1);
+    assert.equal(e.externalIp, EXT);
+    assert.ok(e.externalPort > 0);
+    assert.equal(rig.fromOutside(tcp(R2, 20, EXT, e.externalPort, SYN)).in.length, 0, 'wrong remote');
+    const syn = rig.fromOutside(tcp(R1, 20, EXT, e.externalPort, SYN, 5));
+    assert.equal(syn.in.length, 1);
+    assert.deepEqual([syn.in[0].dst, syn.in[0].dstPort, syn.in[0].src, syn.in[0].srcPort], [H1, 20, R1, 20]);
+    assert.equal(used.length, 1);
+    assert.equal(rig.nat.stats.expectationsUsed, 1);
+    const sa = rig.fromInside(tcp(H1, 20, R1, 20, SYN | ACK, 50, 6));
+    assert.deepEqual([sa.out[0].src, sa.out[0].srcPort], [EXT, e.externalPort]);
+    assert.equal(liveMappings(rig.nat, TCP)[0].kind, 'expectation');
+    rig.close();
+  });
+
+  it('an expectation with a wildcard remote port accepts any source port of that remote', () => {
+    const rig = new Rig();
+    const e = rig.nat.addExpectation({ proto: UDP, insideIp: H1, insidePort: 69, remoteIp: R1 });
+    const r = rig.fromOutside(udp(R1, 49152, EXT, e.externalPort, 'data'));
+    assert.equal(r.in.length, 1);
+    assert.deepEqual([r.in[0].dst, r.in[0].dstPort], [H1, 69]);
+    rig.close();
+  });
+
+  it('an unused expectation expires after its timeout', () => {
+    const rig = new Rig();
+    const expired: ExpectationRecord[] = [];
+    rig.nat.on('expectation-expired', (e) => expired.push(e));
+    const e = rig.nat.addExpectation({ proto: UDP, insideIp: H1, insidePort: 69, timeoutMs: 10_000 });
+    rig.advanceSec(11);
+    assert.equal(expired.length, 1);
+    assert.equal(expired[0].id, e.id);
+    assert.equal(rig.fromOutside(udp(R1, 1, EXT, e.externalPort)).in.length, 0);
+    rig.close();
+  });
+
+  it('removeExpectation cancels it', () => {
+    const rig = new Rig();
+    const e = rig.nat.addExpectation({ proto: UDP, insideIp: H1, insidePort: 69 });
+    assert.equal(rig.nat.removeExpectation(e.id), true);
+    assert.equal(rig.nat.removeExpectation(e.id), false);
+    assert.equal(rig.fromOutside(udp(R1, 1, EXT, e.externalPort)).in.length, 0);
+    rig.close();
+  });
+
+  it('allocOutsidePort reserves a port that dynamic mappings do not get', () => {
+    const rig = new Rig({ portRange: { udp: [50000, 50001] }, portPreservation: false });
+    const res = rig.nat.allocOutsidePort(UDP);
+    assert.equal(res.ip, EXT);
+    assert.ok(res.port === 50000 || res.port === 50001);
+    const other = rig.udpOut(H1, 1, R1, 53).srcPort;
+    assert.notEqual(other, res.port);
+    assert.equal(rig.fromInside(udp(H1, 2, R1, 53)).out.length, 0, 'the reserved port is not handed out');
+    const e = rig.nat.addExpectation({ proto: UDP, insideIp: H2, insidePort: 5004, externalPort: res.port });
+    assert.equal(e.externalPort, res.port);
+    assert.equal(rig.fromOutside(udp(R2, 7, EXT, res.port)).in[0]?.dst, H2);
+    rig.close();
+  });
+
+  it('releaseOutsidePort returns a reserved port', () => {
+    const rig = new Rig({ portRange: { udp: [50000, 50000] } });
+    const res = rig.nat.allocOutsidePort(UDP);
+    assert.equal(rig.fromInside(udp(H1, 1, R1, 53)).out.length, 0);
+    assert.equal(rig.nat.releaseOutsidePort(UDP, res.port), true);
+    rig.advanceSec(121);
+    assert.equal(rig.fromInside(udp(H1, 1, R1, 53)).out.length, 1);
+    rig.close();
+  });
+
+  it('createMapping pins a mapping with a session that filtering lets in', () => {
+    const rig = new Rig();
+    const m = rig.nat.createMapping({ proto: UDP, insideIp: H1, insidePort: 5060, remoteIp: R1, remotePort: 5060 });
+    assert.equal(m.insideIp, H1);
+    assert.equal(m.externalIp, EXT);
+    const r = rig.fromOutside(udp(R1, 5060, EXT, m.externalPort, 'INVITE'));
+    assert.equal(r.in.length, 1);
+    assert.deepEqual([r.in[0].dst, r.in[0].dstPort], [H1, 5060]);
+    assert.equal(rig.udpOut(H1, 5060, R2, 5060).srcPort, m.externalPort, 'outbound uses the pinned mapping');
+    rig.close();
+  });
+
+  it('a helper sees the packets of matching connections in both directions, translated', () => {
+    const rig = new Rig();
+    const seen: Array<{ dir: string; tenant: number; ext: number; payload: string }> = [];
+    const helper: NatHelper = {
+      name: 'test',
+      proto: TCP,
+      ports: [2121],
+      onPacket(ctx: HelperPacketContext) {
+        seen.push({
+          dir: ctx.direction,
+          tenant: ctx.tenant,
+          ext: ctx.externalPort,
+          payload: new TextDecoder().decode(ctx.pkt.subarray(ctx.payloadOff, ctx.payloadOff + ctx.payloadLen)),
+        });
+        return undefined;
+      },
+    };
+    const remove = rig.nat.addHelper(helper);
+    const c = handshake(rig, H1, 40000, R1, 2121);
+    rig.fromInside(tcp(H1, 40000, R1, 2121, PSH | ACK, c.hseq, c.rseq, 'USER x'));
+    rig.fromOutside(tcp(R1, 2121, EXT, c.ext, PSH | ACK, c.rseq, c.hseq + 6, '331 ok'));
+    const withData = seen.filter((s) => s.payload.length > 0);
+    assert.deepEqual(
+      withData.map((s) => [s.dir, s.payload, s.ext, s.tenant]),
+      [
+        ['outbound', 'USER x', c.ext, 0],
+        ['inbound', '331 ok', c.ext, 0],
+      ],
+    );
+    // A connection to another port is not shown to the helper.
+    const before = seen.length;
+    handshake(rig, H1, 40001, R1, 80);
+    assert.equal(seen.length, before);
+    remove();
+    rig.fromInside(tcp(H1, 40000, R1, 2121, PSH | ACK, c.hseq + 6, c.rseq + 6, 'PASS y'));
+    assert.equal(seen.length, before, 'removed helper sees nothing');
+    rig.close();
+  });
+
+  it('a helper can drop a packet (counted as helper)', () => {
+    const rig = new Rig();
+    rig.nat.addHelper({ name: 'dropper', proto: UDP, ports: [9], onPacket: () => null });
+    assert.equal(rig.fromInside(udp(H1, 1, R1, 9)).out.length, 0);
+    assert.equal(rig.nat.stats.drops.helper, 1);
+    assert.equal(rig.fromInside(udp(H1, 1, R1, 10)).out.length, 1);
+    rig.close();
+  });
+});

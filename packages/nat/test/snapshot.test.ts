@@ -1,0 +1,80 @@
+/** snapshot() / Nat.restore(): a restarted gateway keeps its connections. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  EXT,
+  H1,
+  H2,
+  handshake,
+  liveMappings,
+  R1,
+  R2,
+  Rig,
+  TCP,
+  tcp,
+  tcpDataIn,
+  tcpDataOut,
+  UDP,
+  udp,
+} from './helpers.js';
+
+describe('snapshot and restore', () => {
+  it('a TCP connection continues after a restore into a new NAT with a new clock', () => {
+    const rig = new Rig();
+    const c = handshake(rig, H1, 40000, R1, 443);
+    tcpDataOut(rig, c, 'before');
+    rig.advanceSec(100);
+    const snap = JSON.parse(JSON.stringify(rig.nat.snapshot()));
+    rig.close();
+    const r2 = Rig.restored(snap, {}, 42_000_000);
+    const recs = liveMappings(r2.nat, TCP);
+    assert.equal(recs.length, 1);
+    assert.equal(recs[0].state, 'ESTABLISHED');
+    assert.equal(recs[0].externalPort, c.ext);
+    assert.ok(Math.abs(recs[0].expiresInMs - (7_440_000 - 100_000)) <= 1000, `time left carried over (${recs[0].expiresInMs})`);
+    assert.equal(tcpDataIn(r2, c, 'after').length, 1, 'inbound data reaches the host');
+    const out = tcpDataOut(r2, c, 'more');
+    assert.equal(out.length, 1);
+    assert.equal(out[0].srcPort, c.ext, 'outbound keeps the external port');
+    // Expiry continues on the new clock.
+    r2.advanceSec(7442);
+    assert.equal(liveMappings(r2.nat, TCP).length, 0);
+    r2.close();
+  });
+
+  it('forwards, expectations, mappings and filtering state survive a restore', () => {
+    const rig = new Rig();
+    rig.nat.addPortForward({ proto: UDP, outsidePort: 5353, insideIp: H2, insidePort: 53 });
+    const e = rig.nat.addExpectation({ proto: UDP, insideIp: H1, insidePort: 69, remoteIp: R1 });
+    const x = rig.udpOut(H1, 5000, R1, 53).srcPort as number;
+    const snap = JSON.parse(JSON.stringify(rig.nat.snapshot()));
+    rig.close();
+    const r2 = Rig.restored(snap);
+    assert.equal(r2.nat.listPortForwards().length, 1);
+    assert.equal(r2.fromOutside(udp(R1, 1, EXT, 5353)).in[0]?.dst, H2, 'forward');
+    assert.equal(r2.fromOutside(udp(R1, 7, EXT, e.externalPort)).in[0]?.dstPort, 69, 'expectation');
+    assert.equal(r2.udpIn(R1, 53, x)[0]?.dstPort, 5000, 'mapping');
+    assert.equal(r2.udpIn(R2, 53, x).length, 0, 'APDF filtering state kept');
+    assert.equal(r2.udpOut(H2, 5000, R1, 53).srcPort !== x, true, 'no port reuse of a restored mapping');
+    r2.close();
+  });
+
+  it('the snapshot is plain JSON and restoring it twice gives the same table', () => {
+    const rig = new Rig();
+    for (let i = 0; i < 50; i++) rig.udpOut(i % 2 ? H1 : H2, 10000 + i, R1, 53);
+    rig.fromInside(tcp(H1, 40000, R2, 80, 0x02));
+    const text = JSON.stringify(rig.nat.snapshot());
+    const a = Rig.restored(JSON.parse(text), {}, 9_000_000);
+    const b = Rig.restored(JSON.parse(text), {}, 9_000_000);
+    const key = (r: Rig) =>
+      liveMappings(r.nat)
+        .map((m) => `${m.proto} ${m.insideIp}:${m.insidePort} ${m.externalPort} ${m.remoteIp}:${m.remotePort} ${m.state}`)
+        .sort();
+    assert.equal(key(a).length, 51);
+    assert.deepEqual(key(a), key(b));
+    assert.deepEqual(key(a), key(rig));
+    a.close();
+    b.close();
+    rig.close();
+  });
+});

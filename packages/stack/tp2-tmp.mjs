@@ -1,0 +1,20 @@
+import { connectL3, TimerScheduler } from '@l3kit/core';
+import { VirtualHost } from '@l3kit/stack';
+const base = new TimerScheduler();
+let fired = 0; const t00 = performance.now();
+const sched = { clock: base.clock, schedule(at, fn) { return base.schedule(at, () => { fired++; if (fired < 40) console.log('fire', (performance.now()-t00).toFixed(1), new Error().stack.split('\n')[2]); fn(); }); } };
+const a = new VirtualHost({ addr: '10.0.0.1/24', scheduler: sched });
+const b = new VirtualHost({ addr: '10.0.0.2/24', scheduler: sched });
+connectL3(a, b);
+const total = 20 * 1024 * 1024;
+let got = 0;
+const done = new Promise((res) => b.tcp.listen(80, (s) => { s.on('data', (d) => { got += d.length; }); s.on('end', () => { s.end(); res(); }); }));
+const s = a.tcp.connect({ host: '10.0.0.2', port: 80 });
+await new Promise((r) => s.once('connect', r));
+const chunk = Buffer.alloc(65536, 1);
+const t0 = performance.now();
+let sent = 0;
+while (sent < total) { if (!s.write(chunk)) await new Promise((r) => s.once('drain', r)); sent += chunk.length; }
+s.end();
+await done;
+console.log('ms', performance.now() - t0, fired, performance.eventLoopUtilization(), process.cpuUsage());

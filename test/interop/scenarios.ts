@@ -1,0 +1,92 @@
+/**
+ * The checks every topology runs (relay, NAT): each drives real software across
+ * client namespace —TUN— l3kit —TUN— server namespace and asserts on what that software saw.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseIperf, PLAN, python3, tempDir, type Topology } from './harness.js';
+
+/** `ping -c 3` from the client to the server: all replies arrive. */
+export async function pingServer(topo: Topology): Promise<void> {
+  const r = await topo.client.run(['ping', '-c', '3', '-i', '0.2', '-W', '2', PLAN.server]);
+  assert.equal(r.code, 0, `ping failed:\n${r.stdout}${r.stderr}`);
+  assert.match(r.stdout, /3 packets transmitted, 3 received, 0% packet loss/);
+}
+
+/**
+ * curl downloads a 1 MiB random file from `python3 -m http.server` in the server namespace; the
+ * SHA-256 matches. Returns the client address the server logged.
+ */
+export async function curlDownload(topo: Topology): Promise<string> {
+  const dir = tempDir();
+  const body = randomBytes(1 << 20);
+  writeFileSync(join(dir, 'blob.bin'), body);
+  const port = 8080;
+  const srv = topo.server.spawn([python3(), '-m', 'http.server', '--bind', PLAN.server, String(port)], { cwd: dir });
+  try {
+    await topo.server.waitForPort(port, 'tcp', 10_000, srv);
+    const sum = await topo.client.run(
+      ['sh', '-c', `curl -sS --fail --max-time 20 http://${PLAN.server}:${port}/blob.bin | sha256sum`],
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(sum.code, 0, `curl | sha256sum failed: ${sum.stderr}`);
+    assert.equal(sum.stdout.split(' ')[0], createHash('sha256').update(body).digest('hex'));
+  } finally {
+    await srv.stop();
+  }
+  const m = /^(\S+) - - \[.*"GET \/blob\.bin HTTP\/1\.1" 200/m.exec(srv.stderr);
+  assert.ok(m, `http.server did not log the request:\n${srv.stderr}`);
+  return m[1];
+}
+
+/**
+ * A UDP exchange with socat: the server answers each datagram with its text upper-cased and the
+ * peer address it saw. Returns that peer address.
+ */
+export async function socatUdp(topo: Topology): Promise<string> {
+  const port = 9000;
+  const srv = topo.server.spawn([
+    'socat',
+    '-T',
+    '10',
+    `UDP4-RECVFROM:${port},bind=${PLAN.server},fork`,
+    'SYSTEM:read l; echo "$(echo $l | tr a-z A-Z) from $SOCAT_PEERADDR:$SOCAT_PEERPORT"',
+  ]);
+  try {
+    await topo.server.waitForPort(port, 'udp', 10_000, srv);
+    const token = `hello-${randomBytes(4).toString('hex')}`;
+    const r = await topo.client.run(
+      ['sh', '-c', `echo ${token} | socat -t 3 - UDP4:${PLAN.server}:${port},sourceport=40123`],
+      { timeoutMs: 15_000 },
+    );
+    assert.equal(r.code, 0, `socat client failed: ${r.stderr}`);
+    const m = new RegExp(`^${token.toUpperCase()} from (\\S+):(\\d+)$`, 'm').exec(r.stdout);
+    assert.ok(m, `unexpected UDP answer: ${JSON.stringify(r.stdout)} ${r.stderr}`);
+    return m[1];
+  } finally {
+    await srv.stop();
+  }
+}
+
+/** iperf3 for `seconds` (TCP, or UDP at 50 Mbit/s); returns the receiver's Mbit/s and details. */
+export async function iperf(
+  topo: Topology,
+  mode: 'tcp' | 'udp',
+  seconds = 2,
+  extra: string[] = [],
+): Promise<ReturnType<typeof parseIperf>> {
+  const port = 5201;
+  const srv = topo.server.spawn(['iperf3', '-s', '-1', '-B', PLAN.server, '-p', String(port)]);
+  try {
+    await topo.server.waitForPort(port, 'tcp', 10_000, srv);
+    const args = ['iperf3', '-c', PLAN.server, '-p', String(port), '-t', String(seconds), '-J', ...extra];
+    if (mode === 'udp') args.push('-u', '-b', '50M');
+    const r = await topo.client.run(args, { timeoutMs: (seconds + 20) * 1000 });
+    assert.equal(r.code, 0, `iperf3 failed (exit ${r.code}): ${r.stdout.slice(0, 2000)} ${r.stderr}`);
+    return parseIperf(r.stdout);
+  } finally {
+    await srv.stop();
+  }
+}
