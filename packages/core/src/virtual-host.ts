@@ -39,6 +39,8 @@ export interface VirtualHostStats {
   received: number;
   /** Packets the host emitted. */
   sent: number;
+  /** Packets the host sent to its own address (delivered internally, not emitted). */
+  loopback: number;
   /** Dropped: lengths or header fields inconsistent with the buffer, unknown IP version. */
   malformed: number;
   /** Dropped: an IPv4 header, ICMP, ICMPv6 or UDP checksum was wrong. */
@@ -275,6 +277,7 @@ export class VirtualHost implements L3Device {
   readonly stats: VirtualHostStats = {
     received: 0,
     sent: 0,
+    loopback: 0,
     malformed: 0,
     badChecksum: 0,
     notForUs: 0,
@@ -443,7 +446,14 @@ export class VirtualHost implements L3Device {
       });
       this.pings.set(key, { family, target, id, seq, sentAt: this.clock.now(), timer, resolve, reject });
       // Delivery is synchronous: the reply may arrive (and settle the promise) inside this call.
-      this.emitPacket(pkt);
+      try {
+        this.emitPacket(pkt);
+      } catch (e) {
+        // A handler downstream threw: nothing is in flight any more.
+        timer.cancel();
+        this.pings.delete(key);
+        throw e;
+      }
     });
   }
 
@@ -465,9 +475,21 @@ export class VirtualHost implements L3Device {
     return own.address();
   }
 
-  /** @internal Emits a packet the host originated. */
+  /**
+   * @internal Emits a packet the host originated; a packet to one of the host's own addresses
+   * is looped back into the host instead (like a kernel's loopback route).
+   */
   emitPacket(pkt: Uint8Array): void {
     if (this.closed) return;
+    const v = pkt[0] >> 4;
+    if (
+      (v === 4 && this.a4 !== undefined && readIpv4(pkt, 16) === this.a4n) ||
+      (v === 6 && this.a6 !== undefined && sameBytes(this.a6.ip, pkt, 24))
+    ) {
+      this.stats.loopback++;
+      this.send(pkt);
+      return;
+    }
     this.stats.sent++;
     this.handler(pkt);
   }

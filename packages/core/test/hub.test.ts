@@ -420,9 +420,11 @@ describe('L3Hub routing', () => {
       return b;
     });
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 80 }), bytes, mutated), fc.nat(3), (pkt, from) => {
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 80 }), bytes, mutated), fc.nat(4), (pkt, from) => {
         const inputOk = verifyPacket(pkt).ok;
-        devs[from].emit(pkt);
+        if (from === 4)
+          h.send(pkt); // the hub's own uplink
+        else devs[from].emit(pkt);
         for (const d of devs)
           for (const out of d.take()) {
             const generated =

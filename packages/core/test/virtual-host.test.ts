@@ -123,19 +123,36 @@ describe('VirtualHost', () => {
     );
   });
 
+  it('answers pings and UDP to its own addresses internally, without emitting anything', async () => {
+    const h = new VirtualHost({ addr: '10.0.0.1/24', addr6: '2001:db8::1/64', clock: new ManualClock() });
+    const out = new Recorder();
+    connectL3(h, out);
+    assert.equal((await h.ping('10.0.0.1')).from, '10.0.0.1');
+    assert.equal((await h.ping('2001:db8::1')).from, '2001:db8::1');
+    const s = h.udp.bind(9);
+    const got: string[] = [];
+    s.on('message', (d, r) => got.push(`${new TextDecoder().decode(d)} from ${r.address}:${r.port}`));
+    s.send('me', 9, '10.0.0.1');
+    assert.deepEqual(got, ['me from 10.0.0.1:9']);
+    assert.equal(out.take().length, 0);
+    assert.equal(h.stats.sent, 0);
+    assert.equal(h.stats.loopback, 5);
+  });
+
   it('times out on an injected scheduler exactly when its clock reaches the deadline', async () => {
     const sched = new ManualScheduler(new ManualClock(0));
     const a = new VirtualHost({ addr: '10.0.0.1/24', clock: sched.clock, scheduler: sched });
-    let settled: unknown;
+    const out: { err?: unknown } = {};
     const p = a.ping('10.0.0.2', { timeoutMs: 500 }).catch((e: unknown) => {
-      settled = e;
+      out.err = e;
     });
     sched.advance(499);
     await Promise.resolve();
-    assert.equal(settled, undefined);
+    assert.equal(out.err, undefined);
     sched.advance(1);
     await p;
-    assert.ok(settled instanceof PingTimeoutError && settled.timeoutMs === 500);
+    const err = out.err as unknown; // (assert.equal above narrowed the property to undefined)
+    assert.ok(err instanceof PingTimeoutError && err.timeoutMs === 500);
   });
 
   it('rejects pings in flight when closed, and refuses new ones', async () => {

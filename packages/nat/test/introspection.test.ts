@@ -89,10 +89,13 @@ describe('introspection', () => {
     const c = handshake(rig, H1, 40000, R1, 443);
     const x = rig.udpOut(H2, 5000, R2, 53).srcPort as number;
     const text = rig.nat.formatConntrack();
-    const lines = text.trim().split('\n');
+    const lines = text
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('src='));
     assert.equal(lines.length, 2, text);
-    const tcpLine = lines.find((l) => l.startsWith('tcp'));
-    const udpLine = lines.find((l) => l.startsWith('udp'));
+    const tcpLine = lines.find((l) => /\btcp\b/.test(l));
+    const udpLine = lines.find((l) => /\budp\b/.test(l));
     assert.ok(tcpLine && udpLine, text);
     assert.match(tcpLine, /\b6\b/);
     assert.match(tcpLine, /ESTABLISHED/);

@@ -74,11 +74,20 @@ describe('ports', () => {
     rig.close();
   });
 
+  it('port 0 is never handed out, even when the range starts at 0', () => {
+    const rig = new Rig({ portRange: { udp: [0, 1] }, portPreservation: false });
+    assert.equal(rig.udpOut(H1, 5000, R1, 53).srcPort, 1);
+    const r = rig.fromInside(udp(H2, 5000, R1, 53));
+    assert.equal(r.out.length, 0, 'port 0 is not an option');
+    rig.close();
+  });
+
   it('a bad port range is refused with ERR_BAD_PORT_RANGE', () => {
     for (const range of [
       [2000, 1000],
-      [0, 100],
+      [-1, 100],
       [1, 70000],
+      [1.5, 100],
     ] as [number, number][]) {
       assert.throws(
         () => new Rig({ portRange: { udp: range } }),

@@ -238,8 +238,10 @@ describe('TCP data transfer and closing', () => {
     const { sched, a, b, link } = pair();
     link.record = true;
     const servers: TcpSocket[] = [];
+    const serverErrors: string[] = [];
     b.tcp.listen(7, (s) => {
       servers.push(s);
+      s.on('error', (e) => serverErrors.push((e as SocketError).code));
       s.write('unread');
     });
     const c1 = a.tcp.connect({ host: '10.0.0.2', port: 7 });
@@ -257,6 +259,7 @@ describe('TCP data transfer and closing', () => {
     const last2 = tcpInfo(link.log.filter((e) => e.dir === 'ab').at(-1)?.pkt as Uint8Array);
     assert.ok((last2?.flags ?? 0) & TcpFlag.FIN);
     assert.equal((last2?.flags ?? 0) & TcpFlag.RST, 0);
+    assert.deepEqual(serverErrors, ['ECONNRESET']);
   });
 
   it('challenges an in-window RST that does not match RCV.NXT exactly (RFC 5961)', async () => {

@@ -359,6 +359,10 @@ export class TcpConnection {
   get windowScale(): { send: number; receive: number } | undefined {
     return this.wsOk ? { send: this.sndShift, receive: this.rcvShift } : undefined;
   }
+  /** Sequence numbers sent and not yet acknowledged (bytes in flight). */
+  get unacked(): number {
+    return seqDiff(this.sndMax, this.sndUna);
+  }
   /** Bytes in the send buffer (unacknowledged + unsent). */
   get bufferedOut(): number {
     return this.sendBuf.length;
@@ -1016,6 +1020,7 @@ export class TcpConnection {
       }
       break;
     }
+    this.arm();
   }
 
   private finSent(): void {
@@ -1097,10 +1102,12 @@ export class TcpConnection {
       this.keepAliveAt = 0;
     }
     this.idleAt = this.idleTimeoutMs > 0 && this.onIdle ? this.lastActivity + this.idleTimeoutMs : 0;
-    let at = 0;
-    for (const t of [this.rtoAt, this.delAckAt, this.persistAt, this.keepAliveAt, this.timeWaitAt, this.idleAt]) {
-      if (t > 0 && (at === 0 || t < at)) at = t;
-    }
+    let at = earliest(0, this.rtoAt);
+    at = earliest(at, this.delAckAt);
+    at = earliest(at, this.persistAt);
+    at = earliest(at, this.keepAliveAt);
+    at = earliest(at, this.timeWaitAt);
+    at = earliest(at, this.idleAt);
     if (at === 0) {
       this.wakeup?.cancel();
       this.wakeup = undefined;
@@ -1311,4 +1318,8 @@ export class TcpConnection {
       this.queueFlush();
     }
   }
+}
+
+function earliest(at: number, t: number): number {
+  return t > 0 && (at === 0 || t < at) ? t : at;
 }

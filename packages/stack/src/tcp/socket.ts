@@ -25,6 +25,8 @@ export interface TcpInfo extends TcpConnectionStats {
   rto: number;
   /** Peer's advertised window (bytes, scaled). */
   sndWnd: number;
+  /** Bytes sent and not yet acknowledged. */
+  unacked: number;
   sackEnabled: boolean;
   windowScale: { send: number; receive: number } | undefined;
 }
@@ -118,6 +120,7 @@ export class TcpSocket extends Duplex implements ConnectionUser {
       srtt: c.srtt,
       rto: c.rto,
       sndWnd: c.sndWnd,
+      unacked: c.unacked,
       sackEnabled: c.sackEnabled,
       windowScale: c.windowScale,
     };

@@ -1,0 +1,10 @@
+import { pair, pump, bytes } from './dist/test/helpers.js';
+const p = pair({ tcp: { maxRetransmits: 4 } });
+let server; p.b.tcp.listen(7, (s) => { server = s; });
+const c = p.a.tcp.connect({ host: '10.0.0.2', port: 7 });
+await pump(p.sched, () => server !== undefined);
+p.link.filter = (_p, dir) => { if (dir==='ab') console.log('drop at', p.sched.clock.now()); return dir === 'ab'; };
+c.on('error', (e) => console.log('err', e.code));
+c.write('hello');
+await pump(p.sched, () => false, 20000, 100).catch(e => console.log(e.message));
+console.log(c.tcpInfo(), p.a.tcp.connections()[0]?.rtoAt, p.sched.pending, p.sched.nextAt());
