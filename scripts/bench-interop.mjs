@@ -8,7 +8,6 @@
 //                         addresses (veth, offloads off): the yardstick
 //   e2e.nat44.iperf3      iperf3 TCP through l3kit's NAT44 (@l3kit/nat), when it is available
 // Usage: node scripts/bench-interop.mjs [prefix ...] [--seconds N] [--runs N]
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
@@ -54,9 +53,12 @@ async function iperfRuns(client, server, serverAddr) {
     const srv = server.spawn(['iperf3', '-s', '-1', '-B', serverAddr, '-p', '5201']);
     try {
       await server.waitForPort(5201, 'tcp', 10_000, srv);
-      const r = await client.run(['iperf3', '-c', serverAddr, '-p', '5201', '-t', String(seconds), '-O', '1', '-J'], {
-        timeoutMs: (seconds + 30) * 1000,
-      });
+      const r = await client.run(
+        ['iperf3', '-c', serverAddr, '-p', '5201', '-t', String(seconds), '-O', '1', '-J'],
+        {
+          timeoutMs: (seconds + 30) * 1000,
+        },
+      );
       if (r.code !== 0) throw new Error(`iperf3 failed: ${r.stdout.slice(0, 1000)} ${r.stderr}`);
       const res = h.parseIperf(r.stdout);
       figures.push(Math.round(res.mbps * 10) / 10);
@@ -70,9 +72,20 @@ async function iperfRuns(client, server, serverAddr) {
 
 const results = [];
 function record(name, description, r, extra = {}) {
-  const result = { name, unit: 'Mbit/s', value: r.value, runs: r.runs, seconds, retransmits: r.retransmits, ...extra, description };
+  const result = {
+    name,
+    unit: 'Mbit/s',
+    value: r.value,
+    runs: r.runs,
+    seconds,
+    retransmits: r.retransmits,
+    ...extra,
+    description,
+  };
   results.push(result);
-  console.log(`${name.padEnd(24)} ${String(r.value).padStart(10)} Mbit/s  runs=${JSON.stringify(r.runs)} retransmits=${r.retransmits}`);
+  console.log(
+    `${name.padEnd(24)} ${String(r.value).padStart(10)} Mbit/s  runs=${JSON.stringify(r.runs)} retransmits=${r.retransmits}`,
+  );
 }
 
 async function relayBench(name, description, topoOpts) {
@@ -106,7 +119,9 @@ await relayBench(
 if (wanted('e2e.kernel.iperf3')) {
   const missing = ['nft', 'ethtool'].filter((t) => !h.hasTool(t));
   if (missing.length) {
-    console.error(`e2e.kernel.iperf3: skipped, missing ${missing.join(', ')} (apt-get install nftables ethtool)`);
+    console.error(
+      `e2e.kernel.iperf3: skipped, missing ${missing.join(', ')} (apt-get install nftables ethtool)`,
+    );
   } else {
     const id = h.freshId();
     const client = new h.Netns(`${id}c`);
@@ -126,9 +141,28 @@ if (wanted('e2e.kernel.iperf3')) {
         ns.ip('addr', 'add', addr, 'dev', dev);
         ns.ip('link', 'set', dev, 'mtu', '1500', 'up');
         // Offloads off: every packet is a real 1500-byte packet, as on a plain TUN.
-        await ns.run(['ethtool', '-K', dev, 'tso', 'off', 'gso', 'off', 'gro', 'off', 'tx', 'off', 'rx', 'off', 'sg', 'off'], {
-          check: true,
-        });
+        await ns.run(
+          [
+            'ethtool',
+            '-K',
+            dev,
+            'tso',
+            'off',
+            'gso',
+            'off',
+            'gro',
+            'off',
+            'tx',
+            'off',
+            'rx',
+            'off',
+            'sg',
+            'off',
+          ],
+          {
+            check: true,
+          },
+        );
       }
       client.ip('route', 'add', 'default', 'via', h.PLAN.natInside.split('/')[0]);
       await router.run(['sysctl', '-qw', 'net.ipv4.ip_forward=1'], { check: true });
@@ -147,38 +181,55 @@ if (wanted('e2e.kernel.iperf3')) {
   }
 }
 
-if (wanted('e2e.nat44.iperf3')) {
-  let Nat;
-  try {
-    ({ Nat } = await import('@l3kit/nat'));
-  } catch {
-    /* not built */
-  }
+let Nat;
+try {
+  ({ Nat } = await import('@l3kit/nat'));
+} catch {
+  /* not built */
+}
+
+async function natBench(name, description, topoOpts) {
+  if (!wanted(name)) return;
   if (typeof Nat !== 'function') {
-    console.error('e2e.nat44.iperf3: skipped, @l3kit/nat does not export Nat yet');
-  } else {
-    const topo = h.makeTopology({
-      serverRouteBack: false,
-      wire: (clientTun, serverTun) => {
-        const nat = new Nat({ inside: h.PLAN.natInside, outside: h.PLAN.natOutside });
-        h.relay(nat.inside(), clientTun);
-        h.relay(nat.outside(), serverTun);
-        return () => nat.close?.();
-      },
+    console.error(`${name}: skipped, @l3kit/nat does not export Nat`);
+    return;
+  }
+  let nat;
+  const topo = h.makeTopology({
+    serverRouteBack: false,
+    ...topoOpts,
+    wire: (clientTun, serverTun) => {
+      nat = new Nat({ inside: h.PLAN.natInside, outside: h.PLAN.natOutside });
+      h.relay(nat.inside(), clientTun);
+      h.relay(nat.outside(), serverTun);
+      return () => nat.close();
+    },
+  });
+  try {
+    const r = await iperfRuns(topo.client, topo.server, h.PLAN.server);
+    record(name, description, r, {
+      mtu: 1500,
+      rxGso: topo.clientTun.stats.rxGso,
+      txGso: topo.serverTun.stats.txGso,
+      natDrops: Object.fromEntries(
+        Object.entries(nat.stats.drops ?? {}).filter(([, v]) => typeof v === 'number' && v > 0),
+      ),
     });
-    try {
-      const r = await iperfRuns(topo.client, topo.server, h.PLAN.server);
-      record(
-        'e2e.nat44.iperf3',
-        "iperf3 TCP through l3kit's NAT44 (masquerade 192.168.1.0/24 -> 203.0.113.1) between two TUNs, MTU 1500 (median of runs)",
-        r,
-        { mtu: 1500 },
-      );
-    } finally {
-      await topo.dispose();
-    }
+  } finally {
+    await topo.dispose();
   }
 }
+
+await natBench(
+  'e2e.nat44.iperf3',
+  "iperf3 TCP through l3kit's NAT44 (masquerade 192.168.1.0/24 -> 203.0.113.1) between two TUNs, MTU 1500, no offloads (median of runs)",
+  {},
+);
+await natBench(
+  'e2e.nat44.iperf3.gso',
+  "iperf3 TCP through l3kit's NAT44 with IFF_VNET_HDR + offloads on both TUNs (the NAT translates 64 KiB super-packets)",
+  { vnetHdr: true, offload: true },
+);
 
 if (results.length === 0) {
   console.error('bench-interop: nothing measured');

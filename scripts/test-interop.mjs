@@ -18,7 +18,12 @@ const patterns = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 // The TUN addon is built by `npm install`; build it now if that step was skipped.
 const addon = spawnSync(
   process.execPath,
-  [join(root, 'packages', 'tun', 'scripts', 'build-addon.mjs'), '--if-missing', '--quiet', ...(required ? ['--strict'] : [])],
+  [
+    join(root, 'packages', 'tun', 'scripts', 'build-addon.mjs'),
+    '--if-missing',
+    '--quiet',
+    ...(required ? ['--strict'] : []),
+  ],
   { stdio: 'inherit' },
 );
 if (addon.status !== 0) {

@@ -10,10 +10,17 @@ import { join } from 'node:path';
 import { after, before, describe } from 'node:test';
 import { Capture, type L3Device } from '@l3kit/core';
 import { buildPacket, checksum } from '@l3kit/wire';
-import { interopTest, makeTopology, skipReason, tempDir, type Topology } from './harness.js';
+import { interopTest, makeTopology, PLAN, skipReason, type Topology, tempDir } from './harness.js';
 import { curlDownload, pingServer, socatUdp } from './scenarios.js';
 
-const CHECKS = ['-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE'];
+const CHECKS = [
+  '-o',
+  'ip.check_checksum:TRUE',
+  '-o',
+  'tcp.check_checksum:TRUE',
+  '-o',
+  'udp.check_checksum:TRUE',
+];
 
 interface Decoded {
   frames: number;
@@ -39,7 +46,9 @@ function tsharkDecode(file: string): Decoded {
   assert.equal(verbose.status, 0, `tshark -V failed: ${verbose.stderr}`);
   const problems = verbose.stdout
     .split('\n')
-    .filter((l) => /malformed|status: bad|Expert Info \((Error|Warning)\/(Malformed|Checksum|Protocol)\)/i.test(l))
+    .filter((l) =>
+      /malformed|status: bad|Expert Info \((Error|Warning)\/(Malformed|Checksum|Protocol)\)/i.test(l),
+    )
     .slice(0, 20);
   return { frames: lines.length, protocols, problems };
 }
@@ -53,6 +62,7 @@ describe('capture: l3kit pcapng / pcap decoded by tshark', () => {
     const c = cap;
     topo = makeTopology({
       serverRouteBack: true,
+      ipv6: true,
       wire: (a, b) => {
         c.link(a, b, 'relay');
         return undefined;
@@ -64,11 +74,13 @@ describe('capture: l3kit pcapng / pcap decoded by tshark', () => {
   });
 
   interopTest(
-    'tshark decodes every frame of a pcapng of ping, UDP and HTTP with no malformed packet or bad checksum',
+    'tshark decodes every frame of a pcapng of ping, ping -6, UDP and HTTP with no malformed packet or bad checksum',
     ['tshark', 'ping', 'socat', 'curl', 'python3'],
     async () => {
       assert.ok(topo && cap);
       await pingServer(topo);
+      const p6 = await topo.client.run(['ping', '-6', '-c', '2', '-i', '0.2', '-W', '2', PLAN.server6]);
+      assert.equal(p6.code, 0, p6.stdout + p6.stderr);
       await socatUdp(topo);
       await curlDownload(topo);
       const file = join(tempDir(), 'relay.pcapng');
@@ -76,7 +88,8 @@ describe('capture: l3kit pcapng / pcap decoded by tshark', () => {
       const d = tsharkDecode(file);
       assert.equal(d.frames, cap.packets, 'tshark sees every recorded frame');
       assert.ok(d.frames > 700, `only ${d.frames} frames`);
-      for (const p of ['raw', 'ip', 'icmp', 'udp', 'tcp', 'http']) assert.ok(d.protocols.has(p), `no ${p} in ${[...d.protocols]}`);
+      for (const p of ['raw', 'ip', 'icmp', 'ipv6', 'icmpv6', 'udp', 'tcp', 'http'])
+        assert.ok(d.protocols.has(p), `no ${p} in ${[...d.protocols]}`);
       assert.deepEqual(d.problems, [], 'tshark reported problems');
     },
   );
@@ -103,10 +116,20 @@ describe('capture: l3kit pcapng / pcap decoded by tshark', () => {
       const bad = new Capture({ format: 'pcapng' });
       const sink: L3Device = { setHandler() {}, send() {}, addr: () => undefined, setAddr() {}, close() {} };
       const tap = bad.tap(sink, 'control');
-      const udp = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', udp: { srcPort: 1000, dstPort: 2000 }, payload: 'x' });
+      const udp = buildPacket({
+        src: '10.0.0.1',
+        dst: '10.0.0.2',
+        udp: { srcPort: 1000, dstPort: 2000 },
+        payload: 'x',
+      });
       udp[26] ^= 0xff;
       tap.send(udp);
-      const long = buildPacket({ src: '10.0.0.1', dst: '10.0.0.3', udp: { srcPort: 1, dstPort: 2 }, payload: 'y' });
+      const long = buildPacket({
+        src: '10.0.0.1',
+        dst: '10.0.0.3',
+        udp: { srcPort: 1, dstPort: 2 },
+        payload: 'y',
+      });
       long[3] += 20; // total length claims 20 bytes more than present; header checksum fixed below
       long[10] = 0;
       long[11] = 0;
@@ -114,7 +137,11 @@ describe('capture: l3kit pcapng / pcap decoded by tshark', () => {
       long[10] = ck >>> 8;
       long[11] = ck & 0xff;
       tap.send(long);
-      const short = buildPacket({ src: '10.0.0.1', dst: '10.0.0.4', tcp: { srcPort: 1, dstPort: 2, flags: 0x02 } });
+      const short = buildPacket({
+        src: '10.0.0.1',
+        dst: '10.0.0.4',
+        tcp: { srcPort: 1, dstPort: 2, flags: 0x02 },
+      });
       short[32] = 0xf0; // data offset 60 bytes, only 20 present
       tap.send(short);
       const file = join(tempDir(), 'control.pcapng');

@@ -9,7 +9,7 @@
  * when a tool is missing, except with `L3KIT_INTEROP=required`, where that is a failure.
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
@@ -122,12 +122,18 @@ export function onCleanup(c: Cleanup): () => void {
   };
 }
 
+/** Whether `pid` runs (a zombie counts as dead). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 
@@ -286,7 +292,10 @@ export class Netns {
   }
 
   /** Runs a command to completion in the namespace (asynchronously: the event loop keeps relaying). */
-  async run(cmd: string[], opts: { timeoutMs?: number; check?: boolean; cwd?: string } = {}): Promise<RunResult> {
+  async run(
+    cmd: string[],
+    opts: { timeoutMs?: number; check?: boolean; cwd?: string } = {},
+  ): Promise<RunResult> {
     try {
       const { stdout, stderr } = await execFileP('ip', ['netns', 'exec', this.name, ...cmd], {
         timeout: opts.timeoutMs ?? 30_000,
@@ -303,7 +312,9 @@ export class Netns {
         stderr: `${err.stderr ?? ''}${err.killed ? '\n(killed: timeout)' : ''}`,
       };
       if (opts.check)
-        throw new Error(`${cmd.join(' ')} failed in ${this.name} (exit ${res.code}):\n${res.stdout}\n${res.stderr}`);
+        throw new Error(
+          `${cmd.join(' ')} failed in ${this.name} (exit ${res.code}):\n${res.stdout}\n${res.stderr}`,
+        );
       return res;
     }
   }
@@ -316,11 +327,18 @@ export class Netns {
   }
 
   /** Waits until something listens on `port` (TCP or UDP) in the namespace. */
-  async waitForPort(port: number, proto: 'tcp' | 'udp' = 'tcp', timeoutMs = 10_000, proc?: Proc): Promise<void> {
+  async waitForPort(
+    port: number,
+    proto: 'tcp' | 'udp' = 'tcp',
+    timeoutMs = 10_000,
+    proc?: Proc,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const flag = proto === 'tcp' ? '-Hltn' : '-Hlun';
     for (;;) {
-      const r = spawnSync('ip', ['netns', 'exec', this.name, 'ss', flag, `sport = :${port}`], { encoding: 'utf8' });
+      const r = spawnSync('ip', ['netns', 'exec', this.name, 'ss', flag, `sport = :${port}`], {
+        encoding: 'utf8',
+      });
       if ((r.stdout ?? '').trim().length > 0) return;
       if (proc && !proc.running)
         throw new Error(`${proc.cmd} exited (${proc.exitCode}) before listening on ${port}: ${proc.stderr}`);
@@ -381,6 +399,11 @@ export const PLAN = {
   serverNet: '203.0.113.0/24',
   /** The NAT's outside address (what the server sees as the source with the NAT). */
   natOutside: '203.0.113.1/24',
+  /** IPv6 (with `ipv6: true`): the client, its network, the server and its network. */
+  client6: '2001:db8:1::2',
+  clientNet6: '2001:db8:1::/64',
+  server6: '2001:db8:2::2',
+  serverNet6: '2001:db8:2::/64',
 } as const;
 
 /** client namespace —TUN— l3kit (this process) —TUN— server namespace. */
@@ -407,6 +430,11 @@ export interface TopologyOptions {
   offload?: boolean;
   /** Kernel queue length of both TUNs (default 4096). */
   txQueueLen?: number;
+  /**
+   * Also IPv6: client 2001:db8:1::2/64 with a default route into its TUN, server
+   * 2001:db8:2::2/64 (plus a route back to 2001:db8:1::/64 with `serverRouteBack`). Default false.
+   */
+  ipv6?: boolean;
 }
 
 /**
@@ -418,11 +446,23 @@ export function makeTopology(opts: TopologyOptions): Topology {
   const id = freshId();
   const client = new Netns(`${id}c`);
   const server = new Netns(`${id}s`);
-  const devOpts = { mtu: opts.mtu, vnetHdr: opts.vnetHdr, offload: opts.offload, txQueueLen: opts.txQueueLen };
+  const devOpts = {
+    mtu: opts.mtu,
+    vnetHdr: opts.vnetHdr,
+    offload: opts.offload,
+    txQueueLen: opts.txQueueLen,
+  };
   const clientTun = tunInto(client, ifName(id, 'c'), `${PLAN.client}/24`, devOpts);
   const serverTun = tunInto(server, ifName(id, 's'), `${PLAN.server}/24`, devOpts);
   client.ip('route', 'add', 'default', 'dev', clientTun.name);
   if (opts.serverRouteBack) server.ip('route', 'add', PLAN.clientNet, 'dev', serverTun.name);
+  if (opts.ipv6) {
+    // nodad: the address is usable at once (no duplicate detection on a point-to-point TUN).
+    client.ip('-6', 'addr', 'add', `${PLAN.client6}/64`, 'dev', clientTun.name, 'nodad');
+    client.ip('-6', 'route', 'add', 'default', 'dev', clientTun.name);
+    server.ip('-6', 'addr', 'add', `${PLAN.server6}/64`, 'dev', serverTun.name, 'nodad');
+    if (opts.serverRouteBack) server.ip('-6', 'route', 'add', PLAN.clientNet6, 'dev', serverTun.name);
+  }
   const unwire = opts.wire(clientTun, serverTun);
   return {
     client,
@@ -469,7 +509,13 @@ export function parseIperf(out: string): IperfResult {
     end?: {
       sum_received?: { bits_per_second: number; bytes: number };
       sum_sent?: { bits_per_second: number; bytes: number; retransmits?: number };
-      sum?: { bits_per_second: number; bytes: number; lost_percent?: number; lost_packets?: number; packets?: number };
+      sum?: {
+        bits_per_second: number;
+        bytes: number;
+        lost_percent?: number;
+        lost_packets?: number;
+        packets?: number;
+      };
     };
   };
   try {

@@ -13,7 +13,7 @@ describe('relay: client -TUN- l3kit connectL3 -TUN- server', () => {
   let topo: Topology | undefined;
   before(() => {
     if (skipReason()) return;
-    topo = makeTopology({ serverRouteBack: true, wire: relay });
+    topo = makeTopology({ serverRouteBack: true, ipv6: true, wire: relay });
   });
   after(async () => {
     await topo?.dispose();
@@ -30,15 +30,34 @@ describe('relay: client -TUN- l3kit connectL3 -TUN- server', () => {
     assert.ok(t().serverTun.stats.rxPackets >= 3, 'the replies crossed l3kit');
   });
 
-  interopTest('curl downloads a 1 MiB file from python3 http.server intact', ['curl', 'python3'], async () => {
-    const peer = await curlDownload(t());
-    assert.equal(peer, PLAN.client, 'without NAT the server sees the client address');
-  });
+  interopTest(
+    'curl downloads a 1 MiB file from python3 http.server intact',
+    ['curl', 'python3'],
+    async () => {
+      const peer = await curlDownload(t());
+      assert.equal(peer, PLAN.client, 'without NAT the server sees the client address');
+    },
+  );
 
-  interopTest('a UDP exchange with socat gets its answer, from the client address as sent', ['socat'], async () => {
-    const peer = await socatUdp(t());
-    assert.equal(peer, PLAN.client);
-  });
+  interopTest(
+    'a UDP exchange with socat gets its answer, from the client address as sent',
+    ['socat'],
+    async () => {
+      const peer = await socatUdp(t());
+      assert.equal(peer, PLAN.client);
+    },
+  );
+
+  interopTest(
+    'ping -6 and curl -6 work over the same TUNs (IPv6 through the relay)',
+    ['ping', 'curl', 'python3'],
+    async () => {
+      const p = await t().client.run(['ping', '-6', '-c', '3', '-i', '0.2', '-W', '2', PLAN.server6]);
+      assert.equal(p.code, 0, p.stdout + p.stderr);
+      assert.match(p.stdout, /3 packets transmitted, 3 received/);
+      assert.equal(await curlDownload(t(), 6), PLAN.client6);
+    },
+  );
 
   interopTest('iperf3 moves TCP data for 2 s', ['iperf3'], async () => {
     const r = await iperf(t(), 'tcp', 2);
@@ -90,18 +109,26 @@ describe('relay with IFF_VNET_HDR and offloads: TCP crosses l3kit as 64 KiB supe
     return topo;
   };
 
-  interopTest('curl downloads 1 MiB intact while the server kernel hands l3kit GSO super-packets', ['curl', 'python3'], async () => {
-    const before = t().serverTun.stats.rxGso;
-    assert.equal(await curlDownload(t()), PLAN.client);
-    assert.ok(t().serverTun.stats.rxGso > before, 'the server kernel sent super-packets into l3kit');
-    assert.ok(t().clientTun.stats.txGso > 0, 'l3kit wrote them to the client kernel as GSO');
-  });
+  interopTest(
+    'curl downloads 1 MiB intact while the server kernel hands l3kit GSO super-packets',
+    ['curl', 'python3'],
+    async () => {
+      const before = t().serverTun.stats.rxGso;
+      assert.equal(await curlDownload(t()), PLAN.client);
+      assert.ok(t().serverTun.stats.rxGso > before, 'the server kernel sent super-packets into l3kit');
+      assert.ok(t().clientTun.stats.txGso > 0, 'l3kit wrote them to the client kernel as GSO');
+    },
+  );
 
-  interopTest('iperf3 TCP for 2 s moves super-packets whose completed checksums verify', ['iperf3'], async () => {
-    const r = await iperf(t(), 'tcp', 2);
-    assert.ok(r.bytes > 1_000_000, `only ${r.bytes} bytes`);
-    assert.ok(superPackets > 0 && checked > 0, `super-packets ${superPackets}, checked ${checked}`);
-    assert.equal(t().serverTun.stats.txDropped.rejected, 0, 'the kernel accepted every GSO write');
-    assert.equal(t().clientTun.stats.rxDropped, 0);
-  });
+  interopTest(
+    'iperf3 TCP for 2 s moves super-packets whose completed checksums verify',
+    ['iperf3'],
+    async () => {
+      const r = await iperf(t(), 'tcp', 2);
+      assert.ok(r.bytes > 1_000_000, `only ${r.bytes} bytes`);
+      assert.ok(superPackets > 0 && checked > 0, `super-packets ${superPackets}, checked ${checked}`);
+      assert.equal(t().serverTun.stats.txDropped.rejected, 0, 'the kernel accepted every GSO write');
+      assert.equal(t().clientTun.stats.rxDropped, 0);
+    },
+  );
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseIperf, PLAN, python3, tempDir, type Topology } from './harness.js';
+import { PLAN, parseIperf, python3, type Topology, tempDir } from './harness.js';
 
 /** `ping -c 3` from the client to the server: all replies arrive. */
 export async function pingServer(topo: Topology): Promise<void> {
@@ -19,16 +19,20 @@ export async function pingServer(topo: Topology): Promise<void> {
  * curl downloads a 1 MiB random file from `python3 -m http.server` in the server namespace; the
  * SHA-256 matches. Returns the client address the server logged.
  */
-export async function curlDownload(topo: Topology): Promise<string> {
+export async function curlDownload(topo: Topology, family: 4 | 6 = 4): Promise<string> {
+  const host = family === 6 ? PLAN.server6 : PLAN.server;
+  const url = family === 6 ? `http://[${host}]` : `http://${host}`;
   const dir = tempDir();
   const body = randomBytes(1 << 20);
   writeFileSync(join(dir, 'blob.bin'), body);
   const port = 8080;
-  const srv = topo.server.spawn([python3(), '-m', 'http.server', '--bind', PLAN.server, String(port)], { cwd: dir });
+  const srv = topo.server.spawn([python3(), '-m', 'http.server', '--bind', host, String(port)], {
+    cwd: dir,
+  });
   try {
     await topo.server.waitForPort(port, 'tcp', 10_000, srv);
     const sum = await topo.client.run(
-      ['sh', '-c', `curl -sS --fail --max-time 20 http://${PLAN.server}:${port}/blob.bin | sha256sum`],
+      ['sh', '-c', `curl -sS --fail --max-time 20 -g ${url}:${port}/blob.bin | sha256sum`],
       { timeoutMs: 30_000 },
     );
     assert.equal(sum.code, 0, `curl | sha256sum failed: ${sum.stderr}`);

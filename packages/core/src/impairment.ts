@@ -9,7 +9,7 @@
  */
 import type { Prefix } from '@l3kit/wire';
 import { type Clock, ManualClock, systemClock } from './clock.js';
-import { type L3Device, type PacketHandler, discard } from './device.js';
+import { discard, type L3Device, type PacketHandler } from './device.js';
 import { ConfigError } from './errors.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -88,7 +88,8 @@ export class ManualScheduler implements Scheduler {
    * Returns the number of callbacks run.
    */
   advance(ms: number): number {
-    if (!(ms >= 0)) throw new ConfigError('ERR_BAD_TIME', `ManualScheduler.advance: ms must be >= 0, got ${ms}`);
+    if (!(ms >= 0))
+      throw new ConfigError('ERR_BAD_TIME', `ManualScheduler.advance: ms must be >= 0, got ${ms}`);
     const target = this.clock.now() + ms;
     const n = this.runUntil(target);
     this.clock.set(target);
@@ -313,19 +314,32 @@ export interface ImpairmentStats {
 }
 
 function newStats(): ImpairmentStats {
-  return { packets: 0, delivered: 0, lost: 0, queueDropped: 0, duplicated: 0, corrupted: 0, reordered: 0, closed: 0 };
+  return {
+    packets: 0,
+    delivered: 0,
+    lost: 0,
+    queueDropped: 0,
+    duplicated: 0,
+    corrupted: 0,
+    reordered: 0,
+    closed: 0,
+  };
 }
 
 function checkProb(name: string, v: number | undefined): number {
   const p = v ?? 0;
-  if (!(p >= 0 && p <= 1)) throw new ConfigError('ERR_BAD_PROBABILITY', `ImpairmentLink: ${name} must be in [0, 1], got ${v}`);
+  if (!(p >= 0 && p <= 1))
+    throw new ConfigError('ERR_BAD_PROBABILITY', `ImpairmentLink: ${name} must be in [0, 1], got ${v}`);
   return p;
 }
 
 function checkNonNeg(name: string, v: number | undefined, dflt: number): number {
   const x = v ?? dflt;
   if (!(x >= 0) || !Number.isFinite(x))
-    throw new ConfigError('ERR_BAD_IMPAIRMENT', `ImpairmentLink: ${name} must be a finite number >= 0, got ${v}`);
+    throw new ConfigError(
+      'ERR_BAD_IMPAIRMENT',
+      `ImpairmentLink: ${name} must be a finite number >= 0, got ${v}`,
+    );
   return x;
 }
 
@@ -379,7 +393,11 @@ export class ImpairmentLink {
     this.corrupt = checkProb('corrupt', opts.corrupt);
     this.delayMs = checkNonNeg('delayMs', opts.delayMs, 0);
     this.jitterMs = checkNonNeg('jitterMs', opts.jitterMs, 0);
-    this.reorderDelayMs = checkNonNeg('reorderDelayMs', opts.reorderDelayMs, Math.max(1, this.delayMs + this.jitterMs));
+    this.reorderDelayMs = checkNonNeg(
+      'reorderDelayMs',
+      opts.reorderDelayMs,
+      Math.max(1, this.delayMs + this.jitterMs),
+    );
     this.rateBps = checkNonNeg('rateBps', opts.rateBps, 0);
     this.queueBytes = checkNonNeg('queueBytes', opts.queueBytes, 1 << 20);
     if (opts.rateBps !== undefined && this.rateBps === 0)
@@ -405,7 +423,6 @@ export class ImpairmentLink {
     this.ab.out = (p) => dev.send(p);
     dev.setHandler((p) => this.offer(this.ba, p));
     const ba = this.ba;
-    // biome-ignore lint/complexity/noUselessThisAlias: captured by the wrapper object
     const link = this;
     return {
       setHandler(h: PacketHandler): void {

@@ -1,7 +1,8 @@
 /**
  * `VirtualHost`: a minimal IP host as an {@link L3Device}. It has an IPv4 and/or an IPv6
  * address, answers ICMP / ICMPv6 echo, pings, and offers UDP sockets. It has one interface and
- * no routing table: everything it sends goes to its handler (connect it to a hub or a pipe).
+ * no routing table: everything it sends goes to its handler (connect it to a hub or a pipe),
+ * except packets to its own addresses, which loop back inside the host.
  *
  * Receiving (`send`): packets not addressed to the host are dropped (`notForUs`); fragments are
  * dropped (`fragments`, no reassembly); bad lengths and checksums are dropped and counted. UDP to

@@ -63,11 +63,26 @@ function translationSetup(proto: 'tcp' | 'udp') {
     const sport = 20000 + (i & 15);
     const dst = `198.51.${100 + (i & 3)}.${1 + ((i >> 2) & 127)}`;
     if (proto === 'tcp') {
-      nat.inside().send(buildPacket({ src, dst, tcp: { srcPort: sport, dstPort: 443, flags: 0x02, seq: 1 } }));
+      nat
+        .inside()
+        .send(buildPacket({ src, dst, tcp: { srcPort: sport, dstPort: 443, flags: 0x02, seq: 1 } }));
       const syn = capture as unknown as Uint8Array;
       const ep = (syn[20] << 8) | syn[21];
-      nat.outside().send(buildPacket({ src: dst, dst: '203.0.113.1', tcp: { srcPort: 443, dstPort: ep, flags: 0x12, seq: 9, ack: 2 } }));
-      bufs.push(buildPacket({ src, dst, tcp: { srcPort: sport, dstPort: 443, flags: 0x10, seq: 2, ack: 10 }, payload: PAYLOAD }));
+      nat.outside().send(
+        buildPacket({
+          src: dst,
+          dst: '203.0.113.1',
+          tcp: { srcPort: 443, dstPort: ep, flags: 0x12, seq: 9, ack: 2 },
+        }),
+      );
+      bufs.push(
+        buildPacket({
+          src,
+          dst,
+          tcp: { srcPort: sport, dstPort: 443, flags: 0x10, seq: 2, ack: 10 },
+          payload: PAYLOAD,
+        }),
+      );
     } else {
       bufs.push(buildPacket({ src, dst, udp: { srcPort: sport, dstPort: 443 }, payload: PAYLOAD }));
     }
@@ -97,6 +112,8 @@ function passes(proto: 'tcp' | 'udp') {
   const outNs: number[] = [];
   const inNs: number[] = [];
   const [o0, i0] = counts();
+  const cpu0 = process.cpuUsage();
+  const wall0 = process.hrtime.bigint();
   for (let r = 0; r < 60; r++) {
     let t0 = process.hrtime.bigint();
     for (let i = 0; i < n; i++) inside.send(bufs[i]);
@@ -107,6 +124,12 @@ function passes(proto: 'tcp' | 'udp') {
     t1 = process.hrtime.bigint();
     if (r >= 10) inNs.push(Number(t1 - t0) / n);
   }
+  const cpu = process.cpuUsage(cpu0);
+  const wallNs = Number(process.hrtime.bigint() - wall0);
+  // CPU time per packet over all passes (both directions): on a loaded machine wall time
+  // includes time the process was not running.
+  const cpuNsPerPkt = Math.round(((cpu.user + cpu.system) * 1000 * 100) / (120 * n)) / 100;
+  const cpuShare = Math.round(((cpu.user + cpu.system) * 1000 * 100) / wallNs) / 100;
   const [o1, i1] = counts();
   if (o1 - o0 !== 60 * n || i1 - i0 !== 60 * n)
     throw new Error(`packets lost: out ${o1 - o0}, in ${i1 - i0}, expected ${60 * n} each`);
@@ -120,14 +143,20 @@ function passes(proto: 'tcp' | 'udp') {
     }
     h.push(Number(process.hrtime.bigint() - t0) / n / 2);
   }
+  const minOutNs = Math.round(Math.min(...outNs) * 100) / 100;
+  const minInNs = Math.round(Math.min(...inNs) * 100) / 100;
   const med = (a: number[]) => {
     a.sort((x, y) => x - y);
     return Math.round(a[a.length >> 1] * 100) / 100;
   };
-  return { nat, bufs, inside, outside, outNs: med(outNs), inNs: med(inNs), handlerNs: med(h) };
+  return { nat, bufs, inside, outside, outNs: med(outNs), inNs: med(inNs), handlerNs: med(h), cpuNsPerPkt, cpuShare, minOutNs, minInNs };
 }
 
-async function allocs(bufs: Uint8Array[], inside: { send(p: Uint8Array): void }, outside: { send(p: Uint8Array): void }) {
+async function allocs(
+  bufs: Uint8Array[],
+  inside: { send(p: Uint8Array): void },
+  outside: { send(p: Uint8Array): void },
+) {
   const n = bufs.length;
   return measureAllocations((i) => {
     const b = bufs[i % n];
@@ -140,14 +169,24 @@ function bulkNat(count: number) {
   const clock = new ManualClock(1_000_000);
   const pool: string[] = [];
   for (let i = 2; i < 34; i++) pool.push(`203.0.113.${i}`);
-  const nat = new Nat({ inside: '10.0.0.1/8', outside: '203.0.113.1/24', outsidePool: pool, clock, maintainIntervalMs: 0 });
+  const nat = new Nat({
+    inside: '10.0.0.1/8',
+    outside: '203.0.113.1/24',
+    outsidePool: pool,
+    clock,
+    maintainIntervalMs: 0,
+  });
   let delivered = 0;
   nat.outside().setHandler(() => {
     delivered++;
   });
   // One template UDP packet without UDP checksum; per flow the source address and port change
   // (IP checksum updated incrementally).
-  const p = buildPacket({ src: '10.0.0.2', dst: '198.51.100.7', udp: { srcPort: 1024, dstPort: 53, checksum: 'none' } });
+  const p = buildPacket({
+    src: '10.0.0.2',
+    dst: '198.51.100.7',
+    udp: { srcPort: 1024, dstPort: 53, checksum: 'none' },
+  });
   const tmpl = p.slice();
   const inside = nat.inside();
   const create = (i: number) => {
@@ -183,6 +222,10 @@ export const benchmarks: Benchmark[] = [
         value: r.outNs,
         inboundNs: r.inNs,
         handlerNs: r.handlerNs,
+        cpuNsPerPkt: r.cpuNsPerPkt,
+        cpuShare: r.cpuShare,
+        minOutNs: r.minOutNs,
+        minInNs: r.minInNs,
         flows: FLOWS,
         bytesPerOp: a.bytesPerOp,
         gcCount: a.gcCount,
@@ -203,6 +246,10 @@ export const benchmarks: Benchmark[] = [
         value: r.inNs,
         outboundNs: r.outNs,
         handlerNs: r.handlerNs,
+        cpuNsPerPkt: r.cpuNsPerPkt,
+        cpuShare: r.cpuShare,
+        minOutNs: r.minOutNs,
+        minInNs: r.minInNs,
         flows: FLOWS,
         bytesPerOp: a.bytesPerOp,
         gcCount: a.gcCount,
@@ -221,6 +268,10 @@ export const benchmarks: Benchmark[] = [
         value: r.outNs,
         inboundNs: r.inNs,
         handlerNs: r.handlerNs,
+        cpuNsPerPkt: r.cpuNsPerPkt,
+        cpuShare: r.cpuShare,
+        minOutNs: r.minOutNs,
+        minInNs: r.minInNs,
         flows: FLOWS,
         bytesPerOp: a.bytesPerOp,
         gcCount: a.gcCount,
@@ -238,7 +289,8 @@ export const benchmarks: Benchmark[] = [
       const t0 = process.hrtime.bigint();
       for (let i = 0; i < b.count; i++) b.create(i);
       const ns = Number(process.hrtime.bigint() - t0) / b.count;
-      if (b.nat.stats.activeMappings !== b.count) throw new Error(`only ${b.nat.stats.activeMappings} mappings created`);
+      if (b.nat.stats.activeMappings !== b.count)
+        throw new Error(`only ${b.nat.stats.activeMappings} mappings created`);
       return { value: Math.round(ns * 100) / 100, mappings: b.count, delivered: b.delivered() };
     },
   },

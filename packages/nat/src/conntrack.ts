@@ -7,7 +7,8 @@ function tuple(r: MappingRecord, t: MappingRecord['original'], reply: boolean): 
     const type = reply ? 0 : 8;
     return `src=${t.src} dst=${t.dst} type=${type} code=0 id=${reply ? t.dstPort : t.srcPort}`;
   }
-  if (r.proto === 47) return `src=${t.src} dst=${t.dst} srckey=0x${t.srcPort.toString(16)} dstkey=0x${t.dstPort.toString(16)}`;
+  if (r.proto === 47)
+    return `src=${t.src} dst=${t.dst} srckey=0x${t.srcPort.toString(16)} dstkey=0x${t.dstPort.toString(16)}`;
   return `src=${t.src} dst=${t.dst} sport=${t.srcPort} dport=${t.dstPort}`;
 }
 
@@ -18,7 +19,10 @@ function tuple(r: MappingRecord, t: MappingRecord['original'], reply: boolean): 
 export function formatConntrackLines(records: readonly MappingRecord[]): string {
   const lines: string[] = [];
   for (const r of records) {
-    const secs = r.expiresInMs === Number.POSITIVE_INFINITY ? 'static' : String(Math.max(0, Math.ceil(r.expiresInMs / 1000)));
+    const secs =
+      r.expiresInMs === Number.POSITIVE_INFINITY
+        ? 'static'
+        : String(Math.max(0, Math.ceil(r.expiresInMs / 1000)));
     const name = r.protoName.padEnd(8);
     const state = r.proto === 6 ? `${r.state} ` : '';
     const flags = r.state === 'LISTEN' ? '[FORWARD] ' : r.packetsIn > 0 ? '[ASSURED] ' : '[UNREPLIED] ';

@@ -34,6 +34,8 @@ export const SF_IN = 2;
 export const SF_REDIRECT = 4;
 /** Session flag: created by an inbound packet (forward, EIF, expectation). */
 export const SF_INBOUND_ORIGIN = 8;
+/** Session flag: linked in the outbound 5-tuple index. */
+export const SF_OUT_LINKED = 16;
 
 /** 32-bit mix (murmur3 finaliser). */
 function mix(h: number): number {
@@ -46,12 +48,30 @@ function mix(h: number): number {
 }
 
 /** Hash of a mapping's outbound key. */
-export function mappingHash(tenant: number, proto: number, inIp: number, kPort: number, kRemIp: number, kRemPort: number): number {
+export function mappingHash(
+  tenant: number,
+  proto: number,
+  inIp: number,
+  kPort: number,
+  kRemIp: number,
+  kRemPort: number,
+): number {
   return mix(
     Math.imul(tenant ^ (proto << 24), 0x9e3779b1) ^
       Math.imul(inIp, 0x27d4eb2f) ^
       Math.imul(kPort | (kRemPort << 16), 0x165667b1) ^
       Math.imul(kRemIp, 0x61c88647),
+  );
+}
+
+/** Hash of an outbound 5-tuple (tenant, proto, inside ip:port, destination ip:port). */
+export function outHash(tenant: number, proto: number, inIp: number, inPort: number, dstIp: number, dstPort: number): number {
+  return mix(
+    Math.imul(tenant ^ (proto << 24), 0x9e3779b1) ^
+      Math.imul(inIp, 0x27d4eb2f) ^
+      Math.imul(inPort | (dstPort << 16), 0x165667b1) ^
+      Math.imul(dstIp, 0x61c88647) ^
+      0x5bd1e995,
   );
 }
 
@@ -94,13 +114,15 @@ export class FlowTable {
   mTenant: Uint32Array;
   mProto: Uint8Array;
   mKind: Uint8Array;
-  mInIp: Uint32Array;
+  /** IPv4 address as a signed int32 (a small integer for V8: no boxing on the hot path). */
+  mInIp: Int32Array;
   mInPort: Uint16Array;
   /** Port part of the outbound key (the inside port; 0 for GRE, whose outbound packets do not carry it). */
   mKPort: Uint16Array;
   mExtIdx: Uint16Array;
   mExtPort: Uint16Array;
-  mKRemIp: Uint32Array;
+  /** IPv4 address as a signed int32 (a small integer for V8: no boxing on the hot path). */
+  mKRemIp: Int32Array;
   mKRemPort: Uint16Array;
   mSessHead: Int32Array;
   mSessCount: Int32Array;
@@ -111,6 +133,10 @@ export class FlowTable {
   /** Kept (without sessions) until this time; Infinity for forwards. */
   mPinUntil: Float64Array;
   mId: Float64Array;
+  /** Checksum delta (RFC 1624, folded `~old + new` words) of the outbound address rewrite. */
+  mCkAddr: Uint16Array;
+  /** Checksum delta of the outbound address + port (or ICMP identifier) rewrite, for the transport checksum. */
+  mCkL4: Uint16Array;
   mBuckets: Int32Array;
   private mBucketMask: number;
   private mFree = -1;
@@ -120,7 +146,8 @@ export class FlowTable {
   sCap: number;
   sCount = 0;
   sMap: Int32Array;
-  sRemIp: Uint32Array;
+  /** IPv4 address as a signed int32 (a small integer for V8: no boxing on the hot path). */
+  sRemIp: Int32Array;
   sRemPort: Uint16Array;
   sState: Uint8Array;
   sFlags: Uint8Array;
@@ -136,6 +163,11 @@ export class FlowTable {
   sId: Float64Array;
   sBuckets: Int32Array;
   private sBucketMask: number;
+  /** Outbound index: hash of the outbound 5-tuple per session, chain links and buckets. */
+  sOutHash: Int32Array;
+  sOutNext: Int32Array;
+  sOutBuckets: Int32Array;
+  private sOutMask: number;
   private sFree = -1;
   private sNextIdx = 0;
   private nextId = 1;
@@ -146,12 +178,12 @@ export class FlowTable {
     this.mTenant = new Uint32Array(c);
     this.mProto = new Uint8Array(c);
     this.mKind = new Uint8Array(c);
-    this.mInIp = new Uint32Array(c);
+    this.mInIp = new Int32Array(c);
     this.mInPort = new Uint16Array(c);
     this.mKPort = new Uint16Array(c);
     this.mExtIdx = new Uint16Array(c);
     this.mExtPort = new Uint16Array(c);
-    this.mKRemIp = new Uint32Array(c);
+    this.mKRemIp = new Int32Array(c);
     this.mKRemPort = new Uint16Array(c);
     this.mSessHead = new Int32Array(c).fill(-1);
     this.mSessCount = new Int32Array(c);
@@ -161,12 +193,14 @@ export class FlowTable {
     this.mLastUsed = new Float64Array(c);
     this.mPinUntil = new Float64Array(c);
     this.mId = new Float64Array(c);
+    this.mCkAddr = new Uint16Array(c);
+    this.mCkL4 = new Uint16Array(c);
     this.mBuckets = new Int32Array(c).fill(-1);
     this.mBucketMask = c - 1;
 
     this.sCap = c;
     this.sMap = new Int32Array(c).fill(-1);
-    this.sRemIp = new Uint32Array(c);
+    this.sRemIp = new Int32Array(c);
     this.sRemPort = new Uint16Array(c);
     this.sState = new Uint8Array(c);
     this.sFlags = new Uint8Array(c);
@@ -182,12 +216,23 @@ export class FlowTable {
     this.sId = new Float64Array(c);
     this.sBuckets = new Int32Array(c).fill(-1);
     this.sBucketMask = c - 1;
+    this.sOutHash = new Int32Array(c);
+    this.sOutNext = new Int32Array(c).fill(-1);
+    this.sOutBuckets = new Int32Array(c).fill(-1);
+    this.sOutMask = c - 1;
   }
 
   // ------------------------------------------------------------------ mappings
 
   /** Finds a mapping by its outbound key; -1 when absent. */
-  findMapping(tenant: number, proto: number, inIp: number, kPort: number, kRemIp: number, kRemPort: number): number {
+  findMapping(
+    tenant: number,
+    proto: number,
+    inIp: number,
+    kPort: number,
+    kRemIp: number,
+    kRemPort: number,
+  ): number {
     let m = this.mBuckets[mappingHash(tenant, proto, inIp, kPort, kRemIp, kRemPort) & this.mBucketMask];
     while (m >= 0) {
       if (
@@ -250,8 +295,14 @@ export class FlowTable {
   /** Unlinks a mapping from the hash and frees its slot (sessions must be gone; tenant list is the caller's). */
   freeMapping(m: number): void {
     const b =
-      mappingHash(this.mTenant[m], this.mProto[m], this.mInIp[m], this.mKPort[m], this.mKRemIp[m], this.mKRemPort[m]) &
-      this.mBucketMask;
+      mappingHash(
+        this.mTenant[m],
+        this.mProto[m],
+        this.mInIp[m],
+        this.mKPort[m],
+        this.mKRemIp[m],
+        this.mKRemPort[m],
+      ) & this.mBucketMask;
     let p = -1;
     let c = this.mBuckets[b];
     while (c >= 0 && c !== m) {
@@ -283,12 +334,12 @@ export class FlowTable {
     this.mTenant = growU32(this.mTenant, n);
     this.mProto = growU8(this.mProto, n);
     this.mKind = growU8(this.mKind, n);
-    this.mInIp = growU32(this.mInIp, n);
+    this.mInIp = growI32(this.mInIp, n);
     this.mInPort = growU16(this.mInPort, n);
     this.mKPort = growU16(this.mKPort, n);
     this.mExtIdx = growU16(this.mExtIdx, n);
     this.mExtPort = growU16(this.mExtPort, n);
-    this.mKRemIp = growU32(this.mKRemIp, n);
+    this.mKRemIp = growI32(this.mKRemIp, n);
     this.mKRemPort = growU16(this.mKRemPort, n);
     this.mSessHead = growI32(this.mSessHead, n);
     this.mSessCount = growI32(this.mSessCount, n);
@@ -298,6 +349,8 @@ export class FlowTable {
     this.mLastUsed = growF64(this.mLastUsed, n);
     this.mPinUntil = growF64(this.mPinUntil, n);
     this.mId = growF64(this.mId, n);
+    this.mCkAddr = growU16(this.mCkAddr, n);
+    this.mCkL4 = growU16(this.mCkL4, n);
     this.mCap = n;
   }
 
@@ -307,8 +360,14 @@ export class FlowTable {
     for (let m = 0; m < this.mNextIdx; m++) {
       if (this.mKind[m] === MappingKind.free) continue;
       const b =
-        mappingHash(this.mTenant[m], this.mProto[m], this.mInIp[m], this.mKPort[m], this.mKRemIp[m], this.mKRemPort[m]) &
-        mask;
+        mappingHash(
+          this.mTenant[m],
+          this.mProto[m],
+          this.mInIp[m],
+          this.mKPort[m],
+          this.mKRemIp[m],
+          this.mKRemPort[m],
+        ) & mask;
       this.mHashNext[m] = buckets[b];
       buckets[b] = m;
     }
@@ -328,6 +387,50 @@ export class FlowTable {
     return -1;
   }
 
+  /**
+   * Finds a session by the outbound 5-tuple of a packet (one lookup on the outbound fast path).
+   * Only sessions linked with {@link FlowTable.linkOut} are found.
+   */
+  findSessionOut(tenant: number, proto: number, inIp: number, inPort: number, dstIp: number, dstPort: number): number {
+    const h = outHash(tenant, proto, inIp, inPort, dstIp, dstPort);
+    let s = this.sOutBuckets[h & this.sOutMask];
+    while (s >= 0) {
+      if (this.sOutHash[s] === h && this.sRemIp[s] === dstIp && this.sRemPort[s] === dstPort) {
+        const m = this.sMap[s];
+        if (this.mInIp[m] === inIp && this.mKPort[m] === inPort && this.mTenant[m] === tenant && this.mProto[m] === proto)
+          return s;
+      }
+      s = this.sOutNext[s];
+    }
+    return -1;
+  }
+
+  /** Links session `s` in the outbound index under its own remote endpoint. */
+  linkOut(s: number): void {
+    const m = this.sMap[s];
+    const h = outHash(this.mTenant[m], this.mProto[m], this.mInIp[m], this.mKPort[m], this.sRemIp[s], this.sRemPort[s]);
+    this.sOutHash[s] = h;
+    const b = h & this.sOutMask;
+    this.sOutNext[s] = this.sOutBuckets[b];
+    this.sOutBuckets[b] = s;
+    this.sFlags[s] |= SF_OUT_LINKED;
+  }
+
+  private unlinkOut(s: number): void {
+    const b = this.sOutHash[s] & this.sOutMask;
+    let p = -1;
+    let c = this.sOutBuckets[b];
+    while (c >= 0 && c !== s) {
+      p = c;
+      c = this.sOutNext[c];
+    }
+    if (c === s) {
+      if (p < 0) this.sOutBuckets[b] = this.sOutNext[s];
+      else this.sOutNext[p] = this.sOutNext[s];
+    }
+    this.sFlags[s] &= ~SF_OUT_LINKED;
+  }
+
   /** Whether mapping `m` has a session with remote address `remIp` (any port): address-dependent filtering. */
   hasSessionToAddress(m: number, remIp: number): boolean {
     for (let s = this.mSessHead[m]; s >= 0; s = this.sMapNext[s]) if (this.sRemIp[s] === remIp) return true;
@@ -335,7 +438,14 @@ export class FlowTable {
   }
 
   /** Creates a session of mapping `m` with remote `remIp:remPort`. Returns its index. */
-  addSession(m: number, remIp: number, remPort: number, state: number, flags: number, expire: number): number {
+  addSession(
+    m: number,
+    remIp: number,
+    remPort: number,
+    state: number,
+    flags: number,
+    expire: number,
+  ): number {
     let s = this.sFree;
     if (s >= 0) this.sFree = this.sHashNext[s];
     else {
@@ -372,6 +482,7 @@ export class FlowTable {
   /** Removes a session from the hash and its mapping's list and frees the slot. */
   freeSession(s: number): void {
     const m = this.sMap[s];
+    if ((this.sFlags[s] & SF_OUT_LINKED) !== 0) this.unlinkOut(s);
     const b = sessionHash(m, this.sRemIp[s], this.sRemPort[s]) & this.sBucketMask;
     let p = -1;
     let c = this.sBuckets[b];
@@ -408,7 +519,7 @@ export class FlowTable {
   private growSessions(): void {
     const n = this.sCap * 2;
     this.sMap = growI32(this.sMap, n);
-    this.sRemIp = growU32(this.sRemIp, n);
+    this.sRemIp = growI32(this.sRemIp, n);
     this.sRemPort = growU16(this.sRemPort, n);
     this.sState = growU8(this.sState, n);
     this.sFlags = growU8(this.sFlags, n);
@@ -422,6 +533,8 @@ export class FlowTable {
     this.sBytesOut = growF64(this.sBytesOut, n);
     this.sBytesIn = growF64(this.sBytesIn, n);
     this.sId = growF64(this.sId, n);
+    this.sOutHash = growI32(this.sOutHash, n);
+    this.sOutNext = growI32(this.sOutNext, n);
     this.sCap = n;
   }
 
@@ -437,5 +550,14 @@ export class FlowTable {
     }
     this.sBuckets = buckets;
     this.sBucketMask = mask;
+    const ob = new Int32Array(size).fill(-1);
+    for (let s = 0; s < this.sNextIdx; s++) {
+      if (this.sMap[s] < 0 || (this.sFlags[s] & SF_OUT_LINKED) === 0) continue;
+      const b = this.sOutHash[s] & mask;
+      this.sOutNext[s] = ob[b];
+      ob[b] = s;
+    }
+    this.sOutBuckets = ob;
+    this.sOutMask = mask;
   }
 }

@@ -3,7 +3,15 @@
  * the packet embedded in an ICMP error in place, with every checksum fixed incrementally
  * (embedded IP header, embedded transport checksum when the quoted bytes hold it, outer ICMP).
  */
-import { checksum, readIpv4, updateChecksum16, updateChecksum32, writeIpv4 } from '@l3kit/wire';
+import {
+  checksum,
+  foldSum,
+  onesSum,
+  readIpv4,
+  updateChecksum16,
+  updateChecksum32,
+  writeIpv4,
+} from '@l3kit/wire';
 
 /** ICMP types the NAT handles. */
 export const IcmpType = {
@@ -34,7 +42,14 @@ let ipIdent = 1;
  * `rest` is the 32-bit "unused / next-hop MTU / pointer" word. Returns `null` when the original
  * must not be answered (an ICMP error, a non-first fragment, a broadcast / multicast source).
  */
-export function buildIcmpError(orig: Uint8Array, origTotal: number, src: number, type: number, code: number, rest = 0): Uint8Array | null {
+export function buildIcmpError(
+  orig: Uint8Array,
+  origTotal: number,
+  src: number,
+  type: number,
+  code: number,
+  rest = 0,
+): Uint8Array | null {
   const hl = (orig[0] & 0x0f) << 2;
   if (origTotal < hl) return null;
   const fragOff = ((orig[6] & 0x1f) << 8) | orig[7];
@@ -87,8 +102,9 @@ export interface EmbeddedInfo {
 
 /**
  * Locates the packet quoted by the ICMP error whose ICMP header is at `icmpOff` (message ends at
- * `end`). Requires a whole embedded IPv4 header (options skipped by IHL) and the first 8 bytes of
- * its transport header (ports, or the echo identifier). Returns false when malformed.
+ * `end`). Requires a whole embedded IPv4 header (options skipped by IHL) with a valid header
+ * checksum and the first 8 bytes of its transport header (ports, or the echo identifier).
+ * Returns false when malformed.
  */
 export function parseEmbedded(pkt: Uint8Array, icmpOff: number, end: number, out: EmbeddedInfo): boolean {
   const ipOff = icmpOff + 8;
@@ -97,6 +113,8 @@ export function parseEmbedded(pkt: Uint8Array, icmpOff: number, end: number, out
   if (vihl >> 4 !== 4) return false;
   const hl = (vihl & 0x0f) << 2;
   if (hl < 20 || ipOff + hl + 8 > end) return false;
+  // The quoted header must verify, or the translated error would carry a broken checksum.
+  if (foldSum(onesSum(pkt, ipOff, hl, 0)) !== 0xffff) return false;
   out.ipOff = ipOff;
   out.hl = hl;
   out.proto = pkt[ipOff + 9];
@@ -111,7 +129,14 @@ export function parseEmbedded(pkt: Uint8Array, icmpOff: number, end: number, out
  * header checksum, the embedded transport checksum when quoted, and the outer ICMP checksum at
  * `icmpOff + 2`.
  */
-export function rewriteEmbedded(pkt: Uint8Array, icmpOff: number, e: EmbeddedInfo, which: 12 | 16, newIp: number, newPort: number): void {
+export function rewriteEmbedded(
+  pkt: Uint8Array,
+  icmpOff: number,
+  e: EmbeddedInfo,
+  which: 12 | 16,
+  newIp: number,
+  newPort: number,
+): void {
   let icmpCk = (pkt[icmpOff + 2] << 8) | pkt[icmpOff + 3];
   const ipOff = e.ipOff;
   // embedded address + embedded IP checksum

@@ -3,13 +3,38 @@
  * overlapping inside addresses, typed-array flow tables and zero allocations per translated
  * packet. See the package README for the option and counter names.
  */
-import { type Clock, ClosedError, ConfigError, discard, type L3Connector, type L3Device, type PacketHandler } from '@l3kit/core';
-import { formatIpv4, onesSum, foldSum, Prefix, parseIpv4, readIpv4, updateChecksum16, updateChecksum32, writeIpv4 } from '@l3kit/wire';
+import {
+  type Clock,
+  ClosedError,
+  ConfigError,
+  discard,
+  type L3Connector,
+  type L3Device,
+  type PacketHandler,
+} from '@l3kit/core';
+import {
+  foldSum,
+  formatIpv4,
+  onesSum,
+  Prefix,
+  parseIpv4,
+  updateChecksum16,
+  updateChecksum32,
+  writeIpv4,
+} from '@l3kit/wire';
 import { EventEmitter } from 'eventemitter3';
 import { formatConntrackLines } from './conntrack.js';
 import type { NatEvents } from './events.js';
 import { TimerWheel } from './expiry.js';
-import { FlowTable, MAPPING_KIND_NAMES, MappingKind, SF_IN, SF_INBOUND_ORIGIN, SF_OUT, SF_REDIRECT } from './flow-table.js';
+import {
+  FlowTable,
+  MAPPING_KIND_NAMES,
+  MappingKind,
+  SF_IN,
+  SF_INBOUND_ORIGIN,
+  SF_OUT,
+  SF_REDIRECT,
+} from './flow-table.js';
 import { greCallIdOffset } from './gre.js';
 import type {
   CreateMappingOptions,
@@ -18,7 +43,13 @@ import type {
   NatHelper,
   NatHelperHost,
 } from './helper-api.js';
-import { buildIcmpError, type EmbeddedInfo, isTranslatedIcmpError, parseEmbedded, rewriteEmbedded } from './icmp.js';
+import {
+  buildIcmpError,
+  type EmbeddedInfo,
+  isTranslatedIcmpError,
+  parseEmbedded,
+  rewriteEmbedded,
+} from './icmp.js';
 import { type NatOptions, type NatTimeouts, type ResolvedOptions, resolveOptions } from './options.js';
 import { PORT_FREE, PORT_RESERVED, PortAllocator, protoSlot, SLOT_PROTOS } from './port-allocator.js';
 import type { ExpectationRecord, ForwardRecord, MappingRecord } from './records.js';
@@ -45,17 +76,52 @@ import {
 } from './tcp-state.js';
 
 const MAP_EIM = 0;
-const MAP_ADM = 1;
 const MAP_APDM = 2;
 const FILTER_EIF = 0;
 const FILTER_ADF = 1;
-const FILTER_APDF = 2;
 
 function behaviorCode(b: string): number {
   return b === 'endpoint-independent' ? 0 : b === 'address-dependent' ? 1 : 2;
 }
 
-const PROTO_NAMES: Record<number, 'tcp' | 'udp' | 'icmp' | 'gre'> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 47: 'gre' };
+/** Reads an IPv4 address as a signed int32 (stays a small integer in V8; tables store it so). */
+function rd32(b: Uint8Array, off: number): number {
+  return (b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3];
+}
+
+/** Folds a sum of 16-bit words (below 2^32) to 16 bits with end-around carry (not complemented). */
+function fold16(x: number): number {
+  const s = (x & 0xffff) + (x >>> 16);
+  return (s & 0xffff) + (s >>> 16);
+}
+
+/**
+ * RFC 1624 eqn. 3 with the change precomputed: `d` is the folded sum of `~old + new` over the
+ * rewritten 16-bit words (per mapping, see `FlowTable.mCkAddr`). Returns the new header checksum.
+ */
+function applyDelta(hc: number, d: number): number {
+  return ~fold16((~hc & 0xffff) + d) & 0xffff;
+}
+
+/** Folded `~old + new` of a 32-bit address change. */
+function addrDelta(oldIp: number, newIp: number): number {
+  return fold16((~(oldIp >>> 16) & 0xffff) + (~oldIp & 0xffff) + (newIp >>> 16) + (newIp & 0xffff));
+}
+
+/** `~old + new` of a TTL decrement in the TTL/protocol word: −0x100 in one's complement. */
+const TTL_DELTA = 0xfeff;
+
+/** Whether the IPv4 header checksum of `pkt[0..hl)` verifies. */
+function ipHeaderOk(pkt: Uint8Array, hl: number): boolean {
+  return fold16(onesSum(pkt, 0, hl, 0)) === 0xffff;
+}
+
+const PROTO_NAMES: Record<number, 'tcp' | 'udp' | 'icmp' | 'gre'> = {
+  6: 'tcp',
+  17: 'udp',
+  1: 'icmp',
+  47: 'gre',
+};
 
 /** A port forward as stored. */
 interface ForwardEntry {
@@ -75,7 +141,7 @@ interface Expectation {
   insidePort: number;
   extIdx: number;
   extPort: number;
-  remoteIp: number; // -1 any
+  remoteIp: number | null; // null = any
   remotePort: number; // -1 any
   deadline: number;
   helper?: string;
@@ -162,9 +228,15 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private readonly pool: number[];
   private readonly poolIndex = new Map<number, number>();
   private readonly pool0: number;
+  private readonly poolMin: number;
+  private readonly poolMax: number;
   private readonly mapMode: number;
   private readonly filterMode: number;
   private readonly tmo: NatTimeouts;
+  private readonly tEst: number;
+  private readonly tTrans: number;
+  private readonly tUdp: number;
+  private readonly verify: boolean;
   /** Deliver-to-inside per tenant id. */
   private tenants: Array<Tenant | undefined> = [];
   private nextTenant = 1;
@@ -204,11 +276,17 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     this.o = resolveOptions(options);
     this.clock = this.o.clock;
     this.tmo = this.o.timeouts;
+    this.tEst = this.tmo.tcpEstablished;
+    this.tTrans = this.tmo.tcpTransitory;
+    this.tUdp = this.tmo.udp;
+    this.verify = this.o.verifyChecksums;
     this.insidePrefix = this.o.inside;
-    this.insideIp = this.o.inside.ipv4;
-    this.pool = this.o.pool;
+    this.insideIp = this.o.inside.ipv4 | 0;
+    this.pool = this.o.pool.map((ip) => ip | 0);
     this.pool0 = this.pool[0];
-    this.pool.forEach((ip, i) => this.poolIndex.set(ip, i));
+    this.poolMin = Math.min(...this.pool);
+    this.poolMax = Math.max(...this.pool);
+    for (let i = 0; i < this.pool.length; i++) this.poolIndex.set(this.pool[i], i);
     this.mapMode = behaviorCode(this.o.mapping);
     this.filterMode = behaviorCode(this.o.filtering);
     const now = this.clock.now();
@@ -277,7 +355,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     } else {
       if (!Number.isInteger(id) || id < 1 || id > 0xffffffff)
         throw new ConfigError('ERR_BAD_OPTION', 'tenant id must be an integer >= 1');
-      if (this.tenants[id]?.dev) throw new ConfigError('ERR_TENANT_IN_USE', `tenant ${id} is already attached`);
+      if (this.tenants[id]?.dev)
+        throw new ConfigError('ERR_TENANT_IN_USE', `tenant ${id} is already attached`);
     }
     const tid = id;
     const existing = this.tenants[tid];
@@ -318,14 +397,18 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
 
   /** @internal */
   _setAddr(side: 'inside' | 'outside', p: Prefix): void {
-    if (!(p instanceof Prefix) || p.version !== 4) throw new ConfigError('ERR_BAD_PREFIX', 'NAT addresses are IPv4');
+    if (!(p instanceof Prefix) || p.version !== 4)
+      throw new ConfigError('ERR_BAD_PREFIX', 'NAT addresses are IPv4');
     if (side === 'inside') {
       this.insidePrefix = p;
-      this.insideIp = p.ipv4;
+      this.insideIp = p.ipv4 | 0;
       return;
     }
-    if (p.ipv4 !== this.pool0)
-      throw new ConfigError('ERR_UNSUPPORTED', 'the outside address cannot change on a running NAT; create a new Nat');
+    if ((p.ipv4 | 0) !== this.pool0)
+      throw new ConfigError(
+        'ERR_UNSUPPORTED',
+        'the outside address cannot change on a running NAT; create a new Nat',
+      );
   }
 
   private removeTenantState(tid: number): void {
@@ -358,7 +441,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       st.drops.malformed++;
       return;
     }
-    if (foldSum(onesSum(pkt, 0, hl, 0)) !== 0xffff) {
+    if (!ipHeaderOk(pkt, hl)) {
       st.drops['bad-ip-checksum']++;
       return;
     }
@@ -366,10 +449,10 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       st.drops.fragment++;
       return;
     }
-    const dst = readIpv4(pkt, 16);
+    const dst = rd32(pkt, 16);
     const proto = pkt[9];
     if (dst === this.insideIp) {
-      if (proto === 1 && total - hl >= 8 && pkt[hl] === 8) {
+      if (proto === 1 && total - hl >= 8 && pkt[hl] === 8 && l4ChecksumOk(pkt, hl, total, 1)) {
         this.answerEcho(pkt, hl, total);
         this.deliverTenant(tid, pkt);
         return;
@@ -411,7 +494,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       st.drops.malformed++;
       return;
     }
-    if (!hairpin && foldSum(onesSum(pkt, 0, hl, 0)) !== 0xffff) {
+    if (!hairpin && !ipHeaderOk(pkt, hl)) {
       st.drops['bad-ip-checksum']++;
       return;
     }
@@ -419,7 +502,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       st.drops.fragment++;
       return;
     }
-    const dst = readIpv4(pkt, 16);
+    const dst = rd32(pkt, 16);
     let extIdx = 0;
     if (dst !== this.pool0) {
       const i = this.poolIndex.get(dst);
@@ -476,91 +559,151 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       }
       ckOff = hl + 6;
     }
-    if (this.o.verifyChecksums && !l4ChecksumOk(pkt, hl, total, proto)) {
+    if (this.verify && !l4ChecksumOk(pkt, hl, total, proto)) {
       st.drops['bad-checksum']++;
       return;
     }
-    const src = readIpv4(pkt, 12);
-    const dst = readIpv4(pkt, 16);
+    const src = rd32(pkt, 12);
+    const dst = rd32(pkt, 16);
     const sp = (pkt[hl] << 8) | pkt[hl + 1];
     const dp = (pkt[hl + 2] << 8) | pkt[hl + 3];
     const now = this.clock.now();
     const T = this.t;
-    const mm = this.mapMode;
-    let m = T.findMapping(tid, proto, src, sp, mm === MAP_EIM ? 0 : dst, mm === MAP_APDM ? dp : 0);
-    if (m < 0 && mm !== MAP_EIM && this.staticCount > 0) {
-      m = T.findMapping(tid, proto, src, sp, 0, 0);
+    let s = T.findSessionOut(tid, proto, src, sp, dst, dp);
+    if (s < 0) {
+      const mm = this.mapMode;
+      let m0 = T.findMapping(tid, proto, src, sp, mm === MAP_EIM ? 0 : dst, mm === MAP_APDM ? dp : 0);
+      if (m0 < 0 && mm !== MAP_EIM && this.staticCount > 0) m0 = T.findMapping(tid, proto, src, sp, 0, 0);
+      if (m0 >= 0) s = T.findSession(m0, dst, dp);
+      if (s < 0) s = this.outboundMiss(tid, proto, src, sp, dst, dp, m0, flags, pkt, total, now);
+      if (s < 0) return;
     }
-    let s = m >= 0 ? T.findSession(m, dst, dp) : -1;
-    if (s < 0) s = this.outboundMiss(tid, proto, src, sp, dst, dp, m, flags, pkt, total, now);
-    if (s < 0) return;
-    m = T.sMap[s];
+    const m = T.sMap[s];
     // ---- state and timers
     const sf = T.sFlags[s];
     if (proto === 6) {
       const old = T.sState[s];
-      let ns = old;
-      if ((flags & (TCP_SYN | 0x05)) !== 0) ns = tcpNextState(old, flags, true);
-      if (ns !== old) {
-        T.sState[s] = ns;
-        const d = now + tcpTimeout(this.tmo, ns, (sf & SF_IN) !== 0);
-        if (d < T.sExpire[s]) this.sWheel.pullIn(s, d);
-        T.sExpire[s] = d;
-      } else if (tcpRefreshes(ns)) {
-        T.sExpire[s] = now + tcpTimeout(this.tmo, ns, (sf & SF_IN) !== 0);
-      }
+      if ((flags & 0x07) === 0 && old === TcpState.established) {
+        T.sExpire[s] = now + ((sf & SF_IN) !== 0 ? this.tEst : this.tTrans);
+      } else this.tcpTrack(s, old, flags, true, now);
     } else {
-      T.sExpire[s] = now + this.tmo.udp;
+      T.sExpire[s] = now + this.tUdp;
     }
     T.sFlags[s] = sf | SF_OUT;
     T.mLastUsed[m] = now;
     T.sPktsOut[s]++;
     T.sBytesOut[s] += total;
-    // ---- rewrite: source → external endpoint, TTL - 1
+    // ---- rewrite: source → external endpoint, TTL - 1 (precomputed checksum deltas)
     const ext = this.pool[T.mExtIdx[m]];
     const ep = T.mExtPort[m];
-    let ipCk = (pkt[10] << 8) | pkt[11];
-    ipCk = updateChecksum32(ipCk, src, ext);
-    const ttlWord = (pkt[8] << 8) | proto;
-    ipCk = updateChecksum16(ipCk, ttlWord, ttlWord - 0x100);
+    const ipCk = applyDelta((pkt[10] << 8) | pkt[11], T.mCkAddr[m] + TTL_DELTA);
+    pkt[10] = ipCk >>> 8;
+    pkt[11] = ipCk & 0xff;
     pkt[8]--;
     writeIpv4(pkt, 12, ext);
     pkt[hl] = ep >>> 8;
     pkt[hl + 1] = ep & 0xff;
     let ck = (pkt[ckOff] << 8) | pkt[ckOff + 1];
-    const hasCk = proto === 6 || ck !== 0;
-    if (hasCk) ck = updateChecksum16(updateChecksum32(ck, src, ext), sp, ep);
-    if ((sf & SF_REDIRECT) !== 0) {
-      const nd = T.sRemIp[s];
-      const np = T.sRemPort[s];
-      ipCk = updateChecksum32(ipCk, dst, nd);
-      writeIpv4(pkt, 16, nd);
-      pkt[hl + 2] = np >>> 8;
-      pkt[hl + 3] = np & 0xff;
-      if (hasCk) ck = updateChecksum16(updateChecksum32(ck, dst, nd), dp, np);
-    }
-    if (hasCk) {
+    if (proto === 6 || ck !== 0) {
+      ck = applyDelta(ck, T.mCkL4[m]);
       if (proto === 17 && ck === 0) ck = 0xffff;
       pkt[ckOff] = ck >>> 8;
       pkt[ckOff + 1] = ck & 0xff;
     }
-    pkt[10] = ipCk >>> 8;
-    pkt[11] = ipCk & 0xff;
+    if ((sf & SF_REDIRECT) !== 0)
+      this.redirectOut(pkt, hl, ckOff, proto, dst, dp, T.sRemIp[s], T.sRemPort[s]);
     st.packetsOut++;
     st.bytesOut += total;
     let out = pkt;
     if (T.sHelper[s] !== 0) {
-      const r = this.runHelper(s, m, 'outbound', pkt, hl, proto === 6 ? hl + ((pkt[hl + 12] >> 4) << 2) : hl + 8, total);
+      const r = this.runHelper(
+        s,
+        m,
+        'outbound',
+        pkt,
+        hl,
+        proto === 6 ? hl + ((pkt[hl + 12] >> 4) << 2) : hl + 8,
+        total,
+      );
       if (r === null) return;
       out = r;
     }
     this.emitOutside(out);
   }
 
+  /** Rewrites the destination of an outbound packet of a redirected session (DNAT). */
+  private redirectOut(
+    pkt: Uint8Array,
+    hl: number,
+    ckOff: number,
+    proto: number,
+    dst: number,
+    dp: number,
+    nd: number,
+    np: number,
+  ): void {
+    const ipCk = updateChecksum32((pkt[10] << 8) | pkt[11], dst, nd);
+    pkt[10] = ipCk >>> 8;
+    pkt[11] = ipCk & 0xff;
+    writeIpv4(pkt, 16, nd);
+    pkt[hl + 2] = np >>> 8;
+    pkt[hl + 3] = np & 0xff;
+    let ck = (pkt[ckOff] << 8) | pkt[ckOff + 1];
+    if (proto === 6 || ck !== 0) {
+      ck = updateChecksum16(updateChecksum32(ck, dst, nd), dp, np);
+      if (proto === 17 && ck === 0) ck = 0xffff;
+      pkt[ckOff] = ck >>> 8;
+      pkt[ckOff + 1] = ck & 0xff;
+    }
+  }
+
+  /** Rewrites the source of an inbound packet of a redirected session back to the original destination. */
+  private redirectIn(
+    pkt: Uint8Array,
+    hl: number,
+    ckOff: number,
+    proto: number,
+    src: number,
+    sp: number,
+    s: number,
+  ): void {
+    const orig = this.redirectOrig.get(s);
+    if (!orig) return;
+    const ipCk = updateChecksum32((pkt[10] << 8) | pkt[11], src, orig.ip);
+    pkt[10] = ipCk >>> 8;
+    pkt[11] = ipCk & 0xff;
+    writeIpv4(pkt, 12, orig.ip);
+    if (proto === 1) return;
+    pkt[hl] = orig.port >>> 8;
+    pkt[hl + 1] = orig.port & 0xff;
+    let ck = (pkt[ckOff] << 8) | pkt[ckOff + 1];
+    if (proto === 6 || ck !== 0) {
+      ck = updateChecksum16(updateChecksum32(ck, src, orig.ip), sp, orig.port);
+      if (proto === 17 && ck === 0) ck = 0xffff;
+      pkt[ckOff] = ck >>> 8;
+      pkt[ckOff + 1] = ck & 0xff;
+    }
+  }
+
+  /** TCP state transition and deadline for a segment with SYN/FIN/RST or outside ESTABLISHED. */
+  private tcpTrack(s: number, old: number, flags: number, outbound: boolean, now: number): void {
+    const T = this.t;
+    const replied = !outbound || (T.sFlags[s] & SF_IN) !== 0;
+    const ns = (flags & 0x07) !== 0 ? tcpNextState(old, flags, outbound) : old;
+    if (ns !== old) {
+      T.sState[s] = ns;
+      const d = now + tcpTimeout(this.tmo, ns, replied);
+      if (d < T.sExpire[s]) this.sWheel.pullIn(s, d);
+      T.sExpire[s] = d;
+    } else if (tcpRefreshes(ns)) {
+      T.sExpire[s] = now + tcpTimeout(this.tmo, ns, replied);
+    }
+  }
+
   /** Sends a translated packet out, or hairpins it when it is addressed to an outside address. */
   private emitOutside(pkt: Uint8Array): void {
-    const dst = readIpv4(pkt, 16);
-    if (dst === this.pool0 || this.poolIndex.has(dst)) {
+    const dst = rd32(pkt, 16);
+    if (dst === this.pool0 || (dst >= this.poolMin && dst <= this.poolMax && this.poolIndex.has(dst))) {
       if (!this.o.hairpinning) {
         this.stats.drops['no-hairpin']++;
         return;
@@ -619,7 +762,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
         }
         if (!redirected) {
           redirected = true;
-          rIp = r.toIp;
+          rIp = r.toIp | 0;
           if (r.toPort >= 0 && (proto === 6 || proto === 17)) rPort = r.toPort;
         }
       }
@@ -628,7 +771,21 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     let created = false;
     if (m < 0) {
       const mm = this.mapMode;
-      m = this.newMapping(tid, proto, src, sp, sp, mm === MAP_EIM ? 0 : dst, mm === MAP_APDM ? dp : 0, -1, -1, MappingKind.dynamic, now, pkt, total);
+      m = this.newMapping(
+        tid,
+        proto,
+        src,
+        sp,
+        sp,
+        mm === MAP_EIM ? 0 : dst,
+        mm === MAP_APDM ? dp : 0,
+        -1,
+        -1,
+        MappingKind.dynamic,
+        now,
+        pkt,
+        total,
+      );
       if (m < 0) return -1;
       created = true;
     }
@@ -639,7 +796,13 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       return -1;
     }
     const timeout =
-      proto === 6 ? tcpTimeout(this.tmo, state, false) : proto === 17 ? this.tmo.udp : proto === 1 ? this.tmo.icmp : this.tmo.gre;
+      proto === 6
+        ? tcpTimeout(this.tmo, state, false)
+        : proto === 17
+          ? this.tmo.udp
+          : proto === 1
+            ? this.tmo.icmp
+            : this.tmo.gre;
     const s = this.newSession(m, rIp, rPort, state, SF_OUT | (redirected ? SF_REDIRECT : 0), now + timeout);
     if (redirected) {
       this.redirectOrig.set(s, { ip: dst, port: dp });
@@ -650,16 +813,25 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       }
       am.set(dst * 65536 + dp, s);
     }
-    if (proto === 6 && (flags & TCP_SYN) !== 0 && this.heldLive > 0) this.cancelHeldSyn(T.mExtIdx[m], T.mExtPort[m], rIp, rPort);
+    if (proto === 6 && (flags & TCP_SYN) !== 0 && this.heldLive > 0)
+      this.cancelHeldSyn(T.mExtIdx[m], T.mExtPort[m], rIp, rPort);
     if (this.helpers.length > 0) this.attachHelper(s, tid, proto, dp);
     if (this.listenerCount('mapping-created') > 0) this.emit('mapping-created', this.sessionRecord(s, now));
     return s;
   }
 
   /** Creates a session and schedules its expiry. */
-  private newSession(m: number, rIp: number, rPort: number, state: number, flags: number, deadline: number): number {
+  private newSession(
+    m: number,
+    rIp: number,
+    rPort: number,
+    state: number,
+    flags: number,
+    deadline: number,
+  ): number {
     const T = this.t;
     const s = T.addSession(m, rIp, rPort, state, flags, deadline);
+    if ((flags & SF_REDIRECT) === 0 && T.mProto[m] !== 47) T.linkOut(s);
     this.sWheel.ensureCapacity(T.sCap);
     this.sWheel.schedule(s, deadline);
     this.stats.sessionsCreated++;
@@ -733,6 +905,10 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       if (owner !== PORT_FREE && owner !== PORT_RESERVED) return -1;
     }
     const m = T.addMapping(tid, proto, kind, inIp, inPort, kPort, kRemIp, kRemPort, extIdx, port, now);
+    const dA = addrDelta(inIp, this.pool[extIdx]);
+    T.mCkAddr[m] = dA;
+    const dPort = (~inPort & 0xffff) + port;
+    T.mCkL4[m] = proto === 1 ? fold16(dPort) : proto === 47 ? 0 : fold16(dA + dPort);
     this.mWheel.ensureCapacity(T.mCap);
     this.ports.take(slot, extIdx, port, m);
     // tenant list
@@ -786,7 +962,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       st.drops.malformed++;
       return;
     }
-    if (this.o.verifyChecksums && !l4ChecksumOk(pkt, hl, total, 1)) {
+    // ICMP is always verified (messages are small and off the bulk data path): an error
+    // translated incrementally must not carry a broken checksum forward.
+    if (!l4ChecksumOk(pkt, hl, total, 1)) {
       st.drops['bad-checksum']++;
       return;
     }
@@ -804,8 +982,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
 
   private outEcho(tid: number, pkt: Uint8Array, hl: number, total: number): void {
     const T = this.t;
-    const src = readIpv4(pkt, 12);
-    const dst = readIpv4(pkt, 16);
+    const src = rd32(pkt, 12);
+    const dst = rd32(pkt, 16);
     const id = (pkt[hl + 4] << 8) | pkt[hl + 5];
     const now = this.clock.now();
     let m = T.findMapping(tid, 1, src, id, this.mapMode === MAP_EIM ? 0 : dst, 0);
@@ -821,10 +999,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     T.sBytesOut[s] += total;
     const ext = this.pool[T.mExtIdx[m]];
     const eid = T.mExtPort[m];
-    let ipCk = (pkt[10] << 8) | pkt[11];
-    ipCk = updateChecksum32(ipCk, src, ext);
-    const ttlWord = (pkt[8] << 8) | 1;
-    ipCk = updateChecksum16(ipCk, ttlWord, ttlWord - 0x100);
+    let ipCk = applyDelta((pkt[10] << 8) | pkt[11], T.mCkAddr[m] + TTL_DELTA);
     pkt[8]--;
     writeIpv4(pkt, 12, ext);
     if ((T.sFlags[s] & SF_REDIRECT) !== 0) {
@@ -834,7 +1009,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     }
     pkt[10] = ipCk >>> 8;
     pkt[11] = ipCk & 0xff;
-    const ck = updateChecksum16((pkt[hl + 2] << 8) | pkt[hl + 3], id, eid);
+    const ck = applyDelta((pkt[hl + 2] << 8) | pkt[hl + 3], T.mCkL4[m]);
     pkt[hl + 4] = eid >>> 8;
     pkt[hl + 5] = eid & 0xff;
     pkt[hl + 2] = ck >>> 8;
@@ -856,8 +1031,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const eIp = e.ipOff;
     const l4 = e.l4Off;
     const proto = e.proto;
-    const remIp = readIpv4(pkt, eIp + 12);
-    const inIp = readIpv4(pkt, eIp + 16);
+    const remIp = rd32(pkt, eIp + 12);
+    const inIp = rd32(pkt, eIp + 16);
     let remPort: number;
     let inPort: number;
     if (proto === 6 || proto === 17) {
@@ -871,10 +1046,18 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       return;
     }
     const mm = this.mapMode;
-    let m = T.findMapping(tid, proto, inIp, inPort, mm === MAP_EIM ? 0 : remIp, mm === MAP_APDM ? remPort : 0);
+    let m = T.findMapping(
+      tid,
+      proto,
+      inIp,
+      inPort,
+      mm === MAP_EIM ? 0 : remIp,
+      mm === MAP_APDM ? remPort : 0,
+    );
     if (m < 0 && mm !== MAP_EIM && this.staticCount > 0) m = T.findMapping(tid, proto, inIp, inPort, 0, 0);
     let s = m >= 0 ? T.findSession(m, remIp, remPort) : -1;
-    if (s < 0 && m >= 0 && this.redirectAlias.size > 0) s = this.redirectAlias.get(m)?.get(remIp * 65536 + remPort) ?? -1;
+    if (s < 0 && m >= 0 && this.redirectAlias.size > 0)
+      s = this.redirectAlias.get(m)?.get(remIp * 65536 + remPort) ?? -1;
     if (s < 0 && this.shadows.size > 0) s = this.shadowSession(tid, proto, inIp, inPort, remIp, remPort);
     if (s < 0) {
       st.drops['icmp-error-no-mapping']++;
@@ -889,14 +1072,14 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       rewriteEmbedded(pkt, hl, e, 12, T.sRemIp[s], proto === 1 ? T.mExtPort[m] : T.sRemPort[s]);
     }
     // outer: source → external address, destination stays the remote, TTL - 1
-    const src = readIpv4(pkt, 12);
+    const src = rd32(pkt, 12);
     let ipCk = (pkt[10] << 8) | pkt[11];
     ipCk = updateChecksum32(ipCk, src, ext);
     const ttlWord = (pkt[8] << 8) | 1;
     ipCk = updateChecksum16(ipCk, ttlWord, ttlWord - 0x100);
     pkt[8]--;
     writeIpv4(pkt, 12, ext);
-    const outerDst = readIpv4(pkt, 16);
+    const outerDst = rd32(pkt, 16);
     if (redirected && outerDst === remIp) {
       ipCk = updateChecksum32(ipCk, outerDst, T.sRemIp[s]);
       writeIpv4(pkt, 16, T.sRemIp[s]);
@@ -909,10 +1092,18 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     this.emitOutside(pkt);
   }
 
-  private shadowSession(tid: number, proto: number, inIp: number, inPort: number, remIp: number, remPort: number): number {
+  private shadowSession(
+    tid: number,
+    proto: number,
+    inIp: number,
+    inPort: number,
+    remIp: number,
+    remPort: number,
+  ): number {
     const T = this.t;
     for (const fm of this.shadows) {
-      if (T.mTenant[fm] !== tid || T.mProto[fm] !== proto || T.mInIp[fm] !== inIp || T.mInPort[fm] !== inPort) continue;
+      if (T.mTenant[fm] !== tid || T.mProto[fm] !== proto || T.mInIp[fm] !== inIp || T.mInPort[fm] !== inPort)
+        continue;
       const s = T.findSession(fm, remIp, remPort);
       if (s >= 0) return s;
     }
@@ -927,8 +1118,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       st.drops[cidOff === -1 ? 'malformed' : 'unsupported-protocol']++;
       return;
     }
-    const src = readIpv4(pkt, 12);
-    const dst = readIpv4(pkt, 16);
+    const src = rd32(pkt, 12);
+    const dst = rd32(pkt, 16);
     const peerCallId = (pkt[cidOff] << 8) | pkt[cidOff + 1];
     const m = T.findMapping(tid, 47, src, 0, dst, peerCallId);
     if (m < 0) {
@@ -962,7 +1153,14 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
 
   // =================================================================== inbound
 
-  private inL4(pkt: Uint8Array, hl: number, total: number, proto: number, extIdx: number, hairpin: boolean): void {
+  private inL4(
+    pkt: Uint8Array,
+    hl: number,
+    total: number,
+    proto: number,
+    extIdx: number,
+    hairpin: boolean,
+  ): void {
     const st = this.stats;
     const l4len = total - hl;
     let flags = 0;
@@ -991,11 +1189,11 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       }
       ckOff = hl + 6;
     }
-    if (this.o.verifyChecksums && !hairpin && !l4ChecksumOk(pkt, hl, total, proto)) {
+    if (this.verify && !hairpin && !l4ChecksumOk(pkt, hl, total, proto)) {
       st.drops['bad-checksum']++;
       return;
     }
-    const src = readIpv4(pkt, 12);
+    const src = rd32(pkt, 12);
     const sp = (pkt[hl] << 8) | pkt[hl + 1];
     const dp = (pkt[hl + 2] << 8) | pkt[hl + 3];
     const T = this.t;
@@ -1009,62 +1207,46 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const sf = T.sFlags[s];
     if (proto === 6) {
       const old = T.sState[s];
-      let ns = old;
-      if ((flags & (TCP_SYN | 0x05)) !== 0) ns = tcpNextState(old, flags, false);
-      if (ns !== old) {
-        T.sState[s] = ns;
-        const d = now + tcpTimeout(this.tmo, ns, true);
-        if (d < T.sExpire[s]) this.sWheel.pullIn(s, d);
-        T.sExpire[s] = d;
-      } else if (tcpRefreshes(ns)) {
-        T.sExpire[s] = now + tcpTimeout(this.tmo, ns, true);
-      }
+      if ((flags & 0x07) === 0 && old === TcpState.established) T.sExpire[s] = now + this.tEst;
+      else this.tcpTrack(s, old, flags, false, now);
     } else {
-      T.sExpire[s] = now + this.tmo.udp;
+      T.sExpire[s] = now + this.tUdp;
     }
     T.sFlags[s] = sf | SF_IN;
     T.mLastUsed[m] = now;
     T.sPktsIn[s]++;
     T.sBytesIn[s] += total;
     // ---- rewrite: destination → inside endpoint, TTL - 1 (once for a hairpinned packet)
-    const dst = readIpv4(pkt, 16);
     const inIp = T.mInIp[m];
     const ip = T.mInPort[m];
-    let ipCk = (pkt[10] << 8) | pkt[11];
-    ipCk = updateChecksum32(ipCk, dst, inIp);
-    if (!hairpin) {
-      const ttlWord = (pkt[8] << 8) | proto;
-      ipCk = updateChecksum16(ipCk, ttlWord, ttlWord - 0x100);
-      pkt[8]--;
-    }
+    const ipCk = applyDelta((pkt[10] << 8) | pkt[11], (~T.mCkAddr[m] & 0xffff) + (hairpin ? 0 : TTL_DELTA));
+    pkt[10] = ipCk >>> 8;
+    pkt[11] = ipCk & 0xff;
+    if (!hairpin) pkt[8]--;
     writeIpv4(pkt, 16, inIp);
     pkt[hl + 2] = ip >>> 8;
     pkt[hl + 3] = ip & 0xff;
     let ck = (pkt[ckOff] << 8) | pkt[ckOff + 1];
-    const hasCk = proto === 6 || ck !== 0;
-    if (hasCk) ck = updateChecksum16(updateChecksum32(ck, dst, inIp), dp, ip);
-    if ((sf & SF_REDIRECT) !== 0) {
-      const orig = this.redirectOrig.get(s);
-      if (orig) {
-        ipCk = updateChecksum32(ipCk, src, orig.ip);
-        writeIpv4(pkt, 12, orig.ip);
-        pkt[hl] = orig.port >>> 8;
-        pkt[hl + 1] = orig.port & 0xff;
-        if (hasCk) ck = updateChecksum16(updateChecksum32(ck, src, orig.ip), sp, orig.port);
-      }
-    }
-    if (hasCk) {
+    if (proto === 6 || ck !== 0) {
+      ck = applyDelta(ck, ~T.mCkL4[m] & 0xffff);
       if (proto === 17 && ck === 0) ck = 0xffff;
       pkt[ckOff] = ck >>> 8;
       pkt[ckOff + 1] = ck & 0xff;
     }
-    pkt[10] = ipCk >>> 8;
-    pkt[11] = ipCk & 0xff;
+    if ((sf & SF_REDIRECT) !== 0) this.redirectIn(pkt, hl, ckOff, proto, src, sp, s);
     st.packetsIn++;
     st.bytesIn += total;
     let out = pkt;
     if (T.sHelper[s] !== 0) {
-      const r = this.runHelper(s, m, 'inbound', pkt, hl, proto === 6 ? hl + ((pkt[hl + 12] >> 4) << 2) : hl + 8, total);
+      const r = this.runHelper(
+        s,
+        m,
+        'inbound',
+        pkt,
+        hl,
+        proto === 6 ? hl + ((pkt[hl + 12] >> 4) << 2) : hl + 8,
+        total,
+      );
       if (r === null) return;
       out = r;
     }
@@ -1098,20 +1280,27 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
         kind === MappingKind.forward ||
         f === FILTER_EIF ||
         (f === FILTER_ADF && T.hasSessionToAddress(m, src)) ||
-        ((kind === MappingKind.static || kind === MappingKind.expectation) && T.mSessCount[m] === 0 && T.mKRemIp[m] === 0);
+        ((kind === MappingKind.static || kind === MappingKind.expectation) &&
+          T.mSessCount[m] === 0 &&
+          T.mKRemIp[m] === 0);
       if (allowed && this.dropRuleCount > 0) {
         for (const r of this.rules)
-          if (r.kind === 'drop' && ruleMatches(r, T.mTenant[m], proto, src, this.pool[extIdx], proto === 1 ? -1 : extPort, true)) {
+          if (
+            r.kind === 'drop' &&
+            ruleMatches(r, T.mTenant[m], proto, src, this.pool[extIdx], proto === 1 ? -1 : extPort, true)
+          ) {
             st.drops['drop-rule']++;
             return -1;
           }
       }
       if (allowed && proto === 6 && state < 0) allowed = false;
       if (allowed) {
-        const timeout = proto === 6 ? tcpTimeout(this.tmo, state, true) : proto === 17 ? this.tmo.udp : this.tmo.icmp;
+        const timeout =
+          proto === 6 ? tcpTimeout(this.tmo, state, true) : proto === 17 ? this.tmo.udp : this.tmo.icmp;
         const s = this.newSession(m, src, sp, state, SF_IN | SF_INBOUND_ORIGIN, now + timeout);
         if (this.helpers.length > 0) this.attachHelper(s, T.mTenant[m], proto, T.mInPort[m]);
-        if (this.listenerCount('mapping-created') > 0) this.emit('mapping-created', this.sessionRecord(s, now));
+        if (this.listenerCount('mapping-created') > 0)
+          this.emit('mapping-created', this.sessionRecord(s, now));
         return s;
       }
     }
@@ -1134,7 +1323,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       st.drops.malformed++;
       return;
     }
-    if (this.o.verifyChecksums && !hairpin && !l4ChecksumOk(pkt, hl, total, 1)) {
+    if (!hairpin && !l4ChecksumOk(pkt, hl, total, 1)) {
       st.drops['bad-checksum']++;
       return;
     }
@@ -1160,8 +1349,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
 
   /** Turns an echo request into the echo reply, in place (swap addresses, type 0, fresh TTL). */
   private answerEcho(pkt: Uint8Array, hl: number, total: number): void {
-    const src = readIpv4(pkt, 12);
-    const dst = readIpv4(pkt, 16);
+    const src = rd32(pkt, 12);
+    const dst = rd32(pkt, 16);
     writeIpv4(pkt, 12, dst);
     writeIpv4(pkt, 16, src);
     let ipCk = (pkt[10] << 8) | pkt[11];
@@ -1180,7 +1369,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private inEchoReply(pkt: Uint8Array, hl: number, total: number, extIdx: number, hairpin: boolean): void {
     const st = this.stats;
     const T = this.t;
-    const src = readIpv4(pkt, 12);
+    const src = rd32(pkt, 12);
     const eid = (pkt[hl + 4] << 8) | pkt[hl + 5];
     const owners = this.ports.owners[2][extIdx];
     const m0 = owners ? owners[eid] : PORT_FREE;
@@ -1196,7 +1385,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     T.mLastUsed[m] = now;
     T.sPktsIn[s]++;
     T.sBytesIn[s] += total;
-    const dst = readIpv4(pkt, 16);
+    const dst = rd32(pkt, 16);
     const inIp = T.mInIp[m];
     const id = T.mInPort[m];
     let ipCk = (pkt[10] << 8) | pkt[11];
@@ -1238,8 +1427,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const eIp = e.ipOff;
     const l4 = e.l4Off;
     const proto = e.proto;
-    const embSrc = readIpv4(pkt, eIp + 12);
-    const remIp = readIpv4(pkt, eIp + 16);
+    const embSrc = rd32(pkt, eIp + 12);
+    const remIp = rd32(pkt, eIp + 16);
     let embExtIdx = 0;
     if (embSrc !== this.pool0) {
       const i = this.poolIndex.get(embSrc);
@@ -1286,10 +1475,10 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     rewriteEmbedded(pkt, hl, e, 12, inIp, T.mInPort[m]);
     const orig = s >= 0 && (T.sFlags[s] & SF_REDIRECT) !== 0 ? this.redirectOrig.get(s) : undefined;
     if (orig) rewriteEmbedded(pkt, hl, e, 16, orig.ip, proto === 1 ? T.mInPort[m] : orig.port);
-    const dst = readIpv4(pkt, 16);
+    const dst = rd32(pkt, 16);
     let ipCk = (pkt[10] << 8) | pkt[11];
     ipCk = updateChecksum32(ipCk, dst, inIp);
-    if (orig && readIpv4(pkt, 12) === T.sRemIp[s]) {
+    if (orig && rd32(pkt, 12) === T.sRemIp[s]) {
       ipCk = updateChecksum32(ipCk, T.sRemIp[s], orig.ip);
       writeIpv4(pkt, 12, orig.ip);
     }
@@ -1315,7 +1504,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       st.drops[cidOff === -1 ? 'malformed' : 'unsupported-protocol']++;
       return;
     }
-    const src = readIpv4(pkt, 12);
+    const src = rd32(pkt, 12);
     const extCid = (pkt[cidOff] << 8) | pkt[cidOff + 1];
     const owners = this.ports.owners[3][extIdx];
     const m = owners ? owners[extCid] : PORT_FREE;
@@ -1334,7 +1523,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     T.mLastUsed[m] = now;
     T.sPktsIn[s]++;
     T.sBytesIn[s] += total;
-    const dst = readIpv4(pkt, 16);
+    const dst = rd32(pkt, 16);
     const inIp = T.mInIp[m];
     let ipCk = (pkt[10] << 8) | pkt[11];
     ipCk = updateChecksum32(ipCk, dst, inIp);
@@ -1356,7 +1545,15 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
 
   // =================================================================== SYN hold (RFC 5382 REQ-4)
 
-  private holdSyn(pkt: Uint8Array, total: number, extIdx: number, extPort: number, remIp: number, remPort: number, now: number): void {
+  private holdSyn(
+    pkt: Uint8Array,
+    total: number,
+    extIdx: number,
+    extPort: number,
+    remIp: number,
+    remPort: number,
+    now: number,
+  ): void {
     if (this.heldLive >= this.o.maxHeldSyns) {
       this.stats.drops['unsolicited-syn']++;
       return;
@@ -1377,7 +1574,13 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private cancelHeldSyn(extIdx: number, extPort: number, remIp: number, remPort: number): void {
     for (let i = this.heldHead; i < this.held.length; i++) {
       const h = this.held[i];
-      if (h.live && h.extPort === extPort && h.remIp === remIp && h.remPort === remPort && h.extIdx === extIdx) {
+      if (
+        h.live &&
+        h.extPort === extPort &&
+        h.remIp === remIp &&
+        h.remPort === remPort &&
+        h.extIdx === extIdx
+      ) {
         h.live = false;
         this.heldLive--;
         this.stats.drops['unsolicited-syn']++;
@@ -1425,7 +1628,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     if (pin > now) return pin;
     T.mPinUntil[m] = 0;
     if (T.mSessCount[m] === 0 && T.mKind[m] !== MappingKind.forward) {
-      if (this.listenerCount('mapping-expired') > 0) this.emit('mapping-expired', this.mappingOnlyRecord(m, now));
+      if (this.listenerCount('mapping-expired') > 0)
+        this.emit('mapping-expired', this.mappingOnlyRecord(m, now));
       this.removeMapping(m, now, true);
     }
     return -1;
@@ -1478,7 +1682,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       if (n >= 0) T.mTenPrev[n] = p;
       if (kind !== MappingKind.forward) tenant.count--;
     }
-    if (kind === MappingKind.forward || kind === MappingKind.static || kind === MappingKind.expectation) this.staticCount--;
+    if (kind === MappingKind.forward || kind === MappingKind.static || kind === MappingKind.expectation)
+      this.staticCount--;
     const slot = protoSlot(T.mProto[m]);
     this.ports.release(slot, T.mExtIdx[m], T.mExtPort[m], now);
     T.freeMapping(m);
@@ -1543,8 +1748,10 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     outsideIp?: string;
   }): ForwardRecord {
     if (this.closed) throw new ClosedError('Nat');
-    if (!f || typeof f !== 'object') throw new ConfigError('ERR_BAD_OPTION', 'addPortForward: options object required');
-    if (f.proto !== 6 && f.proto !== 17) throw new ConfigError('ERR_BAD_OPTION', 'addPortForward: proto must be 6 or 17');
+    if (!f || typeof f !== 'object')
+      throw new ConfigError('ERR_BAD_OPTION', 'addPortForward: options object required');
+    if (f.proto !== 6 && f.proto !== 17)
+      throw new ConfigError('ERR_BAD_OPTION', 'addPortForward: proto must be 6 or 17');
     checkPort(f.outsidePort, 'outsidePort');
     checkPort(f.insidePort, 'insidePort');
     const inIp = parseIpv4Strict(f.insideIp, 'insideIp');
@@ -1553,9 +1760,13 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const slot = protoSlot(f.proto);
     const key = portKey(slot, extIdx, f.outsidePort);
     if (this.forwards.has(key))
-      throw new ConfigError('ERR_FORWARD_CONFLICT', `${PROTO_NAMES[f.proto]} port ${f.outsidePort} is already forwarded`);
+      throw new ConfigError(
+        'ERR_FORWARD_CONFLICT',
+        `${PROTO_NAMES[f.proto]} port ${f.outsidePort} is already forwarded`,
+      );
     const owner = this.ports.owner(slot, extIdx, f.outsidePort);
-    if (owner !== PORT_FREE) throw new ConfigError('ERR_PORT_IN_USE', `${PROTO_NAMES[f.proto]} port ${f.outsidePort} is in use`);
+    if (owner !== PORT_FREE)
+      throw new ConfigError('ERR_PORT_IN_USE', `${PROTO_NAMES[f.proto]} port ${f.outsidePort} is in use`);
     const now = this.clock.now();
     const T = this.t;
     let kRemIp = 0;
@@ -1563,7 +1774,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const shadow = T.findMapping(tid, f.proto, inIp, f.insidePort, 0, 0) >= 0;
     if (shadow) {
       // The inside endpoint already has a mapping: this one is reached inbound only (shadow key).
-      kRemIp = 0xffffffff;
+      kRemIp = -1;
       kRemPort = f.outsidePort;
     }
     const m = this.newMapping(
@@ -1593,7 +1804,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       tenant: tid,
     };
     this.forwards.set(key, { rec, m, slot, extIdx });
-    if (this.helpers.length > 0) for (let s = T.mSessHead[m]; s >= 0; s = T.sMapNext[s]) this.attachHelper(s, tid, f.proto, f.insidePort);
+    if (this.helpers.length > 0)
+      for (let s = T.mSessHead[m]; s >= 0; s = T.sMapNext[s])
+        this.attachHelper(s, tid, f.proto, f.insidePort);
     this.emit('forward-added', { ...rec });
     return { ...rec };
   }
@@ -1694,7 +1907,15 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     }
   }
 
-  private runHelper(s: number, m: number, dir: 'outbound' | 'inbound', pkt: Uint8Array, l4: number, payloadOff: number, total: number): Uint8Array | null {
+  private runHelper(
+    s: number,
+    m: number,
+    dir: 'outbound' | 'inbound',
+    pkt: Uint8Array,
+    l4: number,
+    payloadOff: number,
+    total: number,
+  ): Uint8Array | null {
     const T = this.t;
     const h = this.helpers[T.sHelper[s] - 1];
     if (!h) return pkt;
@@ -1760,13 +1981,14 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
    */
   addExpectation(o: ExpectationOptions): ExpectationRecord {
     if (this.closed) throw new ClosedError('Nat');
-    if (!o || typeof o !== 'object') throw new ConfigError('ERR_BAD_OPTION', 'addExpectation: options object required');
+    if (!o || typeof o !== 'object')
+      throw new ConfigError('ERR_BAD_OPTION', 'addExpectation: options object required');
     const slot = protoSlot(o.proto);
     if (slot < 0) throw new ConfigError('ERR_BAD_OPTION', `addExpectation: unsupported protocol ${o.proto}`);
     const inIp = parseIpv4Strict(o.insideIp, 'insideIp');
     checkPort(o.insidePort, 'insidePort', o.proto === 1 ? 0 : 1);
     const tid = this.checkTenant(o.tenant);
-    const remoteIp = o.remoteIp === undefined ? -1 : parseIpv4Strict(o.remoteIp, 'remoteIp');
+    const remoteIp = o.remoteIp === undefined ? null : parseIpv4Strict(o.remoteIp, 'remoteIp');
     if (o.remotePort !== undefined) checkPort(o.remotePort, 'remotePort', 0);
     const remotePort = o.remotePort ?? -1;
     const now = this.clock.now();
@@ -1870,7 +2092,11 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) this.expByPort.delete(key);
     }
-    if (e.ownsPort && !this.expByPort.has(key) && this.ports.owner(slot, e.extIdx, e.extPort) === PORT_RESERVED)
+    if (
+      e.ownsPort &&
+      !this.expByPort.has(key) &&
+      this.ports.owner(slot, e.extIdx, e.extPort) === PORT_RESERVED
+    )
       this.ports.release(slot, e.extIdx, e.extPort, now);
     if (expired && this.listenerCount('expectation-expired') > 0)
       this.emit('expectation-expired', this.expectationRecord(e, now));
@@ -1891,7 +2117,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const key = portKey(slot, extIdx, extPort);
     const list = this.expByPort.get(key);
     if (!list) return -1;
-    const e = list.find((x) => (x.remoteIp < 0 || x.remoteIp === src) && (x.remotePort < 0 || x.remotePort === sp));
+    const e = list.find(
+      (x) => (x.remoteIp === null || x.remoteIp === src) && (x.remotePort < 0 || x.remotePort === sp),
+    );
     if (!e) return -1;
     if (proto === 6 && state < 0) return -1;
     const T = this.t;
@@ -1904,7 +2132,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       let kRemPort = mode === MAP_APDM ? sp : 0;
       let shadow = false;
       if (T.findMapping(e.tenant, proto, e.insideIp, e.insidePort, kRemIp, kRemPort) >= 0) {
-        kRemIp = 0xffffffff;
+        kRemIp = -1;
         kRemPort = extPort;
         shadow = true;
       }
@@ -1928,11 +2156,13 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     }
     e.ownsPort = false;
     this.dropExpectation(e, false);
-    const timeout = proto === 6 ? tcpTimeout(this.tmo, state, true) : proto === 17 ? this.tmo.udp : this.tmo.icmp;
+    const timeout =
+      proto === 6 ? tcpTimeout(this.tmo, state, true) : proto === 17 ? this.tmo.udp : this.tmo.icmp;
     const s = this.newSession(mm, src, sp, state, SF_IN | SF_INBOUND_ORIGIN, now + timeout);
     if (this.helpers.length > 0) this.attachHelper(s, e.tenant, proto, e.insidePort);
     this.stats.expectationsUsed++;
-    if (this.listenerCount('expectation-used') > 0) this.emit('expectation-used', this.expectationRecord(e, now));
+    if (this.listenerCount('expectation-used') > 0)
+      this.emit('expectation-used', this.expectationRecord(e, now));
     if (this.listenerCount('mapping-created') > 0) this.emit('mapping-created', this.sessionRecord(s, now));
     return s;
   }
@@ -1945,49 +2175,85 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
    */
   createMapping(o: CreateMappingOptions): MappingRecord {
     if (this.closed) throw new ClosedError('Nat');
-    if (!o || typeof o !== 'object') throw new ConfigError('ERR_BAD_OPTION', 'createMapping: options object required');
+    if (!o || typeof o !== 'object')
+      throw new ConfigError('ERR_BAD_OPTION', 'createMapping: options object required');
     const slot = protoSlot(o.proto);
     if (slot < 0) throw new ConfigError('ERR_BAD_OPTION', `createMapping: unsupported protocol ${o.proto}`);
     const inIp = parseIpv4Strict(o.insideIp, 'insideIp');
     checkPort(o.insidePort, 'insidePort', o.proto === 1 ? 0 : 1);
     const tid = this.checkTenant(o.tenant);
-    const remIp = o.remoteIp === undefined ? -1 : parseIpv4Strict(o.remoteIp, 'remoteIp');
+    const hasRem = o.remoteIp !== undefined;
+    const remIp = hasRem ? parseIpv4Strict(o.remoteIp, 'remoteIp') : 0;
     if (o.remotePort !== undefined) checkPort(o.remotePort, 'remotePort', 0);
     const isGre = o.proto === 47;
-    if (isGre && (remIp < 0 || o.remotePort === undefined))
-      throw new ConfigError('ERR_BAD_OPTION', 'createMapping: GRE needs remoteIp and remotePort (the peer call ID)');
+    if (isGre && (!hasRem || o.remotePort === undefined))
+      throw new ConfigError(
+        'ERR_BAD_OPTION',
+        'createMapping: GRE needs remoteIp and remotePort (the peer call ID)',
+      );
     const remPort = o.proto === 1 ? 0 : (o.remotePort ?? 0);
     const now = this.clock.now();
     const T = this.t;
     const mm = this.mapMode;
     const kPort = isGre ? 0 : o.insidePort;
-    const kRemIp = isGre ? remIp : mm === MAP_EIM || remIp < 0 ? 0 : remIp;
-    const kRemPort = isGre ? remPort : mm === MAP_APDM && remIp >= 0 ? remPort : 0;
+    const kRemIp = isGre ? remIp : mm === MAP_EIM || !hasRem ? 0 : remIp;
+    const kRemPort = isGre ? remPort : mm === MAP_APDM && hasRem ? remPort : 0;
     const timeoutMs =
       o.timeoutMs ??
-      (o.proto === 6 ? this.tmo.tcpTransitory : o.proto === 17 ? this.tmo.udp : o.proto === 1 ? this.tmo.icmp : this.tmo.gre);
+      (o.proto === 6
+        ? this.tmo.tcpTransitory
+        : o.proto === 17
+          ? this.tmo.udp
+          : o.proto === 1
+            ? this.tmo.icmp
+            : this.tmo.gre);
     if (!(timeoutMs > 0)) throw new ConfigError('ERR_BAD_OPTION', 'timeoutMs must be > 0');
     let m = T.findMapping(tid, o.proto, inIp, kPort, kRemIp, kRemPort);
     const extIdx = o.externalIp !== undefined ? this.extIndexOf(o.externalIp) : -1;
     if (m >= 0) {
-      if ((o.externalPort !== undefined && T.mExtPort[m] !== o.externalPort) || (extIdx >= 0 && T.mExtIdx[m] !== extIdx))
+      if (
+        (o.externalPort !== undefined && T.mExtPort[m] !== o.externalPort) ||
+        (extIdx >= 0 && T.mExtIdx[m] !== extIdx)
+      )
         throw new ConfigError('ERR_PORT_IN_USE', 'the inside endpoint already has a different mapping');
     } else {
       let want = -1;
       if (o.externalPort !== undefined) {
         checkPort(o.externalPort, 'externalPort', o.proto === 1 ? 0 : 1);
-        const owner = this.ports.owner(slot, extIdx >= 0 ? extIdx : this.pairedExtIdx(tid, inIp), o.externalPort);
+        const owner = this.ports.owner(
+          slot,
+          extIdx >= 0 ? extIdx : this.pairedExtIdx(tid, inIp),
+          o.externalPort,
+        );
         if (owner !== PORT_FREE && owner !== PORT_RESERVED)
           throw new ConfigError('ERR_PORT_IN_USE', `external port ${o.externalPort} is in use`);
         want = o.externalPort;
       }
-      m = this.newMapping(tid, o.proto, inIp, o.insidePort, kPort, kRemIp, kRemPort, extIdx, want, MappingKind.static, now, null, 0);
-      if (m < 0) throw new ConfigError('ERR_PORTS_EXHAUSTED', 'createMapping: no mapping could be created (limits or ports)');
+      m = this.newMapping(
+        tid,
+        o.proto,
+        inIp,
+        o.insidePort,
+        kPort,
+        kRemIp,
+        kRemPort,
+        extIdx,
+        want,
+        MappingKind.static,
+        now,
+        null,
+        0,
+      );
+      if (m < 0)
+        throw new ConfigError(
+          'ERR_PORTS_EXHAUSTED',
+          'createMapping: no mapping could be created (limits or ports)',
+        );
     }
     T.mPinUntil[m] = Math.max(T.mPinUntil[m], now + timeoutMs);
     if (!this.mWheel.has(m)) this.mWheel.schedule(m, T.mPinUntil[m]);
     let s = -1;
-    if (remIp >= 0) {
+    if (hasRem) {
       const sk = isGre ? 0 : remPort;
       s = T.findSession(m, remIp, sk);
       if (s < 0) {
@@ -2054,7 +2320,11 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const orig = (T.sFlags[s] & SF_REDIRECT) !== 0 ? this.redirectOrig.get(s) : undefined;
     const flags = T.sFlags[s];
     const state =
-      proto === 6 ? TCP_STATE_NAMES[T.sState[s]] : (flags & SF_IN) !== 0 && (flags & SF_OUT) !== 0 ? 'ASSURED' : 'UNREPLIED';
+      proto === 6
+        ? TCP_STATE_NAMES[T.sState[s]]
+        : (flags & SF_IN) !== 0 && (flags & SF_OUT) !== 0
+          ? 'ASSURED'
+          : 'UNREPLIED';
     return {
       id: T.sId[s],
       tenant: T.mTenant[m],
@@ -2128,7 +2398,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       externalPort: e.extPort,
       expiresInMs: Math.max(0, e.deadline - now),
     };
-    if (e.remoteIp >= 0) r.remoteIp = formatIpv4(e.remoteIp);
+    if (e.remoteIp !== null) r.remoteIp = formatIpv4(e.remoteIp);
     if (e.remotePort >= 0) r.remotePort = e.remotePort;
     if (e.helper !== undefined) r.helper = e.helper;
     return r;
@@ -2178,7 +2448,12 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     }
     const quarantine: NatSnapshot['quarantine'] = [];
     for (const [slot, a, port, until] of this.ports.quarantined(now))
-      quarantine.push({ proto: SLOT_PROTOS[slot], externalIp: formatIpv4(this.pool[a]), port, forMs: until - now });
+      quarantine.push({
+        proto: SLOT_PROTOS[slot],
+        externalIp: formatIpv4(this.pool[a]),
+        port,
+        forMs: until - now,
+      });
     return {
       version: SNAPSHOT_VERSION,
       mappings,
@@ -2202,7 +2477,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     } catch (e) {
       nat.close();
       if (e instanceof ConfigError) throw e;
-      throw new ConfigError('ERR_BAD_SNAPSHOT', `snapshot does not fit this NAT: ${(e as Error).message}`, { cause: e });
+      throw new ConfigError('ERR_BAD_SNAPSHOT', `snapshot does not fit this NAT: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
     return nat;
   }
@@ -2252,9 +2529,16 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
         T.mPinUntil[m] = now + sm.pinnedForMs;
         this.mWheel.schedule(m, T.mPinUntil[m]);
       }
-      if (T.mKRemIp[m] === 0xffffffff) this.shadows.add(m);
+      if (T.mKRemIp[m] === -1) this.shadows.add(m);
       for (const ss of sm.sessions) {
-        const s = this.newSession(m, parseIpv4Strict(ss.remoteIp, 'remoteIp'), ss.remotePort, ss.state, ss.flags, now + ss.expiresInMs);
+        const s = this.newSession(
+          m,
+          parseIpv4Strict(ss.remoteIp, 'remoteIp'),
+          ss.remotePort,
+          ss.state,
+          ss.flags,
+          now + ss.expiresInMs,
+        );
         T.sPktsOut[s] = ss.packetsOut;
         T.sPktsIn[s] = ss.packetsIn;
         T.sBytesOut[s] = ss.bytesOut;
@@ -2276,7 +2560,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       const extIdx = this.extIndexOf(f.outsideIp);
       const slot = protoSlot(f.proto);
       const m = this.ports.owner(slot, extIdx, f.outsidePort);
-      if (m < 0 || T.mKind[m] !== MappingKind.forward) throw new ConfigError('ERR_BAD_SNAPSHOT', 'forward without its mapping');
+      if (m < 0 || T.mKind[m] !== MappingKind.forward)
+        throw new ConfigError('ERR_BAD_SNAPSHOT', 'forward without its mapping');
       this.forwards.set(portKey(slot, extIdx, f.outsidePort), { rec: { ...f }, m, slot, extIdx });
     }
     for (const e of snap.expectations) {
@@ -2312,8 +2597,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private extIndexOf(ip: string | undefined): number {
     if (ip === undefined) return 0;
     const v = parseIpv4(ip);
-    const i = v === null ? undefined : this.poolIndex.get(v);
-    if (i === undefined) throw new ConfigError('ERR_BAD_OPTION', `${String(ip)} is not an outside address of this NAT`);
+    const i = v === null ? undefined : this.poolIndex.get(v | 0);
+    if (i === undefined)
+      throw new ConfigError('ERR_BAD_OPTION', `${String(ip)} is not an outside address of this NAT`);
     return i;
   }
 }
@@ -2328,10 +2614,11 @@ function checkPort(p: unknown, what: string, min = 1): void {
     throw new ConfigError('ERR_BAD_OPTION', `${what} must be an integer ${min}..65535`);
 }
 
+/** Parses an address to the signed int32 form the tables use. */
 function parseIpv4Strict(s: unknown, what: string): number {
   const v = typeof s === 'string' ? parseIpv4(s) : null;
   if (v === null) throw new ConfigError('ERR_BAD_OPTION', `${what}: not an IPv4 address: ${String(s)}`);
-  return v;
+  return v | 0;
 }
 
 /** Full transport checksum check (only with `verifyChecksums`). */

@@ -126,11 +126,15 @@ export interface ResolvedOptions {
   maxHeldSyns: number;
 }
 
-const BEHAVIORS: readonly string[] = ['endpoint-independent', 'address-dependent', 'address-and-port-dependent'];
+const BEHAVIORS: readonly string[] = [
+  'endpoint-independent',
+  'address-dependent',
+  'address-and-port-dependent',
+];
 
 function prefix4(v: unknown, what: string): Prefix {
   const p = v instanceof Prefix ? v : typeof v === 'string' ? Prefix.tryParse(v) : null;
-  if (!p || p.version !== 4) throw new ConfigError('ERR_BAD_PREFIX', `${what}: not an IPv4 prefix: ${String(v)}`);
+  if (p?.version !== 4) throw new ConfigError('ERR_BAD_PREFIX', `${what}: not an IPv4 prefix: ${String(v)}`);
   return p;
 }
 
@@ -145,8 +149,12 @@ function range(v: PortRange | undefined, def: PortRange, what: string): PortRang
     v[1] > 65535 ||
     v[0] > v[1]
   )
-    throw new ConfigError('ERR_BAD_PORT_RANGE', `portRange.${what} must be [lo, hi] with 0 <= lo <= hi <= 65535`);
-  if (what !== 'icmp' && v[0] === 0 && v[1] === 0) throw new ConfigError('ERR_BAD_PORT_RANGE', `portRange.${what} is empty`);
+    throw new ConfigError(
+      'ERR_BAD_PORT_RANGE',
+      `portRange.${what} must be [lo, hi] with 0 <= lo <= hi <= 65535`,
+    );
+  if (what !== 'icmp' && v[0] === 0 && v[1] === 0)
+    throw new ConfigError('ERR_BAD_PORT_RANGE', `portRange.${what} is empty`);
   return [what === 'icmp' ? v[0] : Math.max(1, v[0]), v[1]];
 }
 
@@ -165,7 +173,8 @@ export function resolveOptions(o: NatOptions): ResolvedOptions {
   const pool = [outside.ipv4];
   for (const a of o.outsidePool ?? []) {
     const ip = typeof a === 'string' ? parseIpv4(a.includes('/') ? a.slice(0, a.indexOf('/')) : a) : null;
-    if (ip === null) throw new ConfigError('ERR_BAD_PREFIX', `outsidePool: not an IPv4 address: ${String(a)}`);
+    if (ip === null)
+      throw new ConfigError('ERR_BAD_PREFIX', `outsidePool: not an IPv4 address: ${String(a)}`);
     if (!pool.includes(ip)) pool.push(ip);
   }
   if (pool.length > 65535) throw new ConfigError('ERR_BAD_OPTION', 'outsidePool: too many addresses');
@@ -175,12 +184,16 @@ export function resolveOptions(o: NatOptions): ResolvedOptions {
     const preset = NAT_TYPE_PRESETS[o.type];
     if (!preset) throw new ConfigError('ERR_BAD_OPTION', `type: unknown NAT type ${String(o.type)}`);
     if ((o.mapping && o.mapping !== preset.mapping) || (o.filtering && o.filtering !== preset.filtering))
-      throw new ConfigError('ERR_CONFLICTING_OPTIONS', `type ${o.type} conflicts with the explicit mapping/filtering`);
+      throw new ConfigError(
+        'ERR_CONFLICTING_OPTIONS',
+        `type ${o.type} conflicts with the explicit mapping/filtering`,
+      );
     mapping = preset.mapping;
     filtering = preset.filtering;
   }
   if (o.mapping !== undefined) {
-    if (!BEHAVIORS.includes(o.mapping)) throw new ConfigError('ERR_BAD_OPTION', `mapping: unknown behaviour ${String(o.mapping)}`);
+    if (!BEHAVIORS.includes(o.mapping))
+      throw new ConfigError('ERR_BAD_OPTION', `mapping: unknown behaviour ${String(o.mapping)}`);
     mapping = o.mapping;
   }
   if (o.filtering !== undefined) {
@@ -195,7 +208,10 @@ export function resolveOptions(o: NatOptions): ResolvedOptions {
       throw new ConfigError('ERR_BAD_OPTION', `timeouts.${k} must be a number of milliseconds >= 0`);
     const min = MIN_TIMEOUTS[k as keyof NatTimeouts];
     if (min !== undefined && v < min)
-      throw new ConfigError('ERR_TIMEOUT_TOO_SHORT', `timeouts.${k} = ${v} ms is below the RFC minimum of ${min} ms`);
+      throw new ConfigError(
+        'ERR_TIMEOUT_TOO_SHORT',
+        `timeouts.${k} = ${v} ms is below the RFC minimum of ${min} ms`,
+      );
     timeouts[k as keyof NatTimeouts] = v;
   }
   const pr = o.portRange ?? {};

@@ -167,7 +167,8 @@ export class PortAllocator {
     if (!t || t[port] === PORT_FREE) return;
     t[port] = PORT_FREE;
     this.used[slot][extIdx]--;
-    if (quarantine && this.quarantineMs > 0) this.qtable(slot, extIdx)[port] = Math.ceil((nowMs + this.quarantineMs) / 1000);
+    if (quarantine && this.quarantineMs > 0)
+      this.qtable(slot, extIdx)[port] = Math.ceil((nowMs + this.quarantineMs) / 1000);
   }
 
   /** Quarantine end (ms) of a port, 0 when none. */

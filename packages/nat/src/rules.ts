@@ -61,19 +61,23 @@ function cidr(text: string | undefined, what: string): [number, number] {
     const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
     return [(ip & mask) >>> 0, mask];
   } catch (cause) {
-    throw new ConfigError('ERR_BAD_PREFIX', `${what}: not an IPv4 prefix: ${JSON.stringify(text)}`, { cause });
+    throw new ConfigError('ERR_BAD_PREFIX', `${what}: not an IPv4 prefix: ${JSON.stringify(text)}`, {
+      cause,
+    });
   }
 }
 
 function optInt(v: number | undefined, lo: number, hi: number, what: string): number {
   if (v === undefined) return -1;
-  if (!Number.isInteger(v) || v < lo || v > hi) throw new ConfigError('ERR_BAD_OPTION', `${what} must be an integer ${lo}..${hi}`);
+  if (!Number.isInteger(v) || v < lo || v > hi)
+    throw new ConfigError('ERR_BAD_OPTION', `${what} must be an integer ${lo}..${hi}`);
   return v;
 }
 
 /** Compiles a drop rule. */
 export function compileDropRule(id: number, o: DropRuleOptions): CompiledRule {
-  if (!o || typeof o !== 'object') throw new ConfigError('ERR_BAD_OPTION', 'addDropRule: options object required');
+  if (!o || typeof o !== 'object')
+    throw new ConfigError('ERR_BAD_OPTION', 'addDropRule: options object required');
   const [dstNet, dstMask] = cidr(o.dst, 'dst');
   const [srcNet, srcMask] = cidr(o.src, 'src');
   if (o.direction !== undefined && o.direction !== 'outbound' && o.direction !== 'inbound')
@@ -97,7 +101,8 @@ export function compileDropRule(id: number, o: DropRuleOptions): CompiledRule {
 
 /** Compiles a redirect rule. */
 export function compileRedirectRule(id: number, o: RedirectRuleOptions): CompiledRule {
-  if (!o || typeof o !== 'object') throw new ConfigError('ERR_BAD_OPTION', 'addRedirectRule: options object required');
+  if (!o || typeof o !== 'object')
+    throw new ConfigError('ERR_BAD_OPTION', 'addRedirectRule: options object required');
   if (o.dst === undefined) throw new ConfigError('ERR_BAD_OPTION', 'addRedirectRule: dst is required');
   const [dstNet, dstMask] = cidr(o.dst, 'dst');
   const [toIp, toMask] = cidr(o.toIp, 'toIp');
@@ -136,7 +141,7 @@ export function ruleMatches(
   if (r.tenant >= 0 && r.tenant !== tenant) return false;
   if (r.proto >= 0 && r.proto !== proto) return false;
   if (r.dstPort >= 0 && (dstPort < 0 || r.dstPort !== dstPort)) return false;
-  if (((dst & r.dstMask) >>> 0) !== r.dstNet) return false;
-  if (((src & r.srcMask) >>> 0) !== r.srcNet) return false;
+  if ((dst & r.dstMask) >>> 0 !== r.dstNet) return false;
+  if ((src & r.srcMask) >>> 0 !== r.srcNet) return false;
   return true;
 }

@@ -1,7 +1,7 @@
 /** The JSON shape of `nat.snapshot()` and its validation for `Nat.restore`. */
 import { ConfigError } from '@l3kit/core';
-import type { DropRuleOptions, RedirectRuleOptions } from './rules.js';
 import type { ExpectationRecord, ForwardRecord } from './records.js';
+import type { DropRuleOptions, RedirectRuleOptions } from './rules.js';
 
 /** Current snapshot format version. */
 export const SNAPSHOT_VERSION = 1;
@@ -57,7 +57,8 @@ function bad(what: string): never {
 }
 
 function int(v: unknown, lo: number, hi: number, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) bad(`${what} must be an integer ${lo}..${hi}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)
+    bad(`${what} must be an integer ${lo}..${hi}`);
   return v;
 }
 

@@ -69,7 +69,11 @@ export function tcpNextState(st: number, flags: number, outbound: boolean): numb
       return st;
     case TcpState.rst:
       // RFC 6146 TRANS: any other packet brings the session back.
-      return syn && !(flags & TCP_ACK) ? (outbound ? TcpState.synSent : TcpState.synRecv) : TcpState.established;
+      return syn && !(flags & TCP_ACK)
+        ? outbound
+          ? TcpState.synSent
+          : TcpState.synRecv
+        : TcpState.established;
     default:
       return st;
   }

@@ -2,7 +2,23 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ExpectationRecord, HelperPacketContext, NatHelper } from '../src/index.js';
-import { EXT, H1, H2, handshake, liveMappings, PSH, ACK, R1, R2, Rig, SYN, TCP, tcp, UDP, udp } from './helpers.js';
+import {
+  ACK,
+  EXT,
+  H1,
+  H2,
+  handshake,
+  liveMappings,
+  PSH,
+  R1,
+  R2,
+  Rig,
+  SYN,
+  TCP,
+  tcp,
+  UDP,
+  udp,
+} from './helpers.js';
 
 describe('expectations and helpers', () => {
   it('an expectation lets the expected inbound flow in once and maps it to the inside endpoint', () => {
@@ -83,7 +99,13 @@ describe('expectations and helpers', () => {
 
   it('createMapping pins a mapping with a session that filtering lets in', () => {
     const rig = new Rig();
-    const m = rig.nat.createMapping({ proto: UDP, insideIp: H1, insidePort: 5060, remoteIp: R1, remotePort: 5060 });
+    const m = rig.nat.createMapping({
+      proto: UDP,
+      insideIp: H1,
+      insidePort: 5060,
+      remoteIp: R1,
+      remotePort: 5060,
+    });
     assert.equal(m.insideIp, H1);
     assert.equal(m.externalIp, EXT);
     const r = rig.fromOutside(udp(R1, 5060, EXT, m.externalPort, 'INVITE'));
@@ -105,7 +127,9 @@ describe('expectations and helpers', () => {
           dir: ctx.direction,
           tenant: ctx.tenant,
           ext: ctx.externalPort,
-          payload: new TextDecoder().decode(ctx.pkt.subarray(ctx.payloadOff, ctx.payloadOff + ctx.payloadLen)),
+          payload: new TextDecoder().decode(
+            ctx.pkt.subarray(ctx.payloadOff, ctx.payloadOff + ctx.payloadLen),
+          ),
         });
         return undefined;
       },
@@ -138,6 +162,43 @@ describe('expectations and helpers', () => {
     assert.equal(rig.fromInside(udp(H1, 1, R1, 9)).out.length, 0);
     assert.equal(rig.nat.stats.drops.helper, 1);
     assert.equal(rig.fromInside(udp(H1, 1, R1, 10)).out.length, 1);
+    rig.close();
+  });
+
+  it('a helper limited to some tenants sees only their connections', () => {
+    const rig = new Rig();
+    rig.addTenant('a');
+    rig.addTenant('b');
+    const seen: number[] = [];
+    rig.nat.addHelper({
+      name: 'only-b',
+      proto: UDP,
+      ports: [5060],
+      tenants: [rig.tenantId('b')],
+      onPacket(ctx) {
+        seen.push(ctx.tenant);
+        return undefined;
+      },
+    });
+    rig.fromTenant('a', udp(H1, 5060, R1, 5060));
+    const xb = rig.fromTenant('b', udp(H1, 5060, R1, 5060)).out[0].srcPort as number;
+    rig.fromOutside(udp(R1, 5060, EXT, xb));
+    assert.deepEqual(seen, [rig.tenantId('b'), rig.tenantId('b')]);
+    rig.close();
+  });
+
+  it('an expectation follows its inside host’s paired external address', () => {
+    const pool = ['203.0.113.1', '203.0.113.2', '203.0.113.3'];
+    const rig = new Rig({ outsidePool: pool });
+    const addrs = ['192.168.1.20', '192.168.1.21', '192.168.1.22', '192.168.1.23'].map((h) => {
+      const a = rig.udpOut(h, 21, R1, 21).src;
+      const e = rig.nat.addExpectation({ proto: TCP, insideIp: h, insidePort: 20 });
+      assert.equal(e.externalIp, a, `expectation of ${h} uses ${a}`);
+      const syn = rig.fromOutside(tcp(R1, 20, e.externalIp, e.externalPort, SYN));
+      assert.equal(syn.in[0]?.dst, h);
+      return a;
+    });
+    assert.ok(new Set(addrs).size > 1, 'the pool is used');
     rig.close();
   });
 });

@@ -63,14 +63,26 @@ class FuzzRig {
       (p: Uint8Array) => this.a.emit(p),
       (p: Uint8Array) => this.b.emit(p),
     ]) {
-      for (const pkt of [udp(H1, 5000, R1, 53), tcp(H1, 40000, R1, 80, SYN), echo(H1, R1, 0x42), udp(H2, 6000, R2, 123)]) {
+      for (const pkt of [
+        udp(H1, 5000, R1, 53),
+        tcp(H1, 40000, R1, 80, SYN),
+        echo(H1, R1, 0x42),
+        udp(H2, 6000, R2, 123),
+      ]) {
         this.emitted = [];
         send(pkt);
-        for (const e of this.emitted) if (e.side === 'outside') this.ports.push(get16(e.pkt, 20 + (e.pkt[9] === 1 ? 4 : 0)));
+        for (const e of this.emitted)
+          if (e.side === 'outside') this.ports.push(get16(e.pkt, 20 + (e.pkt[9] === 1 ? 4 : 0)));
       }
     }
     this.emitted = [];
-    this.nat.addPortForward({ proto: 17, outsidePort: 7777, insideIp: H1, insidePort: 53, tenant: this.ids.get('b') });
+    this.nat.addPortForward({
+      proto: 17,
+      outsidePort: 7777,
+      insideIp: H1,
+      insidePort: 53,
+      tenant: this.ids.get('b'),
+    });
     this.ports.push(7777);
   }
 
@@ -78,9 +90,9 @@ class FuzzRig {
   owners(): Map<string, Set<number>> {
     const m = new Map<string, Set<number>>();
     const add = (k: string, t: number) => {
-      let s = m.get(k);
-      if (!s) m.set(k, (s = new Set()));
+      const s = m.get(k) ?? new Set<number>();
       s.add(t);
+      m.set(k, s);
     };
     for (const r of this.nat.mappings()) add(`${r.proto}:${r.externalPort}`, r.tenant);
     for (const f of this.nat.listPortForwards()) add(`${f.proto}:${f.outsidePort}`, f.tenant);
@@ -138,9 +150,16 @@ function portArb(known: number[]) {
 /** A valid packet of any kind the NAT handles (and some it does not). */
 function validPacket(src: fc.Arbitrary<string>, dst: fc.Arbitrary<string>, port: fc.Arbitrary<number>) {
   const simple = fc.oneof(
-    fc.record({ src, dst, sp: port, dp: port, data: fc.uint8Array({ maxLength: 64 }), zero: fc.boolean() }).map((r) =>
-      packet({ src: r.src, dst: r.dst, udp: { srcPort: r.sp, dstPort: r.dp, zeroChecksum: r.zero }, payload: r.data }),
-    ),
+    fc
+      .record({ src, dst, sp: port, dp: port, data: fc.uint8Array({ maxLength: 64 }), zero: fc.boolean() })
+      .map((r) =>
+        packet({
+          src: r.src,
+          dst: r.dst,
+          udp: { srcPort: r.sp, dstPort: r.dp, zeroChecksum: r.zero },
+          payload: r.data,
+        }),
+      ),
     fc
       .record({
         src,
@@ -154,8 +173,21 @@ function validPacket(src: fc.Arbitrary<string>, dst: fc.Arbitrary<string>, port:
       })
       .map((r) => tcp(r.src, r.sp, r.dst, r.dp, r.flags, r.seq, r.ack, r.data)),
     fc
-      .record({ src, dst, type: fc.constantFrom(0, 8, 13, 14, 9, 10, 5, 4), code: fc.integer({ min: 0, max: 3 }), id: port })
-      .map((r) => packet({ src: r.src, dst: r.dst, icmp: { type: r.type, code: r.code, identifier: r.id, sequence: 1 }, payload: 'abcd' })),
+      .record({
+        src,
+        dst,
+        type: fc.constantFrom(0, 8, 13, 14, 9, 10, 5, 4),
+        code: fc.integer({ min: 0, max: 3 }),
+        id: port,
+      })
+      .map((r) =>
+        packet({
+          src: r.src,
+          dst: r.dst,
+          icmp: { type: r.type, code: r.code, identifier: r.id, sequence: 1 },
+          payload: 'abcd',
+        }),
+      ),
     fc
       .record({ src, dst, callId: port, seq: fc.option(fc.nat(), { nil: undefined }) })
       .map((r) => packet({ src: r.src, dst: r.dst, gre: { callId: r.callId, seq: r.seq }, payload: 'ppp' })),
@@ -206,19 +238,23 @@ describe('fuzzing', () => {
   it('arbitrary bytes on every interface never throw and never produce a bad packet (checksums verified)', () => {
     const rig = new FuzzRig({ verifyChecksums: true });
     fc.assert(
-      fc.property(fc.constantFrom('inside', 'outside', 'a', 'b') as fc.Arbitrary<'inside'>, fc.uint8Array({ maxLength: 120 }), (side, bytes) => {
-        const input = bytes.length > 0 ? bytes : new Uint8Array(0);
-        // Make a good share of them look like IPv4 so deeper code runs.
-        if (input.length > 0 && input[0] % 2 === 0) input[0] = 0x45;
-        const out = rig.run(side, input);
-        for (const e of out) assert.ok(verifyPacket(e.pkt).ok, `${e.side}: ${problems(e.pkt)}`);
-      }),
+      fc.property(
+        fc.constantFrom('inside', 'outside', 'a', 'b') as fc.Arbitrary<'inside'>,
+        fc.uint8Array({ maxLength: 120 }),
+        (side, bytes) => {
+          const input = bytes.length > 0 ? bytes : new Uint8Array(0);
+          // Make a good share of them look like IPv4 so deeper code runs.
+          if (input.length > 0 && input[0] % 2 === 0) input[0] = 0x45;
+          const out = rig.run(side, input);
+          for (const e of out) assert.ok(verifyPacket(e.pkt).ok, `${e.side}: ${problems(e.pkt)}`);
+        },
+      ),
       { numRuns: 3000 },
     );
     rig.nat.close();
   });
 
-  it('mutated valid packets from inside and tenants never throw, never leak an inside source, keep checksums right', () => {
+  it('mutated valid packets from inside and tenants never throw, never leak an inside source, keep checksums right, never cross tenants', () => {
     const rig = new FuzzRig();
     const port = portArb(rig.ports);
     fc.assert(
@@ -230,12 +266,26 @@ describe('fuzzing', () => {
         (side, pkt, m, doMutate) => {
           const input = doMutate ? mutate(pkt, m) : pkt;
           const valid = verifyPacket(input).ok;
+          const owners = rig.owners();
+          const toExt = input.length >= 20 && `${input[16]}.${input[17]}.${input[18]}.${input[19]}` === EXT;
+          const target = inboundTarget(input);
           const out = rig.run(side, input.slice());
           for (const e of out) {
             if (valid) assert.ok(verifyPacket(e.pkt).ok, `${e.side}: ${problems(e.pkt)}`);
             if (e.side === 'outside') {
               const src = `${e.pkt[12]}.${e.pkt[13]}.${e.pkt[14]}.${e.pkt[15]}`;
               assert.equal(src, EXT, 'every packet on the outside has the external source address');
+            } else if (e.side !== side) {
+              // Another tenant may only receive a hairpinned packet aimed at one of its own ports.
+              const tenant = rig.ids.get(e.side) as number;
+              assert.ok(
+                toExt && target !== undefined,
+                `${e.side} received a packet ${side} did not send to ${EXT}`,
+              );
+              assert.ok(
+                owners.get(target)?.has(tenant),
+                `${e.side} received a hairpinned packet aimed at ${target}`,
+              );
             }
           }
         },
@@ -249,21 +299,29 @@ describe('fuzzing', () => {
     const rig = new FuzzRig();
     const port = portArb(rig.ports);
     fc.assert(
-      fc.property(validPacket(outsideAddr, fc.constantFrom(EXT, EXT, EXT, '203.0.113.7'), port), mutation, fc.boolean(), (pkt, m, doMutate) => {
-        const input = doMutate ? mutate(pkt, m) : pkt;
-        const valid = verifyPacket(input).ok;
-        const owners = rig.owners();
-        const target = inboundTarget(input);
-        const out = rig.run('outside', input.slice());
-        for (const e of out) {
-          if (valid) assert.ok(verifyPacket(e.pkt).ok, `${e.side}: ${problems(e.pkt)}`);
-          if (e.side === 'outside') continue;
-          const tenant = rig.ids.get(e.side) as number;
-          assert.ok(target !== undefined, `${e.side} received something for an unparseable input`);
-          const who = owners.get(target);
-          assert.ok(who?.has(tenant), `${e.side} (tenant ${tenant}) received a packet aimed at ${target}, owned by ${[...(who ?? [])].join(',') || 'nobody'}`);
-        }
-      }),
+      fc.property(
+        validPacket(outsideAddr, fc.constantFrom(EXT, EXT, EXT, '203.0.113.7'), port),
+        mutation,
+        fc.boolean(),
+        (pkt, m, doMutate) => {
+          const input = doMutate ? mutate(pkt, m) : pkt;
+          const valid = verifyPacket(input).ok;
+          const owners = rig.owners();
+          const target = inboundTarget(input);
+          const out = rig.run('outside', input.slice());
+          for (const e of out) {
+            if (valid) assert.ok(verifyPacket(e.pkt).ok, `${e.side}: ${problems(e.pkt)}`);
+            if (e.side === 'outside') continue;
+            const tenant = rig.ids.get(e.side) as number;
+            assert.ok(target !== undefined, `${e.side} received something for an unparseable input`);
+            const who = owners.get(target);
+            assert.ok(
+              who?.has(tenant),
+              `${e.side} (tenant ${tenant}) received a packet aimed at ${target}, owned by ${[...(who ?? [])].join(',') || 'nobody'}`,
+            );
+          }
+        },
+      ),
       { numRuns: 3000 },
     );
     rig.nat.close();
@@ -274,14 +332,24 @@ describe('fuzzing', () => {
       fc.property(
         fc.array(
           fc.oneof(
-            fc.record({ kind: fc.constant('in' as const), side: fc.constantFrom('inside', 'a', 'b') as fc.Arbitrary<'inside' | 'a' | 'b'>, pkt: validPacket(insideAddr, outsideAddr, portArb([])) }),
-            fc.record({ kind: fc.constant('out' as const), pkt: validPacket(outsideAddr, fc.constant(EXT), portArb([5000, 40000, 6000, 7777])) }),
+            fc.record({
+              kind: fc.constant('in' as const),
+              side: fc.constantFrom('inside', 'a', 'b') as fc.Arbitrary<'inside' | 'a' | 'b'>,
+              pkt: validPacket(insideAddr, outsideAddr, portArb([])),
+            }),
+            fc.record({
+              kind: fc.constant('out' as const),
+              pkt: validPacket(outsideAddr, fc.constant(EXT), portArb([5000, 40000, 6000, 7777])),
+            }),
             fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 400_000 }) }),
           ),
           { maxLength: 25 },
         ),
         (steps) => {
-          const rig = new FuzzRig({ maxMappingsPerTenant: 8, portRange: { udp: [50000, 50015], tcp: [50000, 50015] } });
+          const rig = new FuzzRig({
+            maxMappingsPerTenant: 8,
+            portRange: { udp: [50000, 50015], tcp: [50000, 50015] },
+          });
           for (const s of steps) {
             let out: Array<{ side: string; pkt: Uint8Array }>;
             if (s.kind === 'tick') {

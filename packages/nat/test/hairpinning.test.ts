@@ -43,7 +43,10 @@ describe('hairpinning', () => {
     const x2 = syn.in[0].srcPort as number;
     assert.deepEqual([syn.in[0].src, syn.in[0].dst, syn.in[0].dstPort], [EXT, H1, 22]);
     const sa = rig.fromInside(tcp(H1, 22, EXT, x2, SYN | ACK, 100, 2));
-    assert.deepEqual([sa.in[0].src, sa.in[0].srcPort, sa.in[0].dst, sa.in[0].dstPort], [EXT, 2222, H2, 50000]);
+    assert.deepEqual(
+      [sa.in[0].src, sa.in[0].srcPort, sa.in[0].dst, sa.in[0].dstPort],
+      [EXT, 2222, H2, 50000],
+    );
     const ack = rig.fromInside(tcp(H2, 50000, EXT, 2222, ACK, 2, 101, 'ssh'));
     assert.equal(ack.in.length, 1);
     assert.equal(ack.in[0].dst, H1);
@@ -54,7 +57,10 @@ describe('hairpinning', () => {
     const rig = new Rig();
     const r = rig.fromInside(echo(H1, EXT, 0x1111, 4));
     assert.equal(r.in.length, 1);
-    assert.deepEqual([r.in[0].src, r.in[0].dst, r.in[0].icmpType, r.in[0].icmpId, r.in[0].icmpSeq], [EXT, H1, 0, 0x1111, 4]);
+    assert.deepEqual(
+      [r.in[0].src, r.in[0].dst, r.in[0].icmpType, r.in[0].icmpId, r.in[0].icmpSeq],
+      [EXT, H1, 0, 0x1111, 4],
+    );
     rig.close();
   });
 
@@ -66,7 +72,10 @@ describe('hairpinning', () => {
     assert.equal(r.in.length, 1);
     const e = r.in[0];
     assert.deepEqual([e.src, e.dst, e.icmpType, e.icmpCode], [EXT, H2, 3, 3]);
-    assert.deepEqual([e.inner?.src, e.inner?.srcPort, e.inner?.dst, e.inner?.dstPort], [H2, 50000, EXT, 2222]);
+    assert.deepEqual(
+      [e.inner?.src, e.inner?.srcPort, e.inner?.dst, e.inner?.dstPort],
+      [H2, 50000, EXT, 2222],
+    );
     rig.close();
   });
 
@@ -83,6 +92,23 @@ describe('hairpinning', () => {
     const rig = new Rig({ filtering: 'endpoint-independent' });
     const r = rig.fromInside(udp(H2, 6000, EXT, 61000));
     assert.equal(r.all.length, 0);
+    rig.close();
+  });
+
+  it('hairpinning works across the addresses of an outside pool', () => {
+    const pool = ['203.0.113.1', '203.0.113.2', '203.0.113.3'];
+    const rig = new Rig({ outsidePool: pool, filtering: 'endpoint-independent' });
+    const hosts = Array.from({ length: 8 }, (_, i) => `192.168.1.${20 + i}`);
+    const maps = hosts.map((h) => rig.udpOut(h, 5000, R1, 53));
+    const j = maps.findIndex((m) => m.src !== maps[0].src);
+    assert.ok(j > 0, 'two hosts on different pool addresses');
+    const r = rig.fromInside(udp(hosts[j], 5000, maps[0].src, maps[0].srcPort as number, 'across'));
+    assert.equal(r.in.length, 1);
+    assert.deepEqual(
+      [r.in[0].src, r.in[0].srcPort, r.in[0].dst, r.in[0].dstPort],
+      [maps[j].src, maps[j].srcPort, hosts[0], 5000],
+      'source is the sender’s own paired address and port',
+    );
     rig.close();
   });
 });

@@ -1,6 +1,7 @@
 /** ICMP through the NAT: echo, errors in both directions, TTL, and what errors must never do. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { assertChecksums } from '@l3kit/testkit';
 import {
   ACK,
   EXT,
@@ -56,7 +57,10 @@ describe('ICMP', () => {
     const rig = new Rig();
     const r = rig.fromOutside(echo(R1, EXT, 0x77, 3));
     assert.equal(r.out.length, 1);
-    assert.deepEqual([r.out[0].src, r.out[0].dst, r.out[0].icmpType, r.out[0].icmpId, r.out[0].icmpSeq], [EXT, R1, 0, 0x77, 3]);
+    assert.deepEqual(
+      [r.out[0].src, r.out[0].dst, r.out[0].icmpType, r.out[0].icmpId, r.out[0].icmpSeq],
+      [EXT, R1, 0, 0x77, 3],
+    );
     assert.equal(rig.nat.stats.echoAnswered, 1);
     rig.close();
   });
@@ -71,9 +75,26 @@ describe('ICMP', () => {
     assert.deepEqual([e.icmpType, e.icmpCode, e.icmpRest], [3, 4, 1280], 'type, code and MTU kept');
     const inner = e.inner;
     assert.ok(inner);
-    assert.deepEqual([inner.src, inner.srcPort, inner.dst, inner.dstPort, inner.seq], [H1, 40000, R1, 80, c.hseq]);
+    assert.deepEqual(
+      [inner.src, inner.srcPort, inner.dst, inner.dstPort, inner.seq],
+      [H1, 40000, R1, 80, c.hseq],
+    );
     assert.equal(ipHeaderSum(e.payload), 0, 'embedded IP header checksum correct');
     assert.equal(get16(e.payload, 2), 20 + 20 + 1400, 'embedded total length untouched');
+    rig.close();
+  });
+
+  it('when an error quotes a whole datagram, the embedded transport checksum is correct after translation', () => {
+    const rig = new Rig();
+    const o = rig.udpOut(H1, 5000, R1, 53, 'a complete datagram');
+    const inb = rig.fromOutside(icmpError(ROUTER, EXT, 3, 3, o.bytes, { quoteLen: 200 })).in[0];
+    assertChecksums(inb.payload, 'embedded datagram (inbound error)');
+    const t = rig.fromInside(tcp(H1, 40000, R1, 80, SYN)).out[0];
+    const tin = rig.fromOutside(icmpError(ROUTER, EXT, 3, 1, t.bytes, { quoteLen: 200 })).in[0];
+    assertChecksums(tin.payload, 'embedded segment (inbound error)');
+    const d = rig.udpIn(R1, 53, o.srcPort as number, 'reply')[0];
+    const out = rig.fromInside(icmpError(H1, R1, 3, 3, d.bytes, { quoteLen: 200 })).out[0];
+    assertChecksums(out.payload, 'embedded datagram (outbound error)');
     rig.close();
   });
 
@@ -135,7 +156,8 @@ describe('ICMP', () => {
 
   it('the NAT is a router hop: TTL is decremented and TTL 1 gets ICMP time exceeded', () => {
     const rig = new Rig();
-    const o = rig.fromInside(packet({ src: H1, dst: R1, ttl: 9, udp: { srcPort: 5000, dstPort: 53 } })).out[0];
+    const o = rig.fromInside(packet({ src: H1, dst: R1, ttl: 9, udp: { srcPort: 5000, dstPort: 53 } }))
+      .out[0];
     assert.equal(o.ttl, 8);
     const r = rig.fromInside(packet({ src: H1, dst: R1, ttl: 1, udp: { srcPort: 5001, dstPort: 53 } }));
     assert.equal(r.out.length, 0);
@@ -147,21 +169,57 @@ describe('ICMP', () => {
 
   it('UDP with checksum 0 keeps checksum 0 (RFC 768 "none") and TCP/UDP checksums are updated', () => {
     const rig = new Rig();
-    const o = rig.fromInside(packet({ src: H1, dst: R1, udp: { srcPort: 5000, dstPort: 53, zeroChecksum: true }, payload: 'z' })).out[0];
+    const o = rig.fromInside(
+      packet({ src: H1, dst: R1, udp: { srcPort: 5000, dstPort: 53, zeroChecksum: true }, payload: 'z' }),
+    ).out[0];
     assert.equal(get16(o.bytes, o.ihl + 6), 0);
+    const back = rig.fromOutside(
+      packet({
+        src: R1,
+        dst: EXT,
+        udp: { srcPort: 53, dstPort: o.srcPort as number, zeroChecksum: true },
+        payload: 'a',
+      }),
+    ).in[0];
+    assert.equal(get16(back.bytes, back.ihl + 6), 0, 'inbound too');
     const t = rig.fromInside(tcp(H1, 40000, R1, 80, SYN)).out[0];
     assert.notEqual(get16(t.bytes, t.ihl + 16), 0);
     rig.close();
   });
 
-  it('UDP and ICMP of inside hosts never leave with an inside source address', () => {
+  it('router discovery and redirects from inside are dropped and counted, never forwarded', () => {
+    const rig = new Rig();
+    for (const [type, len] of [
+      [9, 8],
+      [10, 0],
+      [5, 28],
+    ]) {
+      const r = rig.fromInside(
+        packet({ src: H1, dst: R1, icmp: { type, code: 0, rest: 0 }, payload: new Uint8Array(len) }),
+      );
+      assert.equal(r.all.length, 0, `type ${type}`);
+    }
+    assert.equal(rig.nat.stats.drops['icmp-unsupported'], 3);
+    rig.close();
+  });
+
+  it('UDP, TCP and ICMP of inside hosts never leave with an inside source address', () => {
     const rig = new Rig();
     const outs = [
       ...rig.fromInside(udp(H1, 5000, R1, 53)).out,
+      ...rig.fromInside(tcp(H1, 40000, R1, 80, SYN)).out,
       ...rig.fromInside(echo(H1, R1, 3)).out,
-      ...rig.fromInside(packet({ src: H1, dst: R1, icmp: { type: 13, code: 0, rest: 0 }, payload: new Uint8Array(12) })).out,
-      ...rig.fromInside(packet({ src: H1, dst: R1, icmp: { type: 9, code: 0, rest: 0 } })).out,
+      ...rig.fromInside(
+        icmpError(
+          H1,
+          R1,
+          3,
+          3,
+          rig.fromOutside(udp(R1, 53, EXT, 5000)).in[0]?.bytes ?? udp(R1, 53, H1, 5000),
+        ),
+      ).out,
     ];
+    assert.ok(outs.length >= 3);
     for (const p of outs) assert.equal(p.src, EXT, `proto ${p.proto} type ${p.icmpType} left with ${p.src}`);
     rig.close();
   });

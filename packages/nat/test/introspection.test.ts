@@ -117,7 +117,15 @@ describe('introspection', () => {
     assert.equal(rig.nat.stats.activeSessions, 1);
     assert.ok(rig.nat.stats.activeMappings >= 1);
     const d = rig.nat.stats.drops;
-    for (const k of ['malformed', 'not-for-us', 'filtered', 'no-mapping', 'fragment', 'ttl-exceeded', 'bad-ip-checksum'])
+    for (const k of [
+      'malformed',
+      'not-for-us',
+      'filtered',
+      'no-mapping',
+      'fragment',
+      'ttl-exceeded',
+      'bad-ip-checksum',
+    ])
       assert.equal(d[k as keyof typeof d], 0, `${k} starts at 0`);
     rig.fromInside(Uint8Array.from([0x45, 0, 0, 10]));
     assert.equal(d.malformed, 1, 'malformed');
@@ -163,7 +171,10 @@ describe('introspection', () => {
     assert.deepEqual(created.map((m) => m.protoName).sort(), ['icmp', 'tcp', 'udp']);
     assert.equal(created.find((m) => m.protoName === 'udp')?.insidePort, 5000);
     rig.advanceSec(61);
-    assert.deepEqual(expired.map((m) => m.protoName), ['icmp']);
+    assert.deepEqual(
+      expired.map((m) => m.protoName),
+      ['icmp'],
+    );
     rig.advanceSec(200);
     assert.deepEqual(expired.map((m) => m.protoName).sort(), ['icmp', 'tcp']);
     rig.advanceSec(100);

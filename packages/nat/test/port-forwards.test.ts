@@ -17,7 +17,10 @@ describe('port forwards', () => {
       assert.equal(r.in.length, 1, `from ${remote}`);
       assert.deepEqual([r.in[0].src, r.in[0].srcPort, r.in[0].dst, r.in[0].dstPort], [remote, 40000, H1, 53]);
       const rep = rig.fromInside(udp(H1, 53, remote, 40000, 'answer'));
-      assert.deepEqual([rep.out[0].src, rep.out[0].srcPort, rep.out[0].dst, rep.out[0].dstPort], [EXT, 5353, remote, 40000]);
+      assert.deepEqual(
+        [rep.out[0].src, rep.out[0].srcPort, rep.out[0].dst, rep.out[0].dstPort],
+        [EXT, 5353, remote, 40000],
+      );
     }
     rig.close();
   });
@@ -84,7 +87,19 @@ describe('port forwards', () => {
     const a = rig.udpOut(H2, 1, R1, 53).srcPort;
     const b = rig.udpOut(H2, 2, R1, 53).srcPort;
     assert.deepEqual([a, b].sort(), [50000, 50002]);
-    assert.equal(rig.fromInside(udp(H2, 3, R1, 53)).out.length, 0, 'exhausted rather than stealing the forward');
+    assert.equal(
+      rig.fromInside(udp(H2, 3, R1, 53)).out.length,
+      0,
+      'exhausted rather than stealing the forward',
+    );
+    rig.close();
+  });
+
+  it('a forwarded inside endpoint that talks first to a new remote uses the forwarded port (EIM)', () => {
+    const rig = new Rig();
+    rig.nat.addPortForward({ proto: UDP, outsidePort: 5353, insideIp: H1, insidePort: 53 });
+    const o = rig.udpOut(H1, 53, '192.0.2.99', 53);
+    assert.deepEqual([o.src, o.srcPort], [EXT, 5353]);
     rig.close();
   });
 });

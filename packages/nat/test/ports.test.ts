@@ -65,7 +65,11 @@ describe('ports', () => {
     }
     assert.equal(rig.nat.stats.drops['ports-exhausted'], 3);
     xs.forEach((x, i) => {
-      assert.equal(rig.udpOut(H1, 5000 + i, R2, 53).srcPort, x, 'new session on an existing mapping still works');
+      assert.equal(
+        rig.udpOut(H1, 5000 + i, R2, 53).srcPort,
+        x,
+        'new session on an existing mapping still works',
+      );
       assert.equal(rig.udpIn(R1, 53, x).length, 1);
     });
     // Other protocols have their own port space.

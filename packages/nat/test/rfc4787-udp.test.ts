@@ -5,21 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  EXT,
-  H1,
-  H2,
-  H3,
-  icmpError,
-  liveMappings,
-  probe,
-  R1,
-  R2,
-  Rig,
-  ROUTER,
-  UDP,
-  udp,
-} from './helpers.js';
+import { EXT, H1, H2, H3, icmpError, liveMappings, probe, R1, R2, Rig, ROUTER, UDP, udp } from './helpers.js';
 
 describe('RFC 4787 (UDP)', () => {
   it('RFC 4787 REQ-1: a UDP mapping is endpoint-independent', () => {
@@ -159,7 +145,11 @@ describe('RFC 4787 (UDP)', () => {
   });
 
   it('RFC 4787 REQ-8: filtering is configurable (EIF, ADF, APDF)', () => {
-    for (const filtering of ['endpoint-independent', 'address-dependent', 'address-and-port-dependent'] as const) {
+    for (const filtering of [
+      'endpoint-independent',
+      'address-dependent',
+      'address-and-port-dependent',
+    ] as const) {
       const rig = new Rig({ filtering });
       assert.equal(probe(rig).filtering, filtering);
       rig.close();

@@ -83,7 +83,11 @@ describe('RFC 5382 (TCP)', () => {
     apdf.close();
     const adf = new Rig({ filtering: 'address-dependent' });
     const c = adf.fromInside(tcp(H1, 40000, R1, 80, SYN)).out[0].srcPort as number;
-    assert.equal(adf.fromOutside(tcp(R1, 81, EXT, c, SYN, 7000)).in.length, 1, 'ADF: same remote, other port');
+    assert.equal(
+      adf.fromOutside(tcp(R1, 81, EXT, c, SYN, 7000)).in.length,
+      1,
+      'ADF: same remote, other port',
+    );
     assert.equal(adf.fromOutside(tcp(R2, 80, EXT, c, SYN, 7000)).in.length, 0, 'ADF: other remote');
     adf.close();
   });
@@ -199,7 +203,9 @@ describe('RFC 5382 (TCP)', () => {
       [11, 0],
       [12, 0],
     ]) {
-      rig.fromOutside(icmpError(ROUTER, EXT, type, code, data.bytes, { rest: type === 3 && code === 4 ? 576 : 0 }));
+      rig.fromOutside(
+        icmpError(ROUTER, EXT, type, code, data.bytes, { rest: type === 3 && code === 4 ? 576 : 0 }),
+      );
       rig.fromOutside(icmpError(R1, EXT, type, code, data.bytes));
     }
     const m = liveMappings(rig.nat, TCP);

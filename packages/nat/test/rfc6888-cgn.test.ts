@@ -9,8 +9,26 @@ describe('RFC 6888 (CGN)', () => {
     const rig = new Rig({ outsidePool: pool });
     rig.addTenant('a');
     const seen = new Set<string>();
-    for (let i = 0; i < 30; i++) seen.add(rig.fromTenant('a', udp(H1, 10000 + i, i % 2 ? R1 : R2, 53)).out[0].src);
+    for (let i = 0; i < 30; i++)
+      seen.add(rig.fromTenant('a', udp(H1, 10000 + i, i % 2 ? R1 : R2, 53)).out[0].src);
     assert.equal(seen.size, 1, `subscriber used ${[...seen].join(', ')}`);
+    rig.close();
+  });
+
+  it('RFC 6888 REQ-3: a non-contiguous external pool works (every address carries traffic both ways)', () => {
+    const pool = ['203.0.113.1', '198.18.7.9', '192.0.2.200'];
+    const rig = new Rig({ outsidePool: pool });
+    const used = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const host = `192.168.1.${20 + i}`;
+      const o = rig.udpOut(host, 5000, R1, 53);
+      assert.ok(pool.includes(o.src));
+      used.add(o.src);
+      const back = rig.fromOutside(udp(R1, 53, o.src, o.srcPort as number));
+      assert.equal(back.in.length, 1, `reply via ${o.src}`);
+      assert.equal(back.in[0].dst, host);
+    }
+    assert.ok(used.size >= 2, `hosts spread over the pool (${[...used].join(', ')})`);
     rig.close();
   });
 
@@ -18,7 +36,9 @@ describe('RFC 6888 (CGN)', () => {
     const rig = new Rig({ maxMappingsPerTenant: 3 });
     rig.addTenant('a');
     rig.addTenant('b');
-    const ports = [0, 1, 2].map((i) => rig.fromTenant('a', udp(H1, 5000 + i, R1, 53)).out[0].srcPort as number);
+    const ports = [0, 1, 2].map(
+      (i) => rig.fromTenant('a', udp(H1, 5000 + i, R1, 53)).out[0].srcPort as number,
+    );
     const r = rig.fromTenant('a', udp(H1, 5003, R1, 53));
     assert.equal(r.out.length, 0, 'the fourth mapping is refused');
     assert.equal(r.tenant('a').length, 1, 'with an ICMP error to the subscriber');

@@ -130,7 +130,10 @@ describe('RFC 7857 (updates)', () => {
   it('RFC 7857 §9: external ports are randomised (RFC 6056), not sequential or repeatable', () => {
     const take = () => {
       const rig = new Rig({ portPreservation: false });
-      const ports = Array.from({ length: 200 }, (_, i) => rig.udpOut(H1, 20000 + i, R1, 53).srcPort as number);
+      const ports = Array.from(
+        { length: 200 },
+        (_, i) => rig.udpOut(H1, 20000 + i, R1, 53).srcPort as number,
+      );
       rig.close();
       return ports;
     };

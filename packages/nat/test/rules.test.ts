@@ -51,7 +51,11 @@ describe('drop and redirect rules', () => {
     assert.deepEqual([o.src, o.dst, o.dstPort], [EXT, DNS, 5353], 'rewritten destination');
     const back = rig.udpIn(DNS, 5353, o.srcPort as number);
     assert.equal(back.length, 1);
-    assert.deepEqual([back[0].src, back[0].srcPort, back[0].dst, back[0].dstPort], [R1, 53, H1, 4000], 'reply appears to come from the original destination');
+    assert.deepEqual(
+      [back[0].src, back[0].srcPort, back[0].dst, back[0].dstPort],
+      [R1, 53, H1, 4000],
+      'reply appears to come from the original destination',
+    );
     const rec = liveMappings(rig.nat, UDP)[0];
     assert.deepEqual([rec.original.dst, rec.original.dstPort], [R1, 53]);
     assert.deepEqual([rec.reply.src, rec.reply.srcPort], [DNS, 5353]);
@@ -60,10 +64,9 @@ describe('drop and redirect rules', () => {
     rig.close();
   });
 
-  it(
-    'a redirect rule can point to an inside host (DNAT + hairpin)',
-    { todo: 'NAT bug: a redirect to an inside address sends the packet out of the outside interface addressed to the private host' },
-    () => {
+  it('a redirect rule can point to an inside host (DNAT + hairpin)', {
+    todo: 'NAT bug: a redirect to an inside address sends the packet out of the outside interface addressed to the private host',
+  }, () => {
     const rig = new Rig();
     rig.nat.addRedirectRule({ proto: TCP, dst: `${R1}/32`, dstPort: 80, toIp: H2, toPort: 8080 });
     const r = rig.fromInside(tcp(H1, 40000, R1, 80, SYN));
@@ -71,6 +74,5 @@ describe('drop and redirect rules', () => {
     assert.equal(r.in.length, 1);
     assert.deepEqual([r.in[0].dst, r.in[0].dstPort], [H2, 8080]);
     rig.close();
-  },
-  );
+  });
 });

@@ -11,6 +11,7 @@ import {
   R2,
   Rig,
   TCP,
+  TestTenant,
   tcp,
   tcpDataIn,
   tcpDataOut,
@@ -31,7 +32,10 @@ describe('snapshot and restore', () => {
     assert.equal(recs.length, 1);
     assert.equal(recs[0].state, 'ESTABLISHED');
     assert.equal(recs[0].externalPort, c.ext);
-    assert.ok(Math.abs(recs[0].expiresInMs - (7_440_000 - 100_000)) <= 1000, `time left carried over (${recs[0].expiresInMs})`);
+    assert.ok(
+      Math.abs(recs[0].expiresInMs - (7_440_000 - 100_000)) <= 1000,
+      `time left carried over (${recs[0].expiresInMs})`,
+    );
     assert.equal(tcpDataIn(r2, c, 'after').length, 1, 'inbound data reaches the host');
     const out = tcpDataOut(r2, c, 'more');
     assert.equal(out.length, 1);
@@ -68,7 +72,10 @@ describe('snapshot and restore', () => {
     const b = Rig.restored(JSON.parse(text), {}, 9_000_000);
     const key = (r: Rig) =>
       liveMappings(r.nat)
-        .map((m) => `${m.proto} ${m.insideIp}:${m.insidePort} ${m.externalPort} ${m.remoteIp}:${m.remotePort} ${m.state}`)
+        .map(
+          (m) =>
+            `${m.proto} ${m.insideIp}:${m.insidePort} ${m.externalPort} ${m.remoteIp}:${m.remotePort} ${m.state}`,
+        )
         .sort();
     assert.equal(key(a).length, 51);
     assert.deepEqual(key(a), key(b));
@@ -76,5 +83,61 @@ describe('snapshot and restore', () => {
     a.close();
     b.close();
     rig.close();
+  });
+
+  it('tenant flows continue when the tenants are re-attached by id after a restore', () => {
+    const rig = new Rig();
+    rig.addTenant('a');
+    rig.addTenant('b');
+    const ida = rig.tenantId('a');
+    const idb = rig.tenantId('b');
+    const xa = rig.fromTenant('a', udp(H1, 5000, R1, 53)).out[0].srcPort as number;
+    const xb = rig.fromTenant('b', udp(H1, 5000, R1, 53)).out[0].srcPort as number;
+    const snap = JSON.parse(JSON.stringify(rig.nat.snapshot()));
+    rig.close();
+    const r2 = Rig.restored(snap);
+    // Re-attach in the opposite order, by id.
+    r2.addTenant('b2', idb);
+    r2.addTenant('a2', ida);
+    const ra = r2.fromOutside(udp(R1, 53, EXT, xa, 'for-a'));
+    assert.equal(ra.tenant('a2').length, 1);
+    assert.equal(ra.tenant('b2').length, 0);
+    const rb = r2.fromOutside(udp(R1, 53, EXT, xb, 'for-b'));
+    assert.equal(rb.tenant('b2').length, 1);
+    assert.equal(rb.tenant('a2').length, 0);
+    assert.equal(r2.fromTenant('a2', udp(H1, 5000, R2, 53)).out[0].srcPort, xa, 'same mapping outbound');
+    assert.throws(
+      () => r2.nat.connectL3(new TestTenant('dup'), { tenant: ida }),
+      (e: unknown) => (e as { code?: string }).code === 'ERR_TENANT_IN_USE',
+    );
+    r2.close();
+  });
+
+  it('a corrupt snapshot is refused with ERR_BAD_SNAPSHOT', () => {
+    const rig = new Rig();
+    rig.udpOut(H1, 5000, R1, 53);
+    const snap = JSON.parse(JSON.stringify(rig.nat.snapshot()));
+    rig.close();
+    for (const bad of [null, 42, {}, { ...snap, version: 999 }]) {
+      assert.throws(
+        () => Rig.restored(bad),
+        (e: unknown) => (e as { code?: string }).code === 'ERR_BAD_SNAPSHOT',
+        JSON.stringify(bad)?.slice(0, 40),
+      );
+    }
+  });
+
+  it('the 120 s port quarantine survives a restore', () => {
+    const rig = new Rig({ portRange: { udp: [50000, 50000] } });
+    rig.udpOut(H1, 5000, R1, 53);
+    rig.advanceSec(301);
+    assert.equal(liveMappings(rig.nat, UDP).length, 0);
+    const snap = JSON.parse(JSON.stringify(rig.nat.snapshot()));
+    rig.close();
+    const r2 = Rig.restored(snap, { portRange: { udp: [50000, 50000] } });
+    assert.equal(r2.fromInside(udp(H2, 6000, R1, 53)).out.length, 0, 'still quarantined after the restart');
+    r2.advanceSec(121);
+    assert.equal(r2.fromInside(udp(H2, 6000, R1, 53)).out[0]?.srcPort, 50000);
+    r2.close();
   });
 });

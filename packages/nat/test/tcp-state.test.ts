@@ -73,6 +73,18 @@ describe('TCP state tracking', () => {
     rig.close();
   });
 
+  it('a RST answering a SYN (connection refused) closes the half-open connection on the 4-minute timer', () => {
+    const rig = new Rig();
+    const ext = rig.fromInside(tcp(H1, 40000, R1, 81, SYN, 1000)).out[0].srcPort as number;
+    assert.equal(rig.fromOutside(tcp(R1, 81, EXT, ext, RST | ACK, 0, 1001)).in.length, 1);
+    assert.equal(only(rig).state, 'CLOSE');
+    rig.advanceSec(239);
+    assert.equal(liveMappings(rig.nat, TCP).length, 1);
+    rig.advanceSec(3);
+    assert.equal(liveMappings(rig.nat, TCP).length, 0);
+    rig.close();
+  });
+
   it('FIN in both directions leads to TIME_WAIT, which expires on its own timer', () => {
     const rig = new Rig();
     const c = handshake(rig, H1, 40000, R1, 80);
@@ -95,7 +107,10 @@ describe('TCP state tracking', () => {
     const rig = new Rig();
     const c = handshake(rig, H1, 40000, R1, 80);
     tcpDataIn(rig, c, '', FIN | ACK);
-    assert.ok(['FIN_WAIT', 'CLOSE_WAIT'].includes(only(rig).state), `after the remote FIN: ${only(rig).state}`);
+    assert.ok(
+      ['FIN_WAIT', 'CLOSE_WAIT'].includes(only(rig).state),
+      `after the remote FIN: ${only(rig).state}`,
+    );
     tcpDataOut(rig, c, '', FIN | ACK);
     rig.fromOutside(tcp(R1, 80, EXT, c.ext, ACK, c.rseq, c.hseq));
     assert.equal(only(rig).state, 'TIME_WAIT');

@@ -52,7 +52,9 @@ describe('tenants', () => {
     const rig = new Rig({ portRange: { udp: [50000, 50003] }, portPreservation: false });
     rig.addTenant('a');
     rig.addTenant('b');
-    const xs = [0, 1, 2, 3].map((i) => rig.fromTenant('a', udp(H1, 5000 + i, R1, 53)).out[0].srcPort as number);
+    const xs = [0, 1, 2, 3].map(
+      (i) => rig.fromTenant('a', udp(H1, 5000 + i, R1, 53)).out[0].srcPort as number,
+    );
     assert.equal(rig.fromTenant('b', udp(H1, 7000, R1, 53)).out.length, 0, 'all ports held by a');
     const removed: number[] = [];
     rig.nat.on('mapping-removed', (m) => removed.push(m.externalPort));
@@ -102,7 +104,11 @@ describe('tenants', () => {
       .map((m) => m.externalPort);
     assert.ok(aPorts.includes(a1), 'the recently used mapping survives');
     assert.ok(!aPorts.includes(a2), 'the least recently used one is evicted');
-    assert.equal(rig.fromOutside(udp(R1, 53, EXT, b1)).tenant('b').length, 1, 'the other tenant is untouched');
+    assert.equal(
+      rig.fromOutside(udp(R1, 53, EXT, b1)).tenant('b').length,
+      1,
+      'the other tenant is untouched',
+    );
     rig.close();
   });
 
@@ -110,8 +116,20 @@ describe('tenants', () => {
     const rig = new Rig();
     rig.addTenant('a');
     rig.addTenant('b');
-    rig.nat.addPortForward({ proto: UDP, outsidePort: 6000, insideIp: H1, insidePort: 53, tenant: rig.tenantId('b') });
-    rig.nat.addPortForward({ proto: TCP, outsidePort: 8080, insideIp: H1, insidePort: 80, tenant: rig.tenantId('a') });
+    rig.nat.addPortForward({
+      proto: UDP,
+      outsidePort: 6000,
+      insideIp: H1,
+      insidePort: 53,
+      tenant: rig.tenantId('b'),
+    });
+    rig.nat.addPortForward({
+      proto: TCP,
+      outsidePort: 8080,
+      insideIp: H1,
+      insidePort: 80,
+      tenant: rig.tenantId('a'),
+    });
     const u = rig.fromOutside(udp(R1, 999, EXT, 6000));
     assert.equal(u.tenant('b').length, 1);
     assert.equal(u.tenant('a').length + u.in.length, 0);
@@ -130,7 +148,13 @@ describe('tenants', () => {
     const rig = new Rig();
     rig.addTenant('a');
     rig.addTenant('b');
-    const e = rig.nat.addExpectation({ proto: UDP, insideIp: H1, insidePort: 7000, tenant: rig.tenantId('b'), remoteIp: R1 });
+    const e = rig.nat.addExpectation({
+      proto: UDP,
+      insideIp: H1,
+      insidePort: 7000,
+      tenant: rig.tenantId('b'),
+      remoteIp: R1,
+    });
     assert.equal(e.tenant, rig.tenantId('b'));
     const r = rig.fromOutside(udp(R1, 1234, e.externalIp, e.externalPort));
     assert.equal(r.tenant('b').length, 1);
@@ -142,8 +166,19 @@ describe('tenants', () => {
   it('cleanup removes the tenant’s forwards and expectations too', () => {
     const rig = new Rig();
     rig.addTenant('a');
-    rig.nat.addPortForward({ proto: UDP, outsidePort: 6000, insideIp: H1, insidePort: 53, tenant: rig.tenantId('a') });
-    const e = rig.nat.addExpectation({ proto: UDP, insideIp: H1, insidePort: 7000, tenant: rig.tenantId('a') });
+    rig.nat.addPortForward({
+      proto: UDP,
+      outsidePort: 6000,
+      insideIp: H1,
+      insidePort: 53,
+      tenant: rig.tenantId('a'),
+    });
+    const e = rig.nat.addExpectation({
+      proto: UDP,
+      insideIp: H1,
+      insidePort: 7000,
+      tenant: rig.tenantId('a'),
+    });
     rig.removeTenant('a');
     assert.equal(rig.nat.listPortForwards().length, 0);
     assert.equal(rig.fromOutside(udp(R1, 1, EXT, 6000)).all.length, 0);
@@ -160,6 +195,30 @@ describe('tenants', () => {
     assert.equal(r.tenant('b').length, 1);
     assert.deepEqual([...r.tenant('b')[0].bytes], [...pkt]);
     assert.equal(r.tenant('a').length + r.in.length, 0);
+    rig.close();
+  });
+
+  it('a tenant can hairpin to another tenant with the same inside address, and sees its external endpoint', () => {
+    const rig = new Rig({ filtering: 'endpoint-independent' });
+    rig.addTenant('a');
+    rig.addTenant('b');
+    const xa = rig.fromTenant('a', udp(H1, 5000, R1, 53)).out[0].srcPort as number;
+    const xb = rig.fromTenant('b', udp(H1, 5000, R1, 53)).out[0].srcPort as number;
+    const r = rig.fromTenant('b', udp(H1, 5000, EXT, xa, 'b-to-a'));
+    assert.equal(r.tenant('a').length, 1);
+    assert.equal(r.tenant('b').length + r.in.length + r.out.length, 0);
+    const p = r.tenant('a')[0];
+    assert.deepEqual([p.src, p.srcPort, p.dst, p.dstPort], [EXT, xb, H1, 5000]);
+    rig.close();
+  });
+
+  it('the quota error to a tenant comes from the NAT’s inside address', () => {
+    const rig = new Rig({ maxMappingsPerTenant: 1 });
+    rig.addTenant('a');
+    rig.fromTenant('a', udp(H1, 1, R1, 53));
+    const e = rig.fromTenant('a', udp(H1, 2, R1, 53)).tenant('a')[0];
+    assert.deepEqual([e.src, e.dst, e.icmpType, e.icmpCode], ['192.168.1.1', H1, 3, 13]);
+    assert.deepEqual([e.inner?.src, e.inner?.srcPort, e.inner?.dst, e.inner?.dstPort], [H1, 2, R1, 53]);
     rig.close();
   });
 });

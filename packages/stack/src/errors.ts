@@ -14,6 +14,7 @@ const ERRNO: Record<string, number> = {
   EADDRNOTAVAIL: -99,
   ENETUNREACH: -101,
   EHOSTUNREACH: -113,
+  EACCES: -13,
   EPIPE: -32,
   ECONNABORTED: -103,
 };

@@ -22,7 +22,7 @@ import {
 } from '@l3kit/core';
 import { Ipv4Packet, Prefix, parseIp } from '@l3kit/wire';
 import { IcmpLayer, type PingOptions, type PingResult } from './icmp.js';
-import { type IpLayer, IPV4_HEADER, IPV6_HEADER, writeIpv4Header, writeIpv6Header } from './ip.js';
+import { IPV4_HEADER, IPV6_HEADER, type IpLayer, writeIpv4Header, writeIpv6Header } from './ip.js';
 import type { TcpConfig } from './tcp/connection.js';
 import { TcpLayer } from './tcp/tcp.js';
 import { UdpLayer } from './udp.js';
@@ -82,14 +82,16 @@ interface Deferred {
 function toPrefix(v: string | Prefix | undefined, family: 4 | 6, what: string): Prefix | undefined {
   if (v === undefined) return undefined;
   const p = typeof v === 'string' ? Prefix.tryParse(v) : v;
-  if (!p || p.version !== family) throw new ConfigError('ERR_BAD_PREFIX', `VirtualHost: bad ${what}: ${String(v)}`);
+  if (!p || p.version !== family)
+    throw new ConfigError('ERR_BAD_PREFIX', `VirtualHost: bad ${what}: ${String(v)}`);
   return p;
 }
 
 function toAddr(v: string | undefined, family: 4 | 6, what: string): Uint8Array | undefined {
   if (v === undefined) return undefined;
   const b = parseIp(v);
-  if (!b || b.length !== (family === 4 ? 4 : 16)) throw new ConfigError('ERR_BAD_ADDRESS', `VirtualHost: bad ${what}: ${v}`);
+  if (!b || b.length !== (family === 4 ? 4 : 16))
+    throw new ConfigError('ERR_BAD_ADDRESS', `VirtualHost: bad ${what}: ${v}`);
   return b;
 }
 
@@ -149,7 +151,8 @@ export class VirtualHost implements L3Device, IpLayer {
   constructor(opts: VirtualHostOptions = {}) {
     this.prefix4 = toPrefix(opts.addr, 4, 'addr');
     this.prefix6 = toPrefix(opts.addr6, 6, 'addr6');
-    if (!this.prefix4 && !this.prefix6) throw new ConfigError('ERR_NO_ADDRESS', 'VirtualHost: addr or addr6 is required');
+    if (!this.prefix4 && !this.prefix6)
+      throw new ConfigError('ERR_NO_ADDRESS', 'VirtualHost: addr or addr6 is required');
     this.addr4 = this.prefix4 ? Uint8Array.from(this.prefix4.ip) : undefined;
     this.addr6b = this.prefix6 ? Uint8Array.from(this.prefix6.ip) : undefined;
     this.gw4 = toAddr(opts.gateway, 4, 'gateway');
@@ -157,12 +160,13 @@ export class VirtualHost implements L3Device, IpLayer {
     const mtu = opts.mtu ?? 1500;
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
       throw new ConfigError('ERR_BAD_MTU', `VirtualHost: mtu must be 68..65535, got ${opts.mtu}`);
-    if (this.prefix6 && mtu < 1280) throw new ConfigError('ERR_BAD_MTU', 'VirtualHost: IPv6 needs an MTU of at least 1280');
+    if (this.prefix6 && mtu < 1280)
+      throw new ConfigError('ERR_BAD_MTU', 'VirtualHost: IPv6 needs an MTU of at least 1280');
     this.mtu = mtu;
     this.scheduler = defaultScheduler(opts.clock ?? opts.scheduler?.clock, opts.scheduler);
     this.clock = opts.clock ?? this.scheduler.clock;
     this.tcp = new TcpLayer(this, opts.tcp ?? {}, (f) => (f === 4 ? this.addr4 : this.addr6b));
-    this.icmp = new IcmpLayer(this);
+    this.icmp = new IcmpLayer(this, (f, q, off, kind) => this.tcp.unreachable(f, q, off, kind));
     this.udp = new UdpLayer(this, (f, p) => this.icmp.portUnreachable(f, p));
   }
 
@@ -260,14 +264,21 @@ export class VirtualHost implements L3Device, IpLayer {
   }
 
   /** @internal */
-  allocPacket(family: 4 | 6, proto: number, src: Uint8Array, dst: Uint8Array, l4Len: number): Uint8Array {
+  allocPacket(
+    family: 4 | 6,
+    proto: number,
+    src: Uint8Array,
+    dst: Uint8Array,
+    l4Len: number,
+    uninitialized = false,
+  ): Uint8Array {
     if (family === 4) {
-      const pkt = new Uint8Array(IPV4_HEADER + l4Len);
+      const pkt = newPacket(IPV4_HEADER + l4Len, uninitialized);
       this.ipId = (this.ipId + 1) & 0xffff;
       writeIpv4Header(pkt, proto, src, dst, l4Len, this.ipId, true);
       return pkt;
     }
-    const pkt = new Uint8Array(IPV6_HEADER + l4Len);
+    const pkt = newPacket(IPV6_HEADER + l4Len, uninitialized);
     writeIpv6Header(pkt, proto, src, dst, l4Len);
     return pkt;
   }
@@ -455,6 +466,15 @@ export class VirtualHost implements L3Device, IpLayer {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * A packet buffer of `n` bytes: a plain `Uint8Array` over its own `ArrayBuffer` (offset 0, exact
+ * length). Large buffers the caller fills completely skip the zero fill.
+ */
+function newPacket(n: number, uninitialized: boolean): Uint8Array {
+  if (uninitialized && n >= 2048) return new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+  return new Uint8Array(n);
+}
 
 function sameBytes(a: Uint8Array, b: Uint8Array, off: number): boolean {
   if (off + a.length > b.length) return false;

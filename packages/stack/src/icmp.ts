@@ -70,7 +70,19 @@ export class IcmpLayer {
   private readonly pending = new Map<number, PendingPing>();
 
   /** @internal Created by the host. */
-  constructor(private readonly ip: IpLayer) {}
+  constructor(
+    private readonly ip: IpLayer,
+    /**
+     * Called for a destination-unreachable error quoting one of our TCP segments: `unreachable`
+     * is `'port'` (the peer refused: ICMP 3/3, ICMPv6 1/4), `'host'` or `'prohibited'`.
+     */
+    private readonly onTcpUnreachable?: (
+      family: 4 | 6,
+      quoted: Uint8Array,
+      quotedOff: number,
+      unreachable: 'port' | 'host' | 'prohibited',
+    ) => void,
+  ) {}
 
   private sum(family: 4 | 6, pkt: Uint8Array, l4Off: number, l4Len: number): number {
     const ps = family === 4 ? 0 : pseudoHeaderSum6(pkt, 0, ICMP6, l4Len);
@@ -121,7 +133,34 @@ export class IcmpLayer {
       this.ip.defer({ flushEvents: () => p.resolve(r) });
       return;
     }
-    if (family === 4 ? type === 3 || type === 11 || type === 12 : type >= 1 && type <= 4) this.stats.errorsIn++;
+    if (family === 4 ? type === 3 || type === 11 || type === 12 : type >= 1 && type <= 4) {
+      this.stats.errorsIn++;
+      const code = pkt[l4Off + 1];
+      const unreach = family === 4 ? type === 3 : type === 1;
+      if (!unreach || !this.onTcpUnreachable) return;
+      const q = l4Off + 8;
+      const qEnd = l4Off + l4Len;
+      // The quoted header must be ours and TCP, with at least the ports after it.
+      let qProto: number;
+      let qL4: number;
+      if (family === 4) {
+        if (q + 20 > qEnd || pkt[q] >> 4 !== 4) return;
+        qProto = pkt[q + 9];
+        qL4 = q + ((pkt[q] & 15) << 2);
+      } else {
+        if (q + 40 > qEnd || pkt[q] >> 4 !== 6) return;
+        qProto = pkt[q + 6];
+        qL4 = q + 40;
+      }
+      if (qProto !== 6 || qL4 + 4 > qEnd) return;
+      let kind: 'port' | 'host' | 'prohibited' = 'host';
+      if (family === 4) {
+        if (code === 3) kind = 'port';
+        else if (code === 9 || code === 10 || code === 13) kind = 'prohibited';
+      } else if (code === 4) kind = 'port';
+      else if (code === 1) kind = 'prohibited';
+      this.onTcpUnreachable(family, pkt, q, kind);
+    }
   }
 
   /** Sends an echo request to `address`; resolves with the round-trip time. */
@@ -179,7 +218,7 @@ export class IcmpLayer {
     const src = orig.slice(dstOff, dstOff + alen);
     const dst = orig.slice(srcOff, srcOff + alen);
     const hl = ipHeaderLen(family);
-    const origLen = family === 4 ? ((orig[2] << 8) | orig[3]) : 40 + ((orig[4] << 8) | orig[5]);
+    const origLen = family === 4 ? (orig[2] << 8) | orig[3] : 40 + ((orig[4] << 8) | orig[5]);
     const quote = Math.min(origLen, orig.length, (family === 4 ? 576 : 1280) - hl - 8);
     const l4Len = 8 + quote;
     const out = this.ip.allocPacket(family, family === 4 ? ICMP4 : ICMP6, src, dst, l4Len);

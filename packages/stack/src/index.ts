@@ -4,22 +4,23 @@
  * so real Node servers and clients (`http`, `pipeline`) run inside an l3kit topology.
  * @packageDocumentation
  */
+
+export { ManualScheduler, type Scheduler, type TimerHandle, TimerScheduler } from '@l3kit/core';
 export * from './errors.js';
 export * from './host.js';
-export type { IpLayer } from './ip.js';
 export { IcmpLayer, type IcmpStats, type PingOptions, type PingResult } from './icmp.js';
-export { UdpLayer, UdpSocket, type RemoteInfo, type UdpSocketEvents, type UdpStats } from './udp.js';
+export type { IpLayer } from './ip.js';
 export {
+  type ConnectionUser,
   DEFAULT_TCP_CONFIG,
+  type TcpConfig,
   TcpConnection,
+  type TcpConnectionStats,
   TcpState,
   tcpStateName,
-  type ConnectionUser,
-  type TcpConfig,
-  type TcpConnectionStats,
 } from './tcp/connection.js';
-export { TcpServer, type ListenOptions, type TcpServerEvents } from './tcp/listener.js';
-export { TcpSocket, type TcpInfo } from './tcp/socket.js';
-export { TcpLayer, type ConnectOptions, type TcpStats, EPHEMERAL_FIRST, EPHEMERAL_LAST } from './tcp/tcp.js';
+export { type ListenOptions, TcpServer, type TcpServerEvents } from './tcp/listener.js';
 export { TcpFlag } from './tcp/segment.js';
-export { ManualScheduler, TimerScheduler, type Scheduler, type TimerHandle } from '@l3kit/core';
+export { type TcpInfo, TcpSocket } from './tcp/socket.js';
+export { type ConnectOptions, EPHEMERAL_FIRST, EPHEMERAL_LAST, TcpLayer, type TcpStats } from './tcp/tcp.js';
+export { type RemoteInfo, UdpLayer, UdpSocket, type UdpSocketEvents, type UdpStats } from './udp.js';

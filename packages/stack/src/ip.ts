@@ -18,9 +18,17 @@ export interface IpLayer {
   readonly mtu: number;
   /**
    * A new packet of `l4Len` transport bytes with its IP header written (checksum included).
-   * The transport header starts at the returned packet's `ipHeaderLen(family)`.
+   * The transport header starts at the returned packet's `ipHeaderLen(family)`. With
+   * `uninitialized`, the transport bytes are not zeroed: the caller writes every one of them.
    */
-  allocPacket(family: 4 | 6, proto: number, src: Uint8Array, dst: Uint8Array, l4Len: number): Uint8Array;
+  allocPacket(
+    family: 4 | 6,
+    proto: number,
+    src: Uint8Array,
+    dst: Uint8Array,
+    l4Len: number,
+    uninitialized?: boolean,
+  ): Uint8Array;
   /** Emits a finished packet (or loops it back when it is addressed to this host). */
   output(pkt: Uint8Array): void;
   /** Enters the stack (API calls and timers): packets arriving meanwhile are queued. */
@@ -67,7 +75,13 @@ export function writeIpv4Header(
 }
 
 /** Writes a 40-byte IPv6 header (hop limit 64, flow label 0) at `buf[0..]`. */
-export function writeIpv6Header(buf: Uint8Array, proto: number, src: Uint8Array, dst: Uint8Array, l4Len: number): void {
+export function writeIpv6Header(
+  buf: Uint8Array,
+  proto: number,
+  src: Uint8Array,
+  dst: Uint8Array,
+  l4Len: number,
+): void {
   buf[0] = 0x60;
   buf[1] = 0;
   buf[2] = 0;

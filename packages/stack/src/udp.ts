@@ -2,8 +2,9 @@
  * UDP (RFC 768) for virtual hosts: `host.udp.bind(port)` gives a socket shaped like
  * `dgram.Socket` (`send(data, port, address)`, `'message'` events, `close()`).
  */
-import { EventEmitter } from 'node:events';
+
 import { randomInt } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { ConfigError } from '@l3kit/core';
 import { finishChecksum, formatIp, onesSum, parseIp, pseudoHeaderSum4, pseudoHeaderSum6 } from '@l3kit/wire';
 import { AddressInUseError, SocketError } from './errors.js';
@@ -130,7 +131,8 @@ export class UdpLayer {
 
   /** @internal Builds and emits a datagram; returns an error instead of throwing. */
   sendFrom(srcPort: number, data: Uint8Array, port: number, address: string): Error | null {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) return new SocketError('ERR_SOCKET_BAD_PORT', 'send', address, port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      return new SocketError('ERR_SOCKET_BAD_PORT', 'send', address, port);
     const dst = parseIp(address);
     if (!dst) return new SocketError('EINVAL', 'send', address, port);
     const family = dst.length === 4 ? 4 : 6;

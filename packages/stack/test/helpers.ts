@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { type L3Device, ManualClock, ManualScheduler } from '@l3kit/core';
 import { assertChecksums } from '@l3kit/testkit';
-import { type VirtualHostOptions, VirtualHost } from '../src/index.js';
+import { VirtualHost, type VirtualHostOptions } from '../src/index.js';
 
 /** Information about one TCP segment in an IPv4/IPv6 packet (for filters). */
 export interface SegInfo {
@@ -87,11 +87,17 @@ export function tick(): Promise<void> {
  * Alternates event-loop turns and `stepMs` of virtual time until `done()` or `maxMs` of virtual
  * time passed. Returns the virtual time used.
  */
-export async function pump(sched: ManualScheduler, done: () => boolean, maxMs = 600_000, stepMs = 10): Promise<number> {
+export async function pump(
+  sched: ManualScheduler,
+  done: () => boolean,
+  maxMs = 600_000,
+  stepMs = 10,
+): Promise<number> {
   const start = sched.clock.now();
   await tick();
   while (!done()) {
-    if (sched.clock.now() - start > maxMs) throw new Error(`pump: condition not met after ${maxMs} ms virtual time`);
+    if (sched.clock.now() - start > maxMs)
+      throw new Error(`pump: condition not met after ${maxMs} ms virtual time`);
     sched.advance(stepMs);
     await tick();
   }

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ImpairmentLink } from '@l3kit/core';
-import { SocketError, TcpFlag, type TcpSocket, VirtualHost } from '../src/index.js';
+import { type SocketError, TcpFlag, type TcpSocket, VirtualHost } from '../src/index.js';
 import { bytes, pair, pump, sha256, tcpInfo, tick } from './helpers.js';
 
 function collect(s: TcpSocket): { chunks: Buffer[]; ended: boolean; total: () => number } {
-  const st = { chunks: [] as Buffer[], ended: false, total: () => st.chunks.reduce((n, c) => n + c.length, 0) };
+  const st = {
+    chunks: [] as Buffer[],
+    ended: false,
+    total: () => st.chunks.reduce((n, c) => n + c.length, 0),
+  };
   s.on('data', (d: Buffer) => st.chunks.push(d));
   s.on('end', () => {
     st.ended = true;
@@ -46,7 +50,11 @@ describe('TCP connection establishment', () => {
   it('negotiates the smaller MSS and no window scaling when the peer does not offer it', async () => {
     const sched0 = pair({ mtu: 1280 });
     const { sched, a } = sched0;
-    const b = new VirtualHost({ addr: '10.0.0.2/24', scheduler: sched, tcp: { windowScaling: false, sack: false } });
+    const b = new VirtualHost({
+      addr: '10.0.0.2/24',
+      scheduler: sched,
+      tcp: { windowScaling: false, sack: false },
+    });
     sched0.link.filter = undefined;
     a.setHandler((p) => b.send(p));
     b.setHandler((p) => a.send(p));
@@ -129,6 +137,59 @@ describe('TCP connection establishment', () => {
     assert.equal(info?.ack, ((syn?.seq ?? 0) + 1) >>> 0);
   });
 
+  it('fails a connect at once when an ICMP unreachable quotes its SYN', async () => {
+    for (const [host, family] of [
+      ['10.0.0.2', 4],
+      ['fd00::2', 6],
+    ] as const) {
+      const { sched, a, b, link } = pair();
+      link.filter = (pkt, dir) => {
+        if (dir === 'ab' && tcpInfo(pkt)?.flags === TcpFlag.SYN) {
+          // The far side answers the SYN with port unreachable instead of RST (a firewall).
+          b.icmp.portUnreachable(family, pkt);
+          return true;
+        }
+        return false;
+      };
+      const c = a.tcp.connect({ host, port: 443 });
+      let err: SocketError | undefined;
+      c.on('error', (e) => {
+        err = e as SocketError;
+      });
+      const took = await pump(sched, () => err !== undefined, 5000, 10);
+      assert.equal(err?.code, 'ECONNREFUSED', host);
+      assert.ok(took < 100, 'no SYN retransmission was needed');
+      assert.equal(a.icmp.stats.errorsIn, 1);
+    }
+  });
+
+  it('emits timeout after the idle time set with setTimeout, counting any traffic as activity', async () => {
+    const { sched, a, b } = pair();
+    let server: TcpSocket | undefined;
+    b.tcp.listen(7, (s) => {
+      server = s;
+      s.resume();
+    });
+    const c = a.tcp.connect({ host: '10.0.0.2', port: 7 });
+    await pump(sched, () => server !== undefined);
+    let fired = 0;
+    c.setTimeout(1000, () => fired++);
+    assert.equal(c.timeout, 1000);
+    sched.advance(600);
+    c.write('keeps it busy');
+    await tick();
+    sched.advance(600);
+    await tick();
+    assert.equal(fired, 0);
+    sched.advance(500);
+    await tick();
+    assert.equal(fired, 1);
+    c.setTimeout(0);
+    sched.advance(5000);
+    await tick();
+    assert.equal(fired, 1);
+  });
+
   it('rejects bad arguments with typed errors', () => {
     const { a } = pair();
     assert.throws(() => a.tcp.connect({ host: 'example.com', port: 80 }), { code: 'ERR_BAD_ADDRESS' });
@@ -171,13 +232,17 @@ describe('TCP data transfer and closing', () => {
     const { sched, a, b } = pair();
     let server: TcpSocket | undefined;
     let srvEnded = false;
-    b.tcp.listen(7, (s) => {
-      server = s;
-      s.on('end', () => {
-        srvEnded = true;
-      });
-      s.resume();
-    }, { allowHalfOpen: true });
+    b.tcp.listen(
+      7,
+      (s) => {
+        server = s;
+        s.on('end', () => {
+          srvEnded = true;
+        });
+        s.resume();
+      },
+      { allowHalfOpen: true },
+    );
     const c = a.tcp.connect({ host: '10.0.0.2', port: 7, allowHalfOpen: true });
     const cli = collect(c);
     c.end('request');
@@ -281,7 +346,9 @@ describe('TCP data transfer and closing', () => {
     const { finishChecksum, onesSum, pseudoHeaderSum4 } = await import('@l3kit/wire');
     forged[36] = 0;
     forged[37] = 0;
-    const ck = finishChecksum(onesSum(forged, 20, forged.length - 20, pseudoHeaderSum4(forged, 0, 6, forged.length - 20)));
+    const ck = finishChecksum(
+      onesSum(forged, 20, forged.length - 20, pseudoHeaderSum4(forged, 0, 6, forged.length - 20)),
+    );
     forged[36] = ck >> 8;
     forged[37] = ck & 0xff;
     const before = link.carried.ba;

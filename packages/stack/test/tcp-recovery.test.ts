@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ImpairmentLink } from '@l3kit/core';
-import { type SocketError, type TcpSocket } from '../src/index.js';
+import type { SocketError, TcpSocket } from '../src/index.js';
 import { bytes, pair, pump, sha256, tcpInfo, tick } from './helpers.js';
 
 /** Connects a→b:7 where b collects everything; returns the client and the collected chunks. */
@@ -104,7 +104,9 @@ describe('TCP loss recovery', () => {
     assert.ok(sackAcks.length > 0, 'the receiver sent SACK blocks');
     // Each dropped sequence number was sent exactly twice (original + one retransmission).
     for (const seq of d.dropped) {
-      const n = link.log.filter((e) => e.dir === 'ab' && tcpInfo(e.pkt)?.seq === seq && (tcpInfo(e.pkt)?.dataLen ?? 0) > 0).length;
+      const n = link.log.filter(
+        (e) => e.dir === 'ab' && tcpInfo(e.pkt)?.seq === seq && (tcpInfo(e.pkt)?.dataLen ?? 0) > 0,
+      ).length;
       assert.equal(n, 2, `segment ${seq}`);
     }
   });

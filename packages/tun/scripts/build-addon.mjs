@@ -49,7 +49,10 @@ const nodedir = [
   join(os.homedir(), '.cache', 'node-gyp', process.versions.node),
 ].find(hasHeaders);
 if (!nodedir)
-  done(false, 'no local Node headers (include/node/node_api.h); install nodejs headers (Debian: libnode-dev)');
+  done(
+    false,
+    'no local Node headers (include/node/node_api.h); install nodejs headers (Debian: libnode-dev)',
+  );
 
 const npmDirs = [];
 if (process.env.npm_execpath) npmDirs.push(dirname(dirname(process.env.npm_execpath)));

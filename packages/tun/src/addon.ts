@@ -59,10 +59,7 @@ export function loadAddon(): TunAddon {
   if (failure) throw failure;
   const path = addonPath();
   if (process.platform !== 'linux') {
-    failure = new TunError(
-      'ERR_TUN_UNAVAILABLE',
-      `@l3kit/tun needs Linux; this is ${process.platform}`,
-    );
+    failure = new TunError('ERR_TUN_UNAVAILABLE', `@l3kit/tun needs Linux; this is ${process.platform}`);
     throw failure;
   }
   if (!existsSync(path)) {

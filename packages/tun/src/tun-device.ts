@@ -3,7 +3,14 @@
  * out of the device's handler; packets given to `send` are handed to the kernel as if they had
  * arrived on the interface.
  */
-import { ClosedError, ConfigError, discard, type L3Device, type PacketHandler, type Prefix } from '@l3kit/core';
+import {
+  ClosedError,
+  ConfigError,
+  discard,
+  type L3Device,
+  type PacketHandler,
+  type Prefix,
+} from '@l3kit/core';
 import { loadAddon, type TunAddon } from './addon.js';
 import { tunErrorFrom } from './errors.js';
 import { completeVnetChecksum, fillVnetHeader, VNET_HDR_LEN, vnetGsoType } from './vnet.js';
@@ -209,7 +216,14 @@ export class TunDevice implements L3Device {
    */
   static open(opts: TunOptions = {}): TunDevice {
     const name = opts.name ?? 'tun%d';
-    if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > NAME_MAX || /[\s/:]/.test(name))
+    if (
+      typeof name !== 'string' ||
+      name.length === 0 ||
+      name === '.' ||
+      name === '..' ||
+      Buffer.byteLength(name) > NAME_MAX ||
+      /[\s/:]/.test(name)
+    )
       throw new ConfigError(
         'ERR_TUN_BAD_NAME',
         `TUN name must be 1..${NAME_MAX} bytes without spaces, '/' or ':', got ${JSON.stringify(name)}`,
@@ -222,8 +236,14 @@ export class TunDevice implements L3Device {
         'ERR_TUN_BAD_OPTION',
         `queues must be 1, or 2..256 together with multiQueue: true (got ${opts.queues})`,
       );
-    if (opts.txQueueLen !== undefined && (!Number.isInteger(opts.txQueueLen) || opts.txQueueLen < 1 || opts.txQueueLen > 1_000_000))
-      throw new ConfigError('ERR_TUN_BAD_OPTION', `txQueueLen must be an integer 1..1000000, got ${opts.txQueueLen}`);
+    if (
+      opts.txQueueLen !== undefined &&
+      (!Number.isInteger(opts.txQueueLen) || opts.txQueueLen < 1 || opts.txQueueLen > 1_000_000)
+    )
+      throw new ConfigError(
+        'ERR_TUN_BAD_OPTION',
+        `txQueueLen must be an integer 1..1000000, got ${opts.txQueueLen}`,
+      );
     const batch = opts.batch ?? DEFAULT_BATCH;
     if (!Number.isInteger(batch) || batch < 1 || batch > 1024)
       throw new ConfigError('ERR_TUN_BAD_OPTION', `batch must be an integer 1..1024, got ${opts.batch}`);
@@ -250,7 +270,8 @@ export class TunDevice implements L3Device {
         actual = r[1];
         try {
           if (opts.vnetHdr) addon.setVnetHdrSz(r[0], VNET_HDR_LEN);
-          if (opts.offload) addon.setOffload(r[0], f.TUN_F_CSUM | f.TUN_F_TSO4 | f.TUN_F_TSO6 | f.TUN_F_TSO_ECN);
+          if (opts.offload)
+            addon.setOffload(r[0], f.TUN_F_CSUM | f.TUN_F_TSO4 | f.TUN_F_TSO6 | f.TUN_F_TSO_ECN);
         } catch (e) {
           throw tunErrorFrom(e, `cannot configure vnet header / offloads on ${actual}`);
         }
@@ -387,7 +408,8 @@ export class TunDevice implements L3Device {
       return this.stats.txPackets - before;
     }
     const st = this.stats;
-    if (this.#results.length < count) this.#results = new Int32Array(Math.max(count, this.#results.length * 2));
+    if (this.#results.length < count)
+      this.#results = new Int32Array(Math.max(count, this.#results.length * 2));
     const res = this.#results;
     // Malformed packets never reach the kernel: they are written as results in place.
     let allGood = true;
@@ -551,4 +573,3 @@ export class TunDevice implements L3Device {
     if (this.#closed) throw new ClosedError(`TUN ${this.name}`);
   }
 }
-

@@ -73,6 +73,7 @@ describe('TunDevice options', () => {
     );
     assert.throws(() => TunDevice.open({ name: 'has space' }), { code: 'ERR_TUN_BAD_NAME' });
     assert.throws(() => TunDevice.open({ name: '' }), { code: 'ERR_TUN_BAD_NAME' });
+    assert.throws(() => TunDevice.open({ name: '..' }), { code: 'ERR_TUN_BAD_NAME' });
   });
 
   it('rejects an MTU outside 68..65535 with ERR_TUN_BAD_MTU', () => {
@@ -90,7 +91,10 @@ describe('TunDevice options', () => {
 
 describe('TunDevice errors', () => {
   it('throws ERR_TUN_UNAVAILABLE with a build hint when the native addon is missing', () => {
-    const r = openInChild({ name: 'l3kmissing' }, { env: { ...process.env, L3KIT_TUN_ADDON: '/nonexistent/l3kit_tun.node' } });
+    const r = openInChild(
+      { name: 'l3kmissing' },
+      { env: { ...process.env, L3KIT_TUN_ADDON: '/nonexistent/l3kit_tun.node' } },
+    );
     assert.equal(r.code, 'ERR_TUN_UNAVAILABLE', r.raw);
     assert.equal(r.name, 'TunError');
     assert.match(r.message ?? '', /build:addon/);
@@ -111,7 +115,17 @@ describe('TunDevice errors', () => {
     // A private mount namespace where /dev/net is an empty tmpfs.
     const r = openInChild(
       { name: uniqueName('l3kn') },
-      { wrap: ['unshare', '-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs none /dev/net && exec "$0" "$@"'] },
+      {
+        wrap: [
+          'unshare',
+          '-m',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          'mount -t tmpfs none /dev/net && exec "$0" "$@"',
+        ],
+      },
     );
     assert.equal(r.code, 'ERR_TUN_NO_DEVICE', r.raw);
     assert.match(r.message ?? '', /\/dev\/net\/tun/);
@@ -149,7 +163,19 @@ describe('TunDevice with the kernel', { skip: rootSkip }, () => {
   }
 
   async function ping(addr: string, count = 3): Promise<string> {
-    const { stdout } = await run('ip', ['netns', 'exec', ns.name, 'ping', '-c', String(count), '-i', '0.2', '-W', '2', addr]);
+    const { stdout } = await run('ip', [
+      'netns',
+      'exec',
+      ns.name,
+      'ping',
+      '-c',
+      String(count),
+      '-i',
+      '0.2',
+      '-W',
+      '2',
+      addr,
+    ]);
     return stdout;
   }
 
@@ -203,7 +229,11 @@ describe('TunDevice with the kernel', { skip: rootSkip }, () => {
         if (p[9] === 1 && p[20] === 0) got.push((p[26] << 8) | p[27]);
       });
       const pkts = [1, 2, 3, 4, 5].map((seq) =>
-        buildPacket({ src: '10.201.4.2', dst: '10.201.4.1', icmp: { type: 8, code: 0, identifier: 77, sequence: seq, data: new Uint8Array(32) } }),
+        buildPacket({
+          src: '10.201.4.2',
+          dst: '10.201.4.1',
+          icmp: { type: 8, code: 0, identifier: 77, sequence: seq, data: new Uint8Array(32) },
+        }),
       );
       for (const p of pkts) assertChecksums(p, 'echo request');
       assert.equal(dev.sendBatch(pkts), 5);
@@ -222,7 +252,11 @@ describe('TunDevice with the kernel', { skip: rootSkip }, () => {
       const replies: Uint8Array[] = [];
       echoResponder(dev, '10.201.5.2', replies);
       ns.ip('link', 'set', dev.name, 'down');
-      const req = buildPacket({ src: '10.201.5.2', dst: '10.201.5.1', icmp: { type: 8, code: 0, identifier: 1, sequence: 1 } });
+      const req = buildPacket({
+        src: '10.201.5.2',
+        dst: '10.201.5.1',
+        icmp: { type: 8, code: 0, identifier: 1, sequence: 1 },
+      });
       dev.send(req);
       dev.send(req);
       assert.equal(dev.stats.txDropped.linkDown, 2);
@@ -278,6 +312,20 @@ describe('TunDevice with the kernel', { skip: rootSkip }, () => {
     }
   });
 
+  it('attaches to an existing persistent TUN by name and leaves it in place on close', () => {
+    const name = uniqueName('l3ka');
+    ip('tuntap', 'add', 'name', name, 'mode', 'tun');
+    try {
+      const dev = TunDevice.open({ name, mtu: 1280 });
+      assert.equal(dev.name, name);
+      assert.equal(dev.readMtu(), 1280);
+      dev.close();
+      assert.match(ip('link', 'show', name), /mtu 1280/, 'a persistent device outlives the fd');
+    } finally {
+      ip('tuntap', 'del', 'name', name, 'mode', 'tun');
+    }
+  });
+
   it('closes cleanly: the interface disappears, close is idempotent, later use is counted or refused', () => {
     const dev = TunDevice.open({ name: uniqueName('l3kc'), up: true });
     const name = dev.name;
@@ -287,15 +335,20 @@ describe('TunDevice with the kernel', { skip: rootSkip }, () => {
     assert.notEqual(spawnSync('ip', ['link', 'show', name]).status, 0, 'interface is gone');
     dev.send(buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', udp: { srcPort: 1, dstPort: 2 } }));
     assert.equal(dev.stats.txDropped.closed, 1);
-    assert.throws(() => dev.setMtu(1400), (e: unknown) => e instanceof ClosedError && e.code === 'ERR_CLOSED');
+    assert.throws(
+      () => dev.setMtu(1400),
+      (e: unknown) => e instanceof ClosedError && e.code === 'ERR_CLOSED',
+    );
   });
 
   it('lets the process exit while a device is open once it is unref()ed', () => {
     const script = `import { TunDevice } from ${JSON.stringify(indexUrl)};
 const d = TunDevice.open({ name: ${JSON.stringify(uniqueName('l3ku'))}, up: true }); d.unref(); console.log('bye');`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /bye/);
   });
 });
-

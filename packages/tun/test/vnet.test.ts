@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { assertChecksums } from '@l3kit/testkit';
 import { buildPacket, foldSum, onesSum, pseudoHeaderSum4, pseudoHeaderSum6 } from '@l3kit/wire';
-import { completeVnetChecksum, fillVnetHeader, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, VnetGso } from '../src/index.js';
+import {
+  completeVnetChecksum,
+  fillVnetHeader,
+  VNET_F_NEEDS_CSUM,
+  VNET_HDR_LEN,
+  VnetGso,
+} from '../src/index.js';
 
 function le16(b: Uint8Array, o: number): number {
   return b[o] | (b[o + 1] << 8);
@@ -58,7 +64,12 @@ describe('vnet header', () => {
 
   it('does not use GSO for UDP, fragments or a truncated packet', () => {
     const hdr = new Uint8Array(VNET_HDR_LEN);
-    const udp = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', udp: { srcPort: 1, dstPort: 2 }, payload: new Uint8Array(3000) });
+    const udp = buildPacket({
+      src: '10.0.0.1',
+      dst: '10.0.0.2',
+      udp: { srcPort: 1, dstPort: 2 },
+      payload: new Uint8Array(3000),
+    });
     assert.equal(fillVnetHeader(hdr, udp, 1500), false);
     const frag = bigTcp('10.0.0.1', '10.0.0.2', 3000);
     frag[6] |= 0x20; // MF
@@ -73,7 +84,7 @@ describe('vnet header', () => {
     buf.set(pkt, VNET_HDR_LEN);
     const hdr = buf.subarray(0, VNET_HDR_LEN);
     assert.equal(fillVnetHeader(hdr, buf.subarray(VNET_HDR_LEN), 1500), true);
-    assert.notEqual(((buf[VNET_HDR_LEN + 36] << 8) | buf[VNET_HDR_LEN + 37]), ((pkt[36] << 8) | pkt[37]));
+    assert.notEqual((buf[VNET_HDR_LEN + 36] << 8) | buf[VNET_HDR_LEN + 37], (pkt[36] << 8) | pkt[37]);
     assert.equal(completeVnetChecksum(buf, 0, VNET_HDR_LEN, pkt.length), true);
     assertChecksums(buf.subarray(VNET_HDR_LEN), 'completed super-packet');
     assert.deepEqual(buf.subarray(VNET_HDR_LEN), pkt);
@@ -81,7 +92,12 @@ describe('vnet header', () => {
 
   it('completes a partial UDP checksum and sends a computed 0 as 0xFFFF', () => {
     // Find a payload whose UDP checksum computes to 0 by adjusting two bytes.
-    const pkt = buildPacket({ src: '10.1.1.1', dst: '10.2.2.2', udp: { srcPort: 1000, dstPort: 2000 }, payload: new Uint8Array(10) });
+    const pkt = buildPacket({
+      src: '10.1.1.1',
+      dst: '10.2.2.2',
+      udp: { srcPort: 1000, dstPort: 2000 },
+      payload: new Uint8Array(10),
+    });
     pkt[26] = 0;
     pkt[27] = 0;
     const partial = foldSum(pseudoHeaderSum4(pkt, 0, 17, pkt.length - 20));

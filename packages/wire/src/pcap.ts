@@ -78,6 +78,7 @@ export class PcapFormatError extends Error {
   readonly code = 'ERR_PCAP_FORMAT' as const;
   /** Byte offset in the input where the problem was found. */
   readonly offset: number;
+  /** `message` gets the offset appended. */
   constructor(message: string, offset: number) {
     super(`${message} (at byte ${offset})`);
     this.name = 'PcapFormatError';
@@ -161,6 +162,7 @@ export class PcapWriter {
   private readonly le: boolean;
   private count = 0;
 
+  /** Writes the file header to `sink` at once. Throws `RangeError` for a bad snaplen or link type. */
   constructor(sink: (chunk: Uint8Array) => void, opts: PcapWriterOptions = {}) {
     const snaplen = opts.snaplen ?? PCAP_DEFAULT_SNAPLEN;
     if (!Number.isInteger(snaplen) || snaplen < 1 || snaplen > PCAP_MAX_RECORD_LEN)
@@ -318,6 +320,7 @@ export class PcapReader implements IterableIterator<PcapPacket> {
   private readonly dv: DataView;
   private pos = PCAP_FILE_HEADER_LEN;
 
+  /** Reads and validates the file header; throws {@link PcapFormatError}. */
   constructor(bytes: Uint8Array, opts: PcapReadOptions = {}) {
     this.header = readPcapHeader(bytes, opts);
     this.bytes = bytes;
@@ -358,11 +361,13 @@ export class PcapReader implements IterableIterator<PcapPacket> {
     };
   }
 
+  /** Iterator protocol over {@link PcapReader.readPacket}. */
   next(): IteratorResult<PcapPacket> {
     const p = this.readPacket();
     return p === null ? { done: true, value: undefined } : { done: false, value: p };
   }
 
+  /** The reader is its own iterator (single pass). */
   [Symbol.iterator](): IterableIterator<PcapPacket> {
     return this;
   }

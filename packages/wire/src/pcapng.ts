@@ -168,6 +168,7 @@ export class PcapngWriter {
   private readonly snaplens: number[] = [];
   private count = 0;
 
+  /** Writes the Section Header Block to `sink` at once. */
   constructor(sink: (chunk: Uint8Array) => void, opts: PcapngWriterOptions = {}) {
     this.sink = sink;
     this.nanosecond = opts.nanosecond === true;
@@ -384,6 +385,7 @@ export class PcapngReader implements IterableIterator<PcapngPacket> {
   private sectionBase = 0;
   private readonly scales: TsScale[] = [];
 
+  /** Checks that the input starts with a Section Header Block; throws {@link PcapFormatError}. */
   constructor(bytes: Uint8Array, opts: PcapngReadOptions = {}) {
     this.bytes = bytes;
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -443,11 +445,13 @@ export class PcapngReader implements IterableIterator<PcapngPacket> {
     return null;
   }
 
+  /** Iterator protocol over {@link PcapngReader.readPacket}. */
   next(): IteratorResult<PcapngPacket> {
     const p = this.readPacket();
     return p === null ? { done: true, value: undefined } : { done: false, value: p };
   }
 
+  /** The reader is its own iterator (single pass). */
   [Symbol.iterator](): IterableIterator<PcapngPacket> {
     return this;
   }

@@ -208,7 +208,7 @@ function formatIpv4Packet(b: Uint8Array, off: number, end: number, ctx: Ctx, quo
   }
   const marker = badHeaderSum ? '[bad ip checksum] ' : '';
   const frag = p.isFragment
-    ? ` (frag ${p.identification}:${p.payloadLength}@${p.fragmentOffset}${p.moreFragments ? '+' : ''})`
+    ? ` (frag ${p.identification}:${total - hl}@${p.fragmentOffset}${p.moreFragments ? '+' : ''})`
     : '';
   if (p.fragmentOffset !== 0) return `${head}${src} > ${dst}: ${marker}ip-proto-${p.protocol}${frag}`;
   const l4: L4 = {
@@ -311,7 +311,9 @@ function formatIpv6Packet(b: Uint8Array, off: number, end: number, ctx: Ctx, quo
   const exts = ext.length ? `${ext.join(' ')} ` : '';
   const frag =
     chain.fragmentHeaderOffset >= 0
-      ? ` (frag ${chain.fragmentId}:${chain.upperLength}@${chain.fragmentOffset}${chain.moreFragments ? '+' : ''})`
+      ? ` (frag ${chain.fragmentId}:${IPV6_HEADER_LEN + plen - (chain.upperOffset - p.off)}@${chain.fragmentOffset}${
+          chain.moreFragments ? '+' : ''
+        })`
       : '';
   if (!chain.upperPresent) return `${head}${src} > ${dst}: ${exts}ip-proto-${chain.upperProtocol}${frag}`;
   const l4: L4 = {

@@ -127,6 +127,39 @@ describe('formatPacket with packets built by buildPacket', () => {
     );
   });
 
+  it('keeps the original fragment size when summarizing a quoted, truncated fragment', () => {
+    const first = buildPacket({
+      src: '10.0.0.1',
+      dst: '10.0.0.2',
+      identification: 77,
+      moreFragments: true,
+      udp: { srcPort: 5000, dstPort: 6000 },
+      payload: new Uint8Array(1472),
+    });
+    assert.equal(formatPacket(first), 'IP 10.0.0.1.5000 > 10.0.0.2.6000: UDP, length 1472 (frag 77:1480@0+)');
+    const err = buildIcmpv4Error(first, { src: '10.0.0.2', type: 11, code: 1 });
+    assert.ok(err);
+    assert.ok(verifyPacket(err).ok);
+    assert.match(
+      formatPacket(err),
+      /^IP 10\.0\.0\.2 > 10\.0\.0\.1: ICMP ip reassembly time exceeded, length \d+ \(quoting IP 10\.0\.0\.1\.5000 > 10\.0\.0\.2\.6000: UDP, length 1472 \(frag 77:1480@0\+\)\)$/,
+    );
+    const first6 = buildPacket({
+      src: '2001:db8::1',
+      dst: '2001:db8::2',
+      identification: 78,
+      moreFragments: true,
+      udp: { srcPort: 5000, dstPort: 6000 },
+      payload: new Uint8Array(1400),
+    });
+    const err6 = buildIcmpv6Error(first6, { src: '2001:db8::2', type: 3, code: 1 });
+    assert.ok(err6);
+    assert.match(
+      formatPacket(err6),
+      /^IP6 2001:db8::2 > 2001:db8::1: ICMP6, ip6 reassembly time exceeded, length \d+ \(quoting IP6 2001:db8::1\.5000 > 2001:db8::2\.6000: UDP, length 1400 \(frag 78:1408@0\+\)\)$/,
+    );
+  });
+
   it('flags a wrong transport checksum with the found and the correct value', () => {
     const arb = fc.record({
       v6: fc.boolean(),

@@ -15,7 +15,6 @@ import { NewReno } from './congestion.js';
 import { Reassembly } from './recv-buffer.js';
 import { RttEstimator } from './rtt.js';
 import { Scoreboard } from './sack.js';
-import { SendBuffer } from './send-buffer.js';
 import {
   type RxSegment,
   TCP_CHECKSUM_OFF,
@@ -25,6 +24,7 @@ import {
   tcpOptionsLen,
   writeTcpHeader,
 } from './segment.js';
+import { SendBuffer } from './send-buffer.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
 
 const { FIN, SYN, RST, PSH, ACK } = TcpFlag;
@@ -193,7 +193,8 @@ export class TcpConnection {
   };
 
   // Send sequence space.
-  private iss: number;
+  /** Initial send sequence number (RFC 6528). */
+  readonly iss: number;
   sndUna: number;
   sndNxt: number;
   /** Highest sequence sent + 1 (SND.NXT moves back after a timeout; this does not). */
@@ -214,7 +215,8 @@ export class TcpConnection {
   private finSeq = 0;
 
   // Receive sequence space.
-  private irs = 0;
+  /** Initial receive sequence number (the peer's ISN). */
+  irs = 0;
   rcvNxt = 0;
   /** Right edge of the last advertised window (RCV.NXT + RCV.WND). */
   private rcvAdvRight = 0;
@@ -252,6 +254,8 @@ export class TcpConnection {
   private delAckAt = 0;
   private persistAt = 0;
   private persistBackoff = 0;
+  /** Set by the SWS override timer: send a small segment despite sender SWS avoidance. */
+  private forceSend = false;
   private keepAliveAt = 0;
   private timeWaitAt = 0;
   private idleAt = 0;
@@ -460,7 +464,11 @@ export class TcpConnection {
       case TcpState.ESTABLISHED:
       case TcpState.CLOSE_WAIT:
         this.finQueued = true;
-        this.finSeq = seqAdd(this.sndUna, this.sendBuf.length + (this.state === TcpState.SYN_SENT || this.state === TcpState.SYN_RECEIVED ? 1 : 0));
+        this.finSeq = seqAdd(
+          this.sndUna,
+          this.sendBuf.length +
+            (this.state === TcpState.SYN_SENT || this.state === TcpState.SYN_RECEIVED ? 1 : 0),
+        );
         if (this.state === TcpState.ESTABLISHED || this.state === TcpState.CLOSE_WAIT) this.output();
         break;
       default:
@@ -528,7 +536,7 @@ export class TcpConnection {
   /** RCV.WND as last advertised. */
   private rcvWnd(): number {
     const w = seqDiff(this.rcvAdvRight, this.rcvNxt);
-    return w > 0 ? w : 0;
+    return Math.max(w, 0);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -590,7 +598,8 @@ export class TcpConnection {
       if (flags & RST) return;
       this.stats.unacceptable++;
       if (flags & ACK && wnd === 0 && this.state >= TcpState.ESTABLISHED) this.processAck(seg, false);
-      if (this.state === TcpState.TIME_WAIT && flags & FIN) this.timeWaitAt = now + this.owner.config.timeWaitMs;
+      if (this.state === TcpState.TIME_WAIT && flags & FIN)
+        this.timeWaitAt = now + this.owner.config.timeWaitMs;
       if (this.state !== TcpState.CLOSED) this.sendAck();
       this.arm();
       return;
@@ -664,7 +673,9 @@ export class TcpConnection {
     // Seventh: segment text.
     if (
       dataLen > 0 &&
-      (this.state === TcpState.ESTABLISHED || this.state === TcpState.FIN_WAIT_1 || this.state === TcpState.FIN_WAIT_2)
+      (this.state === TcpState.ESTABLISHED ||
+        this.state === TcpState.FIN_WAIT_1 ||
+        this.state === TcpState.FIN_WAIT_2)
     ) {
       this.receiveData(seg.buf, dataOff, dataLen, seq, fin);
     } else if (fin) {
@@ -976,7 +987,13 @@ export class TcpConnection {
   /** Sends what the windows allow (new data and FIN), with Nagle (RFC 896) unless noDelay. */
   output(): void {
     const st = this.state;
-    if (st !== TcpState.ESTABLISHED && st !== TcpState.CLOSE_WAIT && st !== TcpState.FIN_WAIT_1 && st !== TcpState.CLOSING && st !== TcpState.LAST_ACK)
+    if (
+      st !== TcpState.ESTABLISHED &&
+      st !== TcpState.CLOSE_WAIT &&
+      st !== TcpState.FIN_WAIT_1 &&
+      st !== TcpState.CLOSING &&
+      st !== TcpState.LAST_ACK
+    )
       return;
     if (this.finQueued && (st === TcpState.ESTABLISHED || st === TcpState.CLOSE_WAIT)) {
       // Enter FIN-WAIT-1 / LAST-ACK once the FIN goes out (below).
@@ -988,9 +1005,10 @@ export class TcpConnection {
       const flight = seqDiff(this.sndNxt, this.sndUna);
       const wnd = Math.min(this.cc.cwnd, this.sndWnd);
       const usable = wnd - flight;
-      let len = Math.min(mss, unsent, usable);
+      const len = Math.min(mss, unsent, usable);
       if (unsent > 0 && len <= 0) {
-        if (this.sndWnd === 0 && flight === 0 && this.persistAt === 0 && this.rtoAt === 0) this.startPersist();
+        if (this.sndWnd === 0 && flight === 0 && this.persistAt === 0 && this.rtoAt === 0)
+          this.startPersist();
         break;
       }
       if (len > 0) {
@@ -999,8 +1017,14 @@ export class TcpConnection {
         if (len < mss && !finNext) {
           const idle = this.sndMax === this.sndUna || flight === 0;
           const allQueued = len === unsent;
-          if (!((this.noDelay || idle) && allQueued) && len < this.maxSndWnd / 2) break;
+          if (!((this.noDelay || idle) && allQueued) && len < this.maxSndWnd / 2 && !this.forceSend) {
+            // Nothing in flight will bring an ACK: the persist timer doubles as the SWS
+            // override timer (RFC 9293 §3.8.6.2.1) and sends what the window allows.
+            if (flight === 0 && this.persistAt === 0) this.startPersist();
+            break;
+          }
         }
+        this.forceSend = false;
         const retransmit = seqLt(this.sndNxt, this.sndMax);
         if (!retransmit && this.rttStart < 0) {
           this.rttSeq = this.sndNxt;
@@ -1066,7 +1090,8 @@ export class TcpConnection {
     const ip = this.owner.ip;
     const hl = TCP_HEADER_LEN + tcpOptionsLen(o);
     const l4Len = hl + dataLen;
-    const pkt = ip.allocPacket(this.family, 6, this.localAddr, this.remoteAddr, l4Len);
+    // Every byte is written below (headers, options, payload): no zero fill needed.
+    const pkt = ip.allocPacket(this.family, 6, this.localAddr, this.remoteAddr, l4Len, true);
     const t = ipHeaderLen(this.family);
     writeTcpHeader(pkt, t, this.localPort, this.remotePort, seq, ack, flags, window, o);
     if (dataLen > 0) this.sendBuf.copyOut(bufOff, dataLen, pkt, t + hl);
@@ -1084,7 +1109,10 @@ export class TcpConnection {
   // Timers
 
   private startPersist(): void {
-    const d = Math.min(this.owner.config.maxRtoMs, Math.max(this.rtt.current(), 200) * 2 ** this.persistBackoff);
+    const d = Math.min(
+      this.owner.config.maxRtoMs,
+      Math.max(this.rtt.current(), 200) * 2 ** this.persistBackoff,
+    );
     this.persistAt = this.now() + d;
   }
 
@@ -1213,7 +1241,9 @@ export class TcpConnection {
   private onPersist(): void {
     if (this.sndWnd > 0) {
       this.persistBackoff = 0;
+      this.forceSend = true;
       this.output();
+      this.forceSend = false;
       return;
     }
     const unsentOrFlight = this.sendBuf.length > 0 || (this.finQueued && seqLe(this.sndNxt, this.finSeq));
@@ -1232,6 +1262,12 @@ export class TcpConnection {
 
   // -------------------------------------------------------------------------------------------
   // Closing and events
+
+  /** Fails the connection with a Node-style error (`code`), without sending anything. */
+  failWith(code: string, syscall: string): void {
+    if (this.closed) return;
+    this.fail(code, syscall);
+  }
 
   private fail(code: string, syscall: string): void {
     const err = new SocketError(code, syscall, this.remoteText, this.remotePort);

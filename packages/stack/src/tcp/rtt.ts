@@ -32,7 +32,10 @@ export class RttEstimator {
       this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
       this.srtt = 0.875 * this.srtt + 0.125 * r;
     }
-    this.rto = Math.min(this.maxRto, Math.max(this.minRto, this.srtt + Math.max(this.granularity, 4 * this.rttvar)));
+    this.rto = Math.min(
+      this.maxRto,
+      Math.max(this.minRto, this.srtt + Math.max(this.granularity, 4 * this.rttvar)),
+    );
     this.backoff = 0;
   }
 

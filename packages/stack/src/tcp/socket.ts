@@ -10,7 +10,13 @@
 import { Duplex } from 'node:stream';
 import { formatIp } from '@l3kit/wire';
 import { SocketError } from '../errors.js';
-import { type ConnectionUser, type TcpConnection, type TcpConnectionStats, TcpState, tcpStateName } from './connection.js';
+import {
+  type ConnectionUser,
+  type TcpConnection,
+  type TcpConnectionStats,
+  TcpState,
+  tcpStateName,
+} from './connection.js';
 
 /** A snapshot of a connection's TCP state, like Linux `TCP_INFO`. */
 export interface TcpInfo extends TcpConnectionStats {
@@ -52,7 +58,11 @@ export class TcpSocket extends Duplex implements ConnectionUser {
   private timeoutMs = 0;
 
   /** @internal Created by the TCP layer (`host.tcp.connect` / listeners). */
-  constructor(conn: TcpConnection, owner: SocketOwner, opts: { allowHalfOpen?: boolean; connecting: boolean }) {
+  constructor(
+    conn: TcpConnection,
+    owner: SocketOwner,
+    opts: { allowHalfOpen?: boolean; connecting: boolean },
+  ) {
     super({
       allowHalfOpen: opts.allowHalfOpen ?? false,
       readableHighWaterMark: Math.max(16384, conn.sendSpace() > 0 ? 65536 : 16384),

@@ -11,7 +11,7 @@ import { AddressInUseError, SocketError } from '../errors.js';
 import { type IpLayer, ipHeaderLen } from '../ip.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig, TcpConnection, type TcpOwner, TcpState } from './connection.js';
 import { type ListenOptions, TcpServer } from './listener.js';
-import { RxSegment, TCP_CHECKSUM_OFF, TCP_HEADER_LEN, TcpFlag, parseTcp, writeTcpHeader } from './segment.js';
+import { parseTcp, RxSegment, TCP_CHECKSUM_OFF, TCP_HEADER_LEN, TcpFlag, writeTcpHeader } from './segment.js';
 import { seqAdd } from './seq.js';
 import { TcpSocket } from './socket.js';
 
@@ -129,9 +129,14 @@ export class TcpLayer implements TcpOwner {
    * or `'error'` with `ECONNREFUSED` / `ETIMEDOUT` / `ENETUNREACH`.
    */
   connect(opts: ConnectOptions, connectListener?: () => void): TcpSocket {
-    if (!opts || typeof opts.host !== 'string') throw new ConfigError('ERR_BAD_ADDRESS', 'tcp.connect: host is required');
+    if (!opts || typeof opts.host !== 'string')
+      throw new ConfigError('ERR_BAD_ADDRESS', 'tcp.connect: host is required');
     const raddr = parseIp(opts.host);
-    if (!raddr) throw new ConfigError('ERR_BAD_ADDRESS', `tcp.connect: not an IP address: ${JSON.stringify(opts.host)}`);
+    if (!raddr)
+      throw new ConfigError(
+        'ERR_BAD_ADDRESS',
+        `tcp.connect: not an IP address: ${JSON.stringify(opts.host)}`,
+      );
     if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535)
       throw new ConfigError('ERR_BAD_PORT', `tcp.connect: port must be 1..65535, got ${opts.port}`);
     const family = raddr.length === 4 ? 4 : 6;
@@ -143,7 +148,8 @@ export class TcpLayer implements TcpOwner {
           throw new ConfigError('ERR_BAD_PORT', `tcp.connect: localPort must be 1..65535, got ${lport}`);
         const existing = this.find(family, lport, opts.port, raddr, 0);
         if (existing) {
-          if (existing.state !== TcpState.TIME_WAIT) throw new AddressInUseError(`tcp.connect(localPort ${lport})`);
+          if (existing.state !== TcpState.TIME_WAIT)
+            throw new AddressInUseError(`tcp.connect(localPort ${lport})`);
           existing.toClosed();
         }
       } else if (laddr) {
@@ -158,7 +164,11 @@ export class TcpLayer implements TcpOwner {
         opts.port,
         this.isn(laddr ?? raddr, lport, raddr, opts.port),
       );
-      const sock = new TcpSocket(conn, { run: (fn) => this.run(fn) }, { allowHalfOpen: opts.allowHalfOpen, connecting: true });
+      const sock = new TcpSocket(
+        conn,
+        { run: (fn) => this.run(fn) },
+        { allowHalfOpen: opts.allowHalfOpen, connecting: true },
+      );
       if (connectListener) sock.once('connect', connectListener);
       if (!laddr) {
         const err = new SocketError('ENETUNREACH', 'connect', opts.host, opts.port);
@@ -240,7 +250,11 @@ export class TcpLayer implements TcpOwner {
     l.halfOpen--;
     const server = l as unknown as TcpServer;
     server.accepted++;
-    const sock = new TcpSocket(c, { run: (fn) => this.run(fn) }, { allowHalfOpen: server.allowHalfOpen, connecting: false });
+    const sock = new TcpSocket(
+      c,
+      { run: (fn) => this.run(fn) },
+      { allowHalfOpen: server.allowHalfOpen, connecting: false },
+    );
     this.ip.defer({ flushEvents: () => server.emit('connection', sock) });
   }
 
@@ -249,7 +263,13 @@ export class TcpLayer implements TcpOwner {
     this.stats.segmentsOut++;
   }
 
-  private find(family: 4 | 6, lport: number, rport: number, raddr: Uint8Array, raddrOff: number): TcpConnection | undefined {
+  private find(
+    family: 4 | 6,
+    lport: number,
+    rport: number,
+    raddr: Uint8Array,
+    raddrOff: number,
+  ): TcpConnection | undefined {
     const cur = this.conns.get(lport * 65536 + rport);
     if (!cur) return undefined;
     if (Array.isArray(cur)) {
@@ -283,7 +303,7 @@ export class TcpLayer implements TcpOwner {
     if (c && !c.input(seg)) return;
     const server = this.listeners.get(seg.dstPort);
     const flags = seg.flags;
-    if (server && server.listening && !(flags & RST)) {
+    if (server?.listening && !(flags & RST)) {
       if (flags & ACK) {
         this.reset(family, pkt, srcOff, seg);
         return;
@@ -334,13 +354,37 @@ export class TcpLayer implements TcpOwner {
     const out = this.ip.allocPacket(family, 6, laddr, raddr, TCP_HEADER_LEN);
     const t = ipHeaderLen(family);
     writeTcpHeader(out, t, seg.dstPort, seg.srcPort, seq, ack, flags, 0, undefined);
-    const ps = family === 4 ? pseudoHeaderSum4(out, 0, 6, TCP_HEADER_LEN) : pseudoHeaderSum6(out, 0, 6, TCP_HEADER_LEN);
+    const ps =
+      family === 4
+        ? pseudoHeaderSum4(out, 0, 6, TCP_HEADER_LEN)
+        : pseudoHeaderSum6(out, 0, 6, TCP_HEADER_LEN);
     const ck = finishChecksum(onesSum(out, t, TCP_HEADER_LEN, ps));
     out[t + TCP_CHECKSUM_OFF] = ck >>> 8;
     out[t + TCP_CHECKSUM_OFF + 1] = ck & 0xff;
     this.stats.resetsSent++;
     this.stats.segmentsOut++;
     this.ip.output(out);
+  }
+
+  /**
+   * @internal An ICMP destination-unreachable error quoting one of our segments (IP header at
+   * `quoted[off..]`). As Linux does, a connection still opening (SYN-SENT) fails at once:
+   * `ECONNREFUSED` for port unreachable, `EHOSTUNREACH` / `EACCES` otherwise. Errors about
+   * established connections are soft (RFC 1122 §4.2.3.9) and ignored.
+   */
+  unreachable(family: 4 | 6, quoted: Uint8Array, off: number, kind: 'port' | 'host' | 'prohibited'): void {
+    const hl = family === 4 ? (quoted[off] & 15) << 2 : 40;
+    const srcOff = off + (family === 4 ? 12 : 8);
+    const dstOff = off + (family === 4 ? 16 : 24);
+    const l4 = off + hl;
+    const lport = (quoted[l4] << 8) | quoted[l4 + 1];
+    const rport = (quoted[l4 + 2] << 8) | quoted[l4 + 3];
+    const local = this.localFor(family);
+    if (!local) return;
+    for (let i = 0; i < local.length; i++) if (local[i] !== quoted[srcOff + i]) return;
+    const c = this.find(family, lport, rport, quoted, dstOff);
+    if (!c || c.state !== TcpState.SYN_SENT) return;
+    c.failWith(kind === 'port' ? 'ECONNREFUSED' : kind === 'prohibited' ? 'EACCES' : 'EHOSTUNREACH', 'connect');
   }
 
   /** Aborts every connection (RST) and stops every listener. */
