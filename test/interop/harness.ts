@@ -366,7 +366,7 @@ export function tunInto(
   ns: Netns,
   name: string,
   addr: string,
-  opts: { mtu?: number; vnetHdr?: boolean; offload?: boolean; txQueueLen?: number } = {},
+  opts: { mtu?: number; vnetHdr?: boolean; offload?: boolean; txQueueLen?: number; batch?: number } = {},
 ): TunDevice {
   // A deep kernel queue (4096, kernel default 500) absorbs event-loop pauses of the relay on a
   // busy machine; with 500, bulk TCP through the relay loses packets at the queue.
@@ -376,6 +376,7 @@ export function tunInto(
     vnetHdr: opts.vnetHdr,
     offload: opts.offload,
     txQueueLen: opts.txQueueLen ?? 4096,
+    batch: opts.batch,
   });
   onCleanup(() => tun.close());
   ip('link', 'set', tun.name, 'netns', ns.name);
@@ -430,6 +431,8 @@ export interface TopologyOptions {
   offload?: boolean;
   /** Kernel queue length of both TUNs (default 4096). */
   txQueueLen?: number;
+  /** Packets per read batch of both TUNs (default: TunDevice's). */
+  batch?: number;
   /**
    * Also IPv6: client 2001:db8:1::2/64 with a default route into its TUN, server
    * 2001:db8:2::2/64 (plus a route back to 2001:db8:1::/64 with `serverRouteBack`). Default false.
@@ -451,6 +454,7 @@ export function makeTopology(opts: TopologyOptions): Topology {
     vnetHdr: opts.vnetHdr,
     offload: opts.offload,
     txQueueLen: opts.txQueueLen,
+    batch: opts.batch,
   };
   const clientTun = tunInto(client, ifName(id, 'c'), `${PLAN.client}/24`, devOpts);
   const serverTun = tunInto(server, ifName(id, 's'), `${PLAN.server}/24`, devOpts);

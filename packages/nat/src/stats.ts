@@ -30,11 +30,11 @@ export type DropReason = (typeof DROP_REASONS)[number];
 /** Counters of one NAT (`nat.stats`). */
 export interface NatStats {
   /** Packets translated inside → outside (including hairpinned ones). */
-  packetsOut: number;
+  readonly packetsOut: number;
   /** Packets translated outside → inside (including hairpinned ones). */
-  packetsIn: number;
-  bytesOut: number;
-  bytesIn: number;
+  readonly packetsIn: number;
+  readonly bytesOut: number;
+  readonly bytesIn: number;
   /** Packets hairpinned (inside → inside through the outside address). */
   hairpinned: number;
   mappingsCreated: number;
@@ -62,15 +62,36 @@ export interface NatStats {
   drops: Record<DropReason, number>;
 }
 
-/** Fresh counters; `active` reads the live counts. */
-export function createStats(active: { mappings(): number; sessions(): number }): NatStats {
+/** Index of packetsOut in the hot counter array. */
+export const C_PKTS_OUT = 0;
+/** Index of bytesOut. */
+export const C_BYTES_OUT = 1;
+/** Index of packetsIn. */
+export const C_PKTS_IN = 2;
+/** Index of bytesIn. */
+export const C_BYTES_IN = 3;
+
+/**
+ * Fresh counters; `active` reads the live counts. The per-packet counters live in `hot` (a
+ * `Float64Array`: an increment there costs a store, a growing number in an object field does not
+ * stay that cheap) and are read through getters.
+ */
+export function createStats(active: { mappings(): number; sessions(): number }, hot: Float64Array): NatStats {
   const drops = {} as Record<DropReason, number>;
   for (const r of DROP_REASONS) drops[r] = 0;
   return {
-    packetsOut: 0,
-    packetsIn: 0,
-    bytesOut: 0,
-    bytesIn: 0,
+    get packetsOut() {
+      return hot[C_PKTS_OUT];
+    },
+    get packetsIn() {
+      return hot[C_PKTS_IN];
+    },
+    get bytesOut() {
+      return hot[C_BYTES_OUT];
+    },
+    get bytesIn() {
+      return hot[C_BYTES_IN];
+    },
     hairpinned: 0,
     mappingsCreated: 0,
     mappingsExpired: 0,

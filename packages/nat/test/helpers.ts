@@ -19,27 +19,37 @@ export const NAT_INSIDE = '192.168.1.1/24';
 export const NAT_OUTSIDE = '203.0.113.1/24';
 /** The NAT's external (outside) address. */
 export const EXT = '203.0.113.1';
-/** Inside hosts. */
+/** Inside host 1. */
 export const H1 = '192.168.1.10';
+/** Inside host 2. */
 export const H2 = '192.168.1.11';
+/** Inside host 3. */
 export const H3 = '192.168.1.12';
-/** Remote hosts on the outside (off-link, reached through the outside interface). */
+/** Remote host 1 on the outside (off-link, reached through the outside interface). */
 export const R1 = '198.51.100.1';
+/** Remote host 2 on the outside. */
 export const R2 = '198.51.100.2';
 /** A router on the outside that sends ICMP errors. */
 export const ROUTER = '198.51.100.254';
 
-/** TCP flag bits (RFC 9293). */
+/** TCP FIN flag (RFC 9293). */
 export const FIN = 0x01;
+/** TCP SYN flag. */
 export const SYN = 0x02;
+/** TCP RST flag. */
 export const RST = 0x04;
+/** TCP PSH flag. */
 export const PSH = 0x08;
+/** TCP ACK flag. */
 export const ACK = 0x10;
 
-/** IP protocol numbers. */
+/** IP protocol number of TCP. */
 export const TCP = 6;
+/** IP protocol number of UDP. */
 export const UDP = 17;
+/** IP protocol number of ICMP. */
 export const ICMP = 1;
+/** IP protocol number of GRE. */
 export const GRE = 47;
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /** Drop rules and redirect (DNAT) rules. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EXT, H1, H2, liveMappings, R1, R2, Rig, SYN, TCP, tcp, UDP, udp } from './helpers.js';
+import { EXT, H1, H2, handshake, liveMappings, R1, R2, Rig, SYN, TCP, tcp, tcpDataOut, UDP, udp } from './helpers.js';
 
 describe('drop and redirect rules', () => {
   it('a drop rule by protocol and destination port drops new outbound flows and counts them', () => {
@@ -13,6 +13,15 @@ describe('drop and redirect rules', () => {
     assert.equal(rig.fromInside(udp(H1, 40000, R1, 25)).out.length, 1, 'other protocol passes');
     assert.equal(rig.nat.removeRule(id), true);
     assert.equal(rig.fromInside(tcp(H1, 40001, R1, 25, SYN)).out.length, 1, 'removed rule no longer applies');
+    rig.close();
+  });
+
+  it('rules apply when a flow is created: an established flow is not cut by a new drop rule', () => {
+    const rig = new Rig();
+    const c = handshake(rig, H1, 40000, R1, 25);
+    rig.nat.addDropRule({ proto: TCP, dstPort: 25 });
+    assert.equal(tcpDataOut(rig, c, 'EHLO x').length, 1, 'existing flow continues (README: rules apply at flow creation)');
+    assert.equal(rig.fromInside(tcp(H1, 40001, R1, 25, SYN)).out.length, 0, 'a new flow is dropped');
     rig.close();
   });
 

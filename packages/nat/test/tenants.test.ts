@@ -96,9 +96,12 @@ describe('tenants', () => {
     rig.advance(1000);
     rig.fromTenant('a', udp(H1, 1, R2, 53)); // a1 is now the most recently used
     rig.advance(1000);
+    const removed: number[] = [];
+    rig.nat.on('mapping-removed', (m) => removed.push(m.externalPort));
     const r = rig.fromTenant('a', udp(H1, 3, R1, 53));
     assert.equal(r.out.length, 1, 'the new flow passes');
     assert.equal(rig.nat.stats.evictions, 1);
+    assert.deepEqual([...new Set(removed)], [a2], 'a removal event for the evicted mapping');
     const aPorts = liveMappings(rig.nat)
       .filter((m) => m.tenant === rig.tenantId('a'))
       .map((m) => m.externalPort);

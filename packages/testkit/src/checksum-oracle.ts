@@ -53,9 +53,11 @@ function pseudo4(b: Uint8Array, ihlOff: number, proto: number, len: number): Uin
   return p;
 }
 
-function pseudo6(b: Uint8Array, off: number, proto: number, len: number): Uint8Array {
+function pseudo6(b: Uint8Array, off: number, proto: number, len: number, finalDst: number): Uint8Array {
   const p = new Uint8Array(40);
-  p.set(b.subarray(off + 8, off + 40), 0);
+  p.set(b.subarray(off + 8, off + 24), 0);
+  // RFC 8200 §8.1: the final destination, which a Routing header with segments left carries.
+  p.set(b.subarray(finalDst, finalDst + 16), 16);
   p[32] = (len >>> 24) & 0xff;
   p[33] = (len >>> 16) & 0xff;
   p[34] = (len >>> 8) & 0xff;
@@ -192,6 +194,7 @@ export function verifyPacket(pkt: Uint8Array): ChecksumReport {
         let next = pkt[6];
         let off = 40;
         let fragmented = false;
+        let finalDst = 24;
         // Walk hop-by-hop (0), routing (43), fragment (44), destination options (60).
         while (next === 0 || next === 43 || next === 44 || next === 60) {
           if (off + 8 > end) return finish(report);
@@ -202,12 +205,19 @@ export function verifyPacket(pkt: Uint8Array): ChecksumReport {
             if (fo !== 0 || m) fragmented = true;
             off += 8;
           } else {
-            off += (pkt[off + 1] + 1) * 8;
+            const len = (pkt[off + 1] + 1) * 8;
+            if (next === 43 && off + len <= end && pkt[off + 3] > 0) {
+              const type = pkt[off + 2];
+              // Type 0: the last listed address; type 2: the home address; type 4 (SRH): Segment List[0].
+              if (type === 0 && len >= 24) finalDst = off + len - 16;
+              else if ((type === 2 || type === 4) && len >= 24) finalDst = off + 8;
+            }
+            off += len;
           }
           next = nh;
         }
         if (!fragmented && off <= end) {
-          checkL4(pkt, next, off, end, pseudo6(pkt, 0, next, end - off), true, report, false);
+          checkL4(pkt, next, off, end, pseudo6(pkt, 0, next, end - off, finalDst), true, report, false);
         }
       }
     }

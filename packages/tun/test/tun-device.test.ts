@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ClosedError, ConfigError } from '@l3kit/core';
 import { assertChecksums } from '@l3kit/testkit';
@@ -339,6 +340,37 @@ describe('TunDevice with the kernel', { skip: rootSkip }, () => {
       () => dev.setMtu(1400),
       (e: unknown) => e instanceof ClosedError && e.code === 'ERR_CLOSED',
     );
+  });
+
+  it('reports a throwing handler as an uncaught exception and keeps reading afterwards', () => {
+    // In a child inside the test namespace: the kernel answers echo requests written into the
+    // TUN; the first reply reaches a handler that throws.
+    const script = `import { TunDevice } from ${JSON.stringify(indexUrl)};
+import { buildPacket } from '@l3kit/wire';
+import { execFileSync } from 'node:child_process';
+const d = TunDevice.open({ name: ${JSON.stringify(uniqueName('l3kx'))} });
+execFileSync('ip', ['addr', 'add', '10.202.0.1/24', 'dev', d.name]);
+execFileSync('ip', ['link', 'set', d.name, 'up']);
+const req = (seq) => buildPacket({ src: '10.202.0.2', dst: '10.202.0.1', icmp: { type: 8, code: 0, identifier: 9, sequence: seq } });
+process.on('uncaughtException', (e) => {
+  console.log('caught ' + e.message);
+  d.setHandler((p) => { if (p[20] === 0) { console.log('recovered'); d.close(); } });
+  d.send(req(2));
+});
+d.setHandler(() => { throw new Error('boom'); });
+d.send(req(1));
+setTimeout(() => { console.log('timeout'); process.exit(1); }, 5000).unref();`;
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', ns.name, process.execPath, '--input-type=module', '-e', script],
+      {
+        encoding: 'utf8',
+        timeout: 15_000,
+        cwd: fileURLToPath(new URL('.', import.meta.url)),
+      },
+    );
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /caught boom\nrecovered/);
   });
 
   it('lets the process exit while a device is open once it is unref()ed', () => {

@@ -34,7 +34,7 @@
  * Version 1 has C = R = s = Recur = 0, K = 1 and Protocol Type 0x880B (PPP); the Call ID is the
  * peer's call ID from the PPTP control connection, which a NAT translates like a port.
  */
-import { checksum, readChecksum, updateChecksum16, updateChecksum32, writeChecksum } from './checksum.js';
+import { checksum, readChecksum, updateChecksum16, writeChecksum } from './checksum.js';
 
 const FLAGS0 = 0;
 const FLAGS1 = 1;
@@ -221,14 +221,8 @@ export class GrePacket {
   setKey(v: number): void {
     const o = this.keyOffset;
     if (o < 0) return;
-    const old = readU32(this.buf, o);
-    write32(this.buf, o, v);
-    if (this.checksumPresent)
-      writeChecksum(
-        this.buf,
-        this.off + CHECKSUM,
-        updateChecksum32(readChecksum(this.buf, this.off + CHECKSUM), old, v >>> 0),
-      );
+    this.set16(o, v >>> 16);
+    this.set16(o + 2, v & 0xffff);
   }
   /** Sets the call ID (low 16 bits of the key; checksum kept right). No effect when K is clear. */
   setCallId(v: number): void {
@@ -244,14 +238,8 @@ export class GrePacket {
   setSequence(v: number): void {
     const o = this.sequenceOffset;
     if (o < 0) return;
-    const old = readU32(this.buf, o);
-    write32(this.buf, o, v);
-    if (this.checksumPresent)
-      writeChecksum(
-        this.buf,
-        this.off + CHECKSUM,
-        updateChecksum32(readChecksum(this.buf, this.off + CHECKSUM), old, v >>> 0),
-      );
+    this.set16(o, v >>> 16);
+    this.set16(o + 2, v & 0xffff);
   }
   /** Sets the acknowledgment number (version 1). No effect when absent. */
   setAcknowledgment(v: number): void {

@@ -30,7 +30,6 @@ import {
   onesSum,
   readChecksum,
   updateChecksum16,
-  updateChecksum32,
   updateChecksumBytes,
   writeChecksum,
 } from './checksum.js';
@@ -259,9 +258,10 @@ export class TcpSegment {
     const b = this.buf;
     const rel = at - this.off;
     if ((rel & 1) === 0) {
-      const old = readU32(b, at);
+      const oldHi = (b[at] << 8) | b[at + 1];
+      const oldLo = (b[at + 2] << 8) | b[at + 3];
       write32(b, at, v);
-      this.setChecksum(updateChecksum32(this.checksum, old, v));
+      this.setChecksum(update32(this.checksum, oldHi, oldLo, v));
       return;
     }
     // Odd alignment: the four bytes straddle three 16-bit words of the checksummed stream.
@@ -289,7 +289,7 @@ export class TcpSegment {
    * (uint32s), e.g. after a NAT rewrote the IP source. The TCP bytes themselves do not change.
    */
   adjustChecksumForAddress4(oldAddr: number, newAddr: number): void {
-    this.setChecksum(updateChecksum32(this.checksum, oldAddr, newAddr));
+    this.setChecksum(update32(this.checksum, oldAddr >>> 16, oldAddr & 0xffff, newAddr));
   }
   /**
    * Updates the checksum for an IPv6 pseudo-header address change: the 16 bytes at
@@ -315,10 +315,12 @@ export class TcpSegment {
     this.setChecksum(updateChecksum16(this.checksum, old, v & 0xffff));
   }
   private inc32(field: number, v: number): void {
+    const b = this.buf;
     const o = this.off + field;
-    const old = readU32(this.buf, o);
-    write32(this.buf, o, v);
-    this.setChecksum(updateChecksum32(this.checksum, old, v >>> 0));
+    const oldHi = (b[o] << 8) | b[o + 1];
+    const oldLo = (b[o + 2] << 8) | b[o + 3];
+    write32(b, o, v);
+    this.setChecksum(update32(this.checksum, oldHi, oldLo, v));
   }
 }
 
@@ -603,6 +605,15 @@ export function emitTcp(
   buf.set(payload, off + hl);
   writeChecksum(buf, off + CHECKSUM, finishChecksum(onesSum(buf, off, len, pseudoSum)));
   return len;
+}
+
+/**
+ * RFC 1624 for a 32-bit field whose old value is given as 16-bit halves. Works on small integers
+ * only: a uint32 above 2^31 passed between functions is boxed as a heap number, an allocation per
+ * packet that the hot path must not make.
+ */
+function update32(hc: number, oldHi: number, oldLo: number, v: number): number {
+  return updateChecksum16(updateChecksum16(hc, oldHi, (v >>> 16) & 0xffff), oldLo, v & 0xffff);
 }
 
 function u(name: string, v: number, max: number): number {

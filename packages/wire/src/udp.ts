@@ -23,7 +23,6 @@ import {
   onesSum,
   readChecksum,
   updateChecksum16,
-  updateChecksum32,
   updateChecksumBytes,
   writeChecksum,
 } from './checksum.js';
@@ -143,7 +142,11 @@ export class UdpDatagram {
   /** Updates a present checksum for an IPv4 pseudo-header address change (uint32s). */
   adjustChecksumForAddress4(oldAddr: number, newAddr: number): void {
     const ck = this.checksum;
-    if (ck !== 0) this.setChecksum(nonZero(updateChecksum32(ck, oldAddr, newAddr)));
+    if (ck !== 0) {
+      // As two 16-bit updates: small integers only, so no uint32 is boxed on the hot path.
+      const c1 = updateChecksum16(ck, oldAddr >>> 16, (newAddr >>> 16) & 0xffff);
+      this.setChecksum(nonZero(updateChecksum16(c1, oldAddr & 0xffff, newAddr & 0xffff)));
+    }
   }
   /**
    * Updates a present checksum for an IPv6 pseudo-header address change: the 16 bytes at
