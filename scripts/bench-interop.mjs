@@ -6,7 +6,10 @@
 //   e2e.relay.iperf3.gso  the same relay with IFF_VNET_HDR + offloads (64 KiB super-packets)
 //   e2e.kernel.iperf3     the kernel's nftables masquerade in a router namespace on the same
 //                         addresses (veth, offloads off): the yardstick
-//   e2e.nat44.iperf3      iperf3 TCP through l3kit's NAT44 (@l3kit/nat), when it is available
+//   e2e.nat44.iperf3      iperf3 TCP through l3kit's NAT44 (@l3kit/nat)
+//   e2e.nat44.iperf3.gso  the NAT with IFF_VNET_HDR + offloads on both TUNs
+// All setups are built first and their runs interleaved; each figure is the median of its runs,
+// with the 1-minute load average at each run recorded (the machine is shared).
 // Usage: node scripts/bench-interop.mjs [prefix ...] [--seconds N] [--runs N]
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -45,88 +48,115 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
-/** iperf3 TCP client -> server, `runs` times; returns the median receiver Mbit/s and all runs. */
-async function iperfRuns(client, server, serverAddr) {
-  const figures = [];
-  let retransmits = 0;
-  for (let i = 0; i < runs; i++) {
-    const srv = server.spawn(['iperf3', '-s', '-1', '-B', serverAddr, '-p', '5201']);
-    try {
-      await server.waitForPort(5201, 'tcp', 10_000, srv);
-      const r = await client.run(
-        ['iperf3', '-c', serverAddr, '-p', '5201', '-t', String(seconds), '-O', '1', '-J'],
-        {
-          timeoutMs: (seconds + 30) * 1000,
-        },
-      );
-      if (r.code !== 0) throw new Error(`iperf3 failed: ${r.stdout.slice(0, 1000)} ${r.stderr}`);
-      const res = h.parseIperf(r.stdout);
-      figures.push(Math.round(res.mbps * 10) / 10);
-      retransmits += res.retransmits ?? 0;
-    } finally {
-      await srv.stop();
-    }
-  }
-  return { value: median(figures), runs: figures, retransmits };
-}
-
-const results = [];
-function record(name, description, r, extra = {}) {
-  const result = {
-    name,
-    unit: 'Mbit/s',
-    value: r.value,
-    runs: r.runs,
-    seconds,
-    retransmits: r.retransmits,
-    ...extra,
-    description,
-  };
-  results.push(result);
-  console.log(
-    `${name.padEnd(24)} ${String(r.value).padStart(10)} Mbit/s  runs=${JSON.stringify(r.runs)} retransmits=${r.retransmits}`,
-  );
-}
-
-async function relayBench(name, description, topoOpts) {
-  if (!wanted(name)) return;
-  const topo = h.makeTopology({ serverRouteBack: true, wire: h.relay, ...topoOpts });
+/** One iperf3 TCP run client -> server; returns receiver Mbit/s and retransmits. */
+async function iperfOnce(client, server, serverAddr) {
+  const srv = server.spawn(['iperf3', '-s', '-1', '-B', serverAddr, '-p', '5201']);
   try {
-    const r = await iperfRuns(topo.client, topo.server, h.PLAN.server);
-    const st = topo.clientTun.stats;
-    record(name, description, r, {
-      mtu: 1500,
-      rxPacketsPerBatch: Math.round((st.rxPackets / Math.max(1, st.rxBatches)) * 10) / 10,
-      rxGso: st.rxGso,
-      txGso: topo.serverTun.stats.txGso,
-    });
+    await server.waitForPort(5201, 'tcp', 10_000, srv);
+    const r = await client.run(
+      ['iperf3', '-c', serverAddr, '-p', '5201', '-t', String(seconds), '-O', '1', '-J'],
+      {
+        timeoutMs: (seconds + 30) * 1000,
+      },
+    );
+    if (r.code !== 0) throw new Error(`iperf3 failed: ${r.stdout.slice(0, 1000)} ${r.stderr}`);
+    return h.parseIperf(r.stdout);
   } finally {
-    await topo.dispose();
+    await srv.stop();
   }
 }
 
-await relayBench(
+let Nat;
+try {
+  ({ Nat } = await import('@l3kit/nat'));
+} catch {
+  /* not built */
+}
+
+/**
+ * The setups. Each `make()` builds its namespaces and returns { client, server, extra(),
+ * dispose() }. All setups exist at once and the runs are interleaved (run 1 of each, then run 2
+ * of each, ...), so a load change on this shared machine affects every figure alike.
+ */
+const setups = [];
+function relaySetup(name, description, topoOpts) {
+  setups.push({
+    name,
+    description,
+    make() {
+      const topo = h.makeTopology({ serverRouteBack: true, wire: h.relay, ...topoOpts });
+      return {
+        client: topo.client,
+        server: topo.server,
+        extra: () => ({
+          mtu: 1500,
+          rxPacketsPerBatch:
+            Math.round((topo.clientTun.stats.rxPackets / Math.max(1, topo.clientTun.stats.rxBatches)) * 10) /
+            10,
+          rxGso: topo.clientTun.stats.rxGso,
+          txGso: topo.serverTun.stats.txGso,
+        }),
+        dispose: () => topo.dispose(),
+      };
+    },
+  });
+}
+function natSetup(name, description, topoOpts) {
+  setups.push({
+    name,
+    description,
+    make() {
+      if (typeof Nat !== 'function') throw new Error('@l3kit/nat does not export Nat');
+      let nat;
+      const topo = h.makeTopology({
+        serverRouteBack: false,
+        ...topoOpts,
+        wire: (clientTun, serverTun) => {
+          nat = new Nat({ inside: h.PLAN.natInside, outside: h.PLAN.natOutside });
+          h.relay(nat.inside(), clientTun);
+          h.relay(nat.outside(), serverTun);
+          return () => nat.close();
+        },
+      });
+      return {
+        client: topo.client,
+        server: topo.server,
+        extra: () => ({
+          mtu: 1500,
+          rxGso: topo.clientTun.stats.rxGso,
+          txGso: topo.serverTun.stats.txGso,
+          natDrops: Object.fromEntries(
+            Object.entries(nat.stats.drops ?? {}).filter(([, v]) => typeof v === 'number' && v > 0),
+          ),
+        }),
+        dispose: () => topo.dispose(),
+      };
+    },
+  });
+}
+
+relaySetup(
   'e2e.relay.iperf3',
-  'iperf3 TCP through a do-nothing l3kit relay: client ns -TUN- connectL3 -TUN- server ns, MTU 1500, no vnet header (median of runs)',
+  'iperf3 TCP through a do-nothing l3kit relay: client ns -TUN- connectL3 -TUN- server ns, MTU 1500, no vnet header (median of interleaved runs)',
   {},
 );
-await relayBench(
+relaySetup(
   'e2e.relay.iperf3.gso',
   'iperf3 TCP through the same relay with IFF_VNET_HDR and offloads (TSO super-packets up to 64 KiB in l3kit)',
   { vnetHdr: true, offload: true },
 );
-
-if (wanted('e2e.kernel.iperf3')) {
-  const missing = ['nft', 'ethtool'].filter((t) => !h.hasTool(t));
-  if (missing.length) {
-    console.error(
-      `e2e.kernel.iperf3: skipped, missing ${missing.join(', ')} (apt-get install nftables ethtool)`,
-    );
-  } else {
+setups.push({
+  name: 'e2e.kernel.iperf3',
+  description:
+    'iperf3 TCP through the kernel: nftables masquerade in a router namespace, veth, offloads off (tso gso gro tx rx sg), MTU 1500 (median of interleaved runs)',
+  async make() {
+    const missing = ['nft', 'ethtool'].filter((t) => !h.hasTool(t));
+    if (missing.length) throw new Error(`missing ${missing.join(', ')} (apt-get install nftables ethtool)`);
     const id = h.freshId();
     const client = new h.Netns(`${id}c`);
     const router = new h.Netns(`${id}r`);
     const server = new h.Netns(`${id}s`);
+    const dispose = () => Promise.all([client.dispose(), router.dispose(), server.dispose()]);
     try {
       const [c, rc, rs, s] = ['c', 'x', 'y', 's'].map((r) => h.ifName(id, r));
       h.ip('link', 'add', c, 'netns', client.name, 'type', 'veth', 'peer', 'name', rc, 'netns', router.name);
@@ -159,77 +189,67 @@ if (wanted('e2e.kernel.iperf3')) {
             'sg',
             'off',
           ],
-          {
-            check: true,
-          },
+          { check: true },
         );
       }
       client.ip('route', 'add', 'default', 'via', h.PLAN.natInside.split('/')[0]);
       await router.run(['sysctl', '-qw', 'net.ipv4.ip_forward=1'], { check: true });
       const rules = `table ip l3kbench {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  oifname "${rs}" masquerade\n }\n}\n`;
-      await router.run(['sh', '-c', `printf '%s' '${rules}' | nft -f -`], { check: true });
-      const r = await iperfRuns(client, server, h.PLAN.server);
-      record(
-        'e2e.kernel.iperf3',
-        'iperf3 TCP through the kernel: nftables masquerade in a router namespace, veth, offloads off (tso gso gro tx rx sg), MTU 1500 (median of runs)',
-        r,
-        { mtu: 1500 },
-      );
-    } finally {
-      await Promise.all([client.dispose(), router.dispose(), server.dispose()]);
+      await router.run(['sh', '-c', `printf '${rules}' | nft -f -`], { check: true });
+      return { client, server, extra: () => ({ mtu: 1500 }), dispose };
+    } catch (e) {
+      await dispose();
+      throw e;
     }
-  }
-}
-
-let Nat;
-try {
-  ({ Nat } = await import('@l3kit/nat'));
-} catch {
-  /* not built */
-}
-
-async function natBench(name, description, topoOpts) {
-  if (!wanted(name)) return;
-  if (typeof Nat !== 'function') {
-    console.error(`${name}: skipped, @l3kit/nat does not export Nat`);
-    return;
-  }
-  let nat;
-  const topo = h.makeTopology({
-    serverRouteBack: false,
-    ...topoOpts,
-    wire: (clientTun, serverTun) => {
-      nat = new Nat({ inside: h.PLAN.natInside, outside: h.PLAN.natOutside });
-      h.relay(nat.inside(), clientTun);
-      h.relay(nat.outside(), serverTun);
-      return () => nat.close();
-    },
-  });
-  try {
-    const r = await iperfRuns(topo.client, topo.server, h.PLAN.server);
-    record(name, description, r, {
-      mtu: 1500,
-      rxGso: topo.clientTun.stats.rxGso,
-      txGso: topo.serverTun.stats.txGso,
-      natDrops: Object.fromEntries(
-        Object.entries(nat.stats.drops ?? {}).filter(([, v]) => typeof v === 'number' && v > 0),
-      ),
-    });
-  } finally {
-    await topo.dispose();
-  }
-}
-
-await natBench(
+  },
+});
+natSetup(
   'e2e.nat44.iperf3',
-  "iperf3 TCP through l3kit's NAT44 (masquerade 192.168.1.0/24 -> 203.0.113.1) between two TUNs, MTU 1500, no offloads (median of runs)",
+  "iperf3 TCP through l3kit's NAT44 (masquerade 192.168.1.0/24 -> 203.0.113.1) between two TUNs, MTU 1500, no offloads (median of interleaved runs)",
   {},
 );
-await natBench(
+natSetup(
   'e2e.nat44.iperf3.gso',
   "iperf3 TCP through l3kit's NAT44 with IFF_VNET_HDR + offloads on both TUNs (the NAT translates 64 KiB super-packets)",
   { vnetHdr: true, offload: true },
 );
+
+const live = [];
+for (const s of setups.filter((x) => wanted(x.name))) {
+  try {
+    live.push({ ...s, env: await s.make(), figures: [], retransmits: 0, load: [] });
+  } catch (e) {
+    console.error(`${s.name}: skipped: ${e.message}`);
+  }
+}
+for (let i = 0; i < runs; i++) {
+  for (const s of live) {
+    const load = os.loadavg()[0];
+    const r = await iperfOnce(s.env.client, s.env.server, h.PLAN.server);
+    s.figures.push(Math.round(r.mbps * 10) / 10);
+    s.retransmits += r.retransmits ?? 0;
+    s.load.push(Math.round(load * 10) / 10);
+  }
+}
+const results = [];
+for (const s of live) {
+  const value = median(s.figures);
+  results.push({
+    name: s.name,
+    unit: 'Mbit/s',
+    value,
+    runs: s.figures,
+    seconds,
+    retransmits: s.retransmits,
+    loadavg1: s.load,
+    ...s.env.extra(),
+    description: s.description,
+  });
+  console.log(
+    `${s.name.padEnd(24)} ${String(value).padStart(10)} Mbit/s  runs=${JSON.stringify(s.figures)} retransmits=${s.retransmits} load=${JSON.stringify(s.load)}`,
+  );
+  await s.env.dispose();
+}
 
 if (results.length === 0) {
   console.error('bench-interop: nothing measured');

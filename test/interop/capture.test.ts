@@ -11,7 +11,7 @@ import { after, before, describe } from 'node:test';
 import { Capture, type L3Device } from '@l3kit/core';
 import { buildPacket, checksum } from '@l3kit/wire';
 import { interopTest, makeTopology, PLAN, skipReason, type Topology, tempDir } from './harness.js';
-import { curlDownload, pingServer, socatUdp } from './scenarios.js';
+import { CURL_TOOLS, curlDownload, pingServer, socatUdp } from './scenarios.js';
 
 const CHECKS = [
   '-o',
@@ -75,7 +75,7 @@ describe('capture: l3kit pcapng / pcap decoded by tshark', () => {
 
   interopTest(
     'tshark decodes every frame of a pcapng of ping, ping -6, UDP and HTTP with no malformed packet or bad checksum',
-    ['tshark', 'ping', 'socat', 'curl', 'python3'],
+    ['tshark', 'ping', 'socat', ...CURL_TOOLS],
     async () => {
       assert.ok(topo && cap);
       await pingServer(topo);

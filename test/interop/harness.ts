@@ -34,6 +34,8 @@ export const TOOL_PACKAGES: Record<string, string> = {
   python3: 'python3',
   nft: 'nftables',
   ethtool: 'ethtool',
+  sleep: 'coreutils',
+  sha256sum: 'coreutils',
 };
 
 const toolCache = new Map<string, boolean>();

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import { L3Hub, VirtualHost } from '@l3kit/core';
 import { interopTest, makeTopology, PLAN, skipReason, type Topology } from './harness.js';
-import { curlDownload } from './scenarios.js';
+import { CURL_TOOLS, curlDownload } from './scenarios.js';
 
 const HUB = '10.255.0.1';
 const HUB6 = '2001:db8:ff::1';
@@ -87,7 +87,7 @@ describe('hub: client -TUN- l3kit L3Hub -TUN- server', () => {
     assert.match(r.stdout, new RegExp(`from ${VHOST.replace(/\./g, '\\.')}: icmp_seq=1 ttl=63`));
   });
 
-  interopTest('curl downloads a 1 MiB file intact through the hub', ['curl', 'python3'], async () => {
+  interopTest('curl downloads a 1 MiB file intact through the hub', CURL_TOOLS, async () => {
     assert.equal(await curlDownload(t()), PLAN.client);
   });
 });

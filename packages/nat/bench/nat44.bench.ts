@@ -149,7 +149,19 @@ function passes(proto: 'tcp' | 'udp') {
     a.sort((x, y) => x - y);
     return Math.round(a[a.length >> 1] * 100) / 100;
   };
-  return { nat, bufs, inside, outside, outNs: med(outNs), inNs: med(inNs), handlerNs: med(h), cpuNsPerPkt, cpuShare, minOutNs, minInNs };
+  return {
+    nat,
+    bufs,
+    inside,
+    outside,
+    outNs: med(outNs),
+    inNs: med(inNs),
+    handlerNs: med(h),
+    cpuNsPerPkt,
+    cpuShare,
+    minOutNs,
+    minInNs,
+  };
 }
 
 async function allocs(

@@ -19,11 +19,14 @@ export class TimerWheel {
   private readonly heads: Int32Array;
   private prev: Int32Array;
   private next: Int32Array;
-  private tick: Float64Array;
+  /** Scheduled tick relative to `base` (int32: 2^31 × granularity is years), -1 when not scheduled. */
+  private tick: Int32Array;
+  private readonly base: number;
   /** The last tick fully processed. */
   private doneTick: number;
   /** Number of ids currently scheduled. */
   size = 0;
+  private scratch = new Int32Array(256);
 
   /**
    * @param granularityMs width of one slot
@@ -37,7 +40,8 @@ export class TimerWheel {
     this.mask = (1 << slotsLog2) - 1;
     this.prev = new Int32Array(capacity);
     this.next = new Int32Array(capacity);
-    this.tick = new Float64Array(capacity).fill(-1);
+    this.tick = new Int32Array(capacity).fill(-1);
+    this.base = Math.floor(nowMs / granularityMs) - 1;
     this.doneTick = Math.floor(nowMs / granularityMs);
   }
 
@@ -50,7 +54,7 @@ export class TimerWheel {
     p.set(this.prev);
     const nx = new Int32Array(cap);
     nx.set(this.next);
-    const t = new Float64Array(cap).fill(-1);
+    const t = new Int32Array(cap).fill(-1);
     t.set(this.tick);
     this.prev = p;
     this.next = nx;
@@ -74,14 +78,15 @@ export class TimerWheel {
     this.next[id] = h;
     if (h >= 0) this.prev[h] = id;
     this.heads[slot] = id;
-    this.tick[id] = t;
+    this.tick[id] = t - this.base;
     this.size++;
   }
 
   /** Removes `id` from the wheel (no-op if not scheduled). */
   cancel(id: number): void {
-    const t = this.tick[id];
-    if (t < 0) return;
+    const rt = this.tick[id];
+    if (rt < 0) return;
+    const t = rt + this.base;
     const p = this.prev[id];
     const n = this.next[id];
     if (p >= 0) this.next[p] = n;
@@ -93,11 +98,12 @@ export class TimerWheel {
 
   /** Moves `id` earlier if `atMs` falls before its current slot (deadlines that grow need no call). */
   pullIn(id: number, atMs: number): void {
-    const t = this.tick[id];
-    if (t < 0) {
+    const rt = this.tick[id];
+    if (rt < 0) {
       this.schedule(id, atMs);
       return;
     }
+    const t = rt + this.base;
     if (Math.ceil(atMs / this.granularity) < t) {
       this.cancel(id);
       this.schedule(id, atMs);
@@ -122,15 +128,26 @@ export class TimerWheel {
       let id = this.heads[slot];
       if (id < 0) continue;
       this.heads[slot] = -1;
-      // Detach the whole list first: `due` may schedule into this very slot for a later lap.
+      // Detach the whole slot first (so `due` may cancel or schedule any id safely), then visit.
+      let n = 0;
       while (id >= 0) {
-        const nx = this.next[id];
+        if (n === this.scratch.length) {
+          const g = new Int32Array(n * 2);
+          g.set(this.scratch);
+          this.scratch = g;
+        }
+        this.scratch[n++] = id;
         this.tick[id] = -1;
         this.size--;
+        id = this.next[id];
+      }
+      const list = this.scratch;
+      for (let i = 0; i < n; i++) {
+        const x = list[i];
+        if (this.tick[x] >= 0) continue; // rescheduled meanwhile by a callback
         visited++;
-        const deadline = due(id, nowMs);
-        if (deadline >= 0) this.schedule(id, deadline);
-        id = nx;
+        const deadline = due(x, nowMs);
+        if (deadline >= 0 && this.tick[x] < 0) this.schedule(x, deadline);
       }
     }
     return visited;

@@ -37,6 +37,52 @@ export const SF_INBOUND_ORIGIN = 8;
 /** Session flag: linked in the outbound 5-tuple index. */
 export const SF_OUT_LINKED = 16;
 
+/** Hot session record: 64 bytes (one cache line) per session, `Int32Array` slots (`si[(s << 4) + …]`). */
+export const S_MAP = 0;
+/** Remote address (int32). */
+export const S_REM_IP = 1;
+/** Remote port (GRE: 0). */
+export const S_REM_PORT = 2;
+/** TCP state. */
+export const S_STATE = 3;
+/** `SF_*` flags. */
+export const S_FLAGS = 4;
+/** Helper index + 1, 0 = none. */
+export const S_HELPER = 5;
+/** Hash of the outbound 5-tuple. */
+export const S_OUT_HASH = 6;
+/** Next session in the outbound index chain. */
+export const S_OUT_NEXT = 7;
+/** Packets inside → outside (wraps at 2^32; read with `>>> 0`). */
+export const S_PKTS_OUT = 8;
+/** Packets outside → inside. */
+export const S_PKTS_IN = 9;
+/** Float64 slots of the same record (`sd[(s << 3) + …]`): bytes in. */
+export const SD_BYTES_IN = 5;
+/** Deadline (ms). */
+export const SD_EXPIRE = 6;
+/** Bytes out. */
+export const SD_BYTES_OUT = 7;
+/** Hot mapping record: 32 bytes per mapping (`mi[(m << 3) + …]`): inside address (int32). */
+export const M_IN_IP = 0;
+/** Port part of the outbound key (the inside port; 0 for GRE, whose outbound packets do not carry it). */
+export const M_KPORT = 1;
+/** Tenant id. */
+export const M_TENANT = 2;
+/** IP protocol. */
+export const M_PROTO = 3;
+/** Outside address index. */
+export const M_EXT_IDX = 4;
+/** External port / identifier / call ID. */
+export const M_EXT_PORT = 5;
+/**
+ * Checksum deltas (RFC 1624, folded `~old + new` words): low 16 bits for the outbound address
+ * rewrite (IP header), high 16 bits for address + port / identifier (transport checksum).
+ */
+export const M_CK = 6;
+/** Inside port / ICMP identifier / GRE call ID. */
+export const M_IN_PORT = 7;
+
 /** 32-bit mix (murmur3 finaliser). */
 function mix(h: number): number {
   h ^= h >>> 16;
@@ -65,7 +111,14 @@ export function mappingHash(
 }
 
 /** Hash of an outbound 5-tuple (tenant, proto, inside ip:port, destination ip:port). */
-export function outHash(tenant: number, proto: number, inIp: number, inPort: number, dstIp: number, dstPort: number): number {
+export function outHash(
+  tenant: number,
+  proto: number,
+  inIp: number,
+  inPort: number,
+  dstIp: number,
+  dstPort: number,
+): number {
   return mix(
     Math.imul(tenant ^ (proto << 24), 0x9e3779b1) ^
       Math.imul(inIp, 0x27d4eb2f) ^
@@ -80,11 +133,6 @@ export function sessionHash(m: number, remIp: number, remPort: number): number {
   return mix(Math.imul(m, 0x9e3779b1) ^ Math.imul(remIp, 0x27d4eb2f) ^ Math.imul(remPort + 1, 0x165667b1));
 }
 
-function growU32(a: Uint32Array, n: number): Uint32Array {
-  const b = new Uint32Array(n);
-  b.set(a);
-  return b;
-}
 function growU16(a: Uint16Array, n: number): Uint16Array {
   const b = new Uint16Array(n);
   b.set(a);
@@ -111,16 +159,9 @@ export class FlowTable {
   // ---- mappings ----
   mCap: number;
   mCount = 0;
-  mTenant: Uint32Array;
-  mProto: Uint8Array;
+  /** Hot mapping fields, 8 int32 per mapping (`M_*`). */
+  mi: Int32Array;
   mKind: Uint8Array;
-  /** IPv4 address as a signed int32 (a small integer for V8: no boxing on the hot path). */
-  mInIp: Int32Array;
-  mInPort: Uint16Array;
-  /** Port part of the outbound key (the inside port; 0 for GRE, whose outbound packets do not carry it). */
-  mKPort: Uint16Array;
-  mExtIdx: Uint16Array;
-  mExtPort: Uint16Array;
   /** IPv4 address as a signed int32 (a small integer for V8: no boxing on the hot path). */
   mKRemIp: Int32Array;
   mKRemPort: Uint16Array;
@@ -133,10 +174,6 @@ export class FlowTable {
   /** Kept (without sessions) until this time; Infinity for forwards. */
   mPinUntil: Float64Array;
   mId: Float64Array;
-  /** Checksum delta (RFC 1624, folded `~old + new` words) of the outbound address rewrite. */
-  mCkAddr: Uint16Array;
-  /** Checksum delta of the outbound address + port (or ICMP identifier) rewrite, for the transport checksum. */
-  mCkL4: Uint16Array;
   mBuckets: Int32Array;
   private mBucketMask: number;
   private mFree = -1;
@@ -145,27 +182,16 @@ export class FlowTable {
   // ---- sessions ----
   sCap: number;
   sCount = 0;
-  sMap: Int32Array;
-  /** IPv4 address as a signed int32 (a small integer for V8: no boxing on the hot path). */
-  sRemIp: Int32Array;
-  sRemPort: Uint16Array;
-  sState: Uint8Array;
-  sFlags: Uint8Array;
-  sHelper: Uint8Array;
-  sExpire: Float64Array;
+  /** Hot session fields, 16 int32 per session (`S_*`), sharing its buffer with {@link FlowTable.sd}. */
+  si: Int32Array;
+  /** Float64 view of the session records (`SD_*`). */
+  sd: Float64Array;
   sHashNext: Int32Array;
   sMapNext: Int32Array;
   sMapPrev: Int32Array;
-  sPktsOut: Uint32Array;
-  sPktsIn: Uint32Array;
-  sBytesOut: Float64Array;
-  sBytesIn: Float64Array;
   sId: Float64Array;
   sBuckets: Int32Array;
   private sBucketMask: number;
-  /** Outbound index: hash of the outbound 5-tuple per session, chain links and buckets. */
-  sOutHash: Int32Array;
-  sOutNext: Int32Array;
   sOutBuckets: Int32Array;
   private sOutMask: number;
   private sFree = -1;
@@ -175,14 +201,8 @@ export class FlowTable {
   constructor(initial = 1024) {
     const c = Math.max(16, initial);
     this.mCap = c;
-    this.mTenant = new Uint32Array(c);
-    this.mProto = new Uint8Array(c);
+    this.mi = new Int32Array(c * 8);
     this.mKind = new Uint8Array(c);
-    this.mInIp = new Int32Array(c);
-    this.mInPort = new Uint16Array(c);
-    this.mKPort = new Uint16Array(c);
-    this.mExtIdx = new Uint16Array(c);
-    this.mExtPort = new Uint16Array(c);
     this.mKRemIp = new Int32Array(c);
     this.mKRemPort = new Uint16Array(c);
     this.mSessHead = new Int32Array(c).fill(-1);
@@ -193,31 +213,19 @@ export class FlowTable {
     this.mLastUsed = new Float64Array(c);
     this.mPinUntil = new Float64Array(c);
     this.mId = new Float64Array(c);
-    this.mCkAddr = new Uint16Array(c);
-    this.mCkL4 = new Uint16Array(c);
     this.mBuckets = new Int32Array(c).fill(-1);
     this.mBucketMask = c - 1;
 
     this.sCap = c;
-    this.sMap = new Int32Array(c).fill(-1);
-    this.sRemIp = new Int32Array(c);
-    this.sRemPort = new Uint16Array(c);
-    this.sState = new Uint8Array(c);
-    this.sFlags = new Uint8Array(c);
-    this.sHelper = new Uint8Array(c);
-    this.sExpire = new Float64Array(c);
+    const sb = new ArrayBuffer(c * 64);
+    this.si = new Int32Array(sb);
+    this.sd = new Float64Array(sb);
     this.sHashNext = new Int32Array(c).fill(-1);
     this.sMapNext = new Int32Array(c).fill(-1);
     this.sMapPrev = new Int32Array(c).fill(-1);
-    this.sPktsOut = new Uint32Array(c);
-    this.sPktsIn = new Uint32Array(c);
-    this.sBytesOut = new Float64Array(c);
-    this.sBytesIn = new Float64Array(c);
     this.sId = new Float64Array(c);
     this.sBuckets = new Int32Array(c).fill(-1);
     this.sBucketMask = c - 1;
-    this.sOutHash = new Int32Array(c);
-    this.sOutNext = new Int32Array(c).fill(-1);
     this.sOutBuckets = new Int32Array(c).fill(-1);
     this.sOutMask = c - 1;
   }
@@ -236,10 +244,10 @@ export class FlowTable {
     let m = this.mBuckets[mappingHash(tenant, proto, inIp, kPort, kRemIp, kRemPort) & this.mBucketMask];
     while (m >= 0) {
       if (
-        this.mInIp[m] === inIp &&
-        this.mKPort[m] === kPort &&
-        this.mTenant[m] === tenant &&
-        this.mProto[m] === proto &&
+        this.mi[(m << 3) + M_IN_IP] === inIp &&
+        this.mi[(m << 3) + M_KPORT] === kPort &&
+        this.mi[(m << 3) + M_TENANT] === tenant &&
+        this.mi[(m << 3) + M_PROTO] === proto &&
         this.mKRemIp[m] === kRemIp &&
         this.mKRemPort[m] === kRemPort
       )
@@ -269,16 +277,16 @@ export class FlowTable {
       if (this.mNextIdx === this.mCap) this.growMappings();
       m = this.mNextIdx++;
     }
-    this.mTenant[m] = tenant;
-    this.mProto[m] = proto;
+    this.mi[(m << 3) + M_TENANT] = tenant;
+    this.mi[(m << 3) + M_PROTO] = proto;
     this.mKind[m] = kind;
-    this.mInIp[m] = inIp;
-    this.mInPort[m] = inPort;
-    this.mKPort[m] = kPort;
+    this.mi[(m << 3) + M_IN_IP] = inIp;
+    this.mi[(m << 3) + M_IN_PORT] = inPort;
+    this.mi[(m << 3) + M_KPORT] = kPort;
     this.mKRemIp[m] = kRemIp;
     this.mKRemPort[m] = kRemPort;
-    this.mExtIdx[m] = extIdx;
-    this.mExtPort[m] = extPort;
+    this.mi[(m << 3) + M_EXT_IDX] = extIdx;
+    this.mi[(m << 3) + M_EXT_PORT] = extPort;
     this.mSessHead[m] = -1;
     this.mSessCount[m] = 0;
     this.mLastUsed[m] = now;
@@ -296,10 +304,10 @@ export class FlowTable {
   freeMapping(m: number): void {
     const b =
       mappingHash(
-        this.mTenant[m],
-        this.mProto[m],
-        this.mInIp[m],
-        this.mKPort[m],
+        this.mi[(m << 3) + M_TENANT],
+        this.mi[(m << 3) + M_PROTO],
+        this.mi[(m << 3) + M_IN_IP],
+        this.mi[(m << 3) + M_KPORT],
         this.mKRemIp[m],
         this.mKRemPort[m],
       ) & this.mBucketMask;
@@ -331,14 +339,10 @@ export class FlowTable {
 
   private growMappings(): void {
     const n = this.mCap * 2;
-    this.mTenant = growU32(this.mTenant, n);
-    this.mProto = growU8(this.mProto, n);
+    const mi = new Int32Array(n * 8);
+    mi.set(this.mi);
+    this.mi = mi;
     this.mKind = growU8(this.mKind, n);
-    this.mInIp = growI32(this.mInIp, n);
-    this.mInPort = growU16(this.mInPort, n);
-    this.mKPort = growU16(this.mKPort, n);
-    this.mExtIdx = growU16(this.mExtIdx, n);
-    this.mExtPort = growU16(this.mExtPort, n);
     this.mKRemIp = growI32(this.mKRemIp, n);
     this.mKRemPort = growU16(this.mKRemPort, n);
     this.mSessHead = growI32(this.mSessHead, n);
@@ -349,8 +353,6 @@ export class FlowTable {
     this.mLastUsed = growF64(this.mLastUsed, n);
     this.mPinUntil = growF64(this.mPinUntil, n);
     this.mId = growF64(this.mId, n);
-    this.mCkAddr = growU16(this.mCkAddr, n);
-    this.mCkL4 = growU16(this.mCkL4, n);
     this.mCap = n;
   }
 
@@ -361,10 +363,10 @@ export class FlowTable {
       if (this.mKind[m] === MappingKind.free) continue;
       const b =
         mappingHash(
-          this.mTenant[m],
-          this.mProto[m],
-          this.mInIp[m],
-          this.mKPort[m],
+          this.mi[(m << 3) + M_TENANT],
+          this.mi[(m << 3) + M_PROTO],
+          this.mi[(m << 3) + M_IN_IP],
+          this.mi[(m << 3) + M_KPORT],
           this.mKRemIp[m],
           this.mKRemPort[m],
         ) & mask;
@@ -381,7 +383,12 @@ export class FlowTable {
   findSession(m: number, remIp: number, remPort: number): number {
     let s = this.sBuckets[sessionHash(m, remIp, remPort) & this.sBucketMask];
     while (s >= 0) {
-      if (this.sMap[s] === m && this.sRemIp[s] === remIp && this.sRemPort[s] === remPort) return s;
+      if (
+        this.si[(s << 4) + S_MAP] === m &&
+        this.si[(s << 4) + S_REM_IP] === remIp &&
+        this.si[(s << 4) + S_REM_PORT] === remPort
+      )
+        return s;
       s = this.sHashNext[s];
     }
     return -1;
@@ -391,49 +398,73 @@ export class FlowTable {
    * Finds a session by the outbound 5-tuple of a packet (one lookup on the outbound fast path).
    * Only sessions linked with {@link FlowTable.linkOut} are found.
    */
-  findSessionOut(tenant: number, proto: number, inIp: number, inPort: number, dstIp: number, dstPort: number): number {
+  findSessionOut(
+    tenant: number,
+    proto: number,
+    inIp: number,
+    inPort: number,
+    dstIp: number,
+    dstPort: number,
+  ): number {
     const h = outHash(tenant, proto, inIp, inPort, dstIp, dstPort);
     let s = this.sOutBuckets[h & this.sOutMask];
     while (s >= 0) {
-      if (this.sOutHash[s] === h && this.sRemIp[s] === dstIp && this.sRemPort[s] === dstPort) {
-        const m = this.sMap[s];
-        if (this.mInIp[m] === inIp && this.mKPort[m] === inPort && this.mTenant[m] === tenant && this.mProto[m] === proto)
+      if (
+        this.si[(s << 4) + S_OUT_HASH] === h &&
+        this.si[(s << 4) + S_REM_IP] === dstIp &&
+        this.si[(s << 4) + S_REM_PORT] === dstPort
+      ) {
+        const m = this.si[(s << 4) + S_MAP];
+        if (
+          this.mi[(m << 3) + M_IN_IP] === inIp &&
+          this.mi[(m << 3) + M_KPORT] === inPort &&
+          this.mi[(m << 3) + M_TENANT] === tenant &&
+          this.mi[(m << 3) + M_PROTO] === proto
+        )
           return s;
       }
-      s = this.sOutNext[s];
+      s = this.si[(s << 4) + S_OUT_NEXT];
     }
     return -1;
   }
 
   /** Links session `s` in the outbound index under its own remote endpoint. */
   linkOut(s: number): void {
-    const m = this.sMap[s];
-    const h = outHash(this.mTenant[m], this.mProto[m], this.mInIp[m], this.mKPort[m], this.sRemIp[s], this.sRemPort[s]);
-    this.sOutHash[s] = h;
+    const m = this.si[(s << 4) + S_MAP];
+    const h = outHash(
+      this.mi[(m << 3) + M_TENANT],
+      this.mi[(m << 3) + M_PROTO],
+      this.mi[(m << 3) + M_IN_IP],
+      this.mi[(m << 3) + M_KPORT],
+      this.si[(s << 4) + S_REM_IP],
+      this.si[(s << 4) + S_REM_PORT],
+    );
+    this.si[(s << 4) + S_OUT_HASH] = h;
     const b = h & this.sOutMask;
-    this.sOutNext[s] = this.sOutBuckets[b];
+    this.si[(s << 4) + S_OUT_NEXT] = this.sOutBuckets[b];
     this.sOutBuckets[b] = s;
-    this.sFlags[s] |= SF_OUT_LINKED;
+    this.si[(s << 4) + S_FLAGS] |= SF_OUT_LINKED;
   }
 
   private unlinkOut(s: number): void {
-    const b = this.sOutHash[s] & this.sOutMask;
+    const b = this.si[(s << 4) + S_OUT_HASH] & this.sOutMask;
     let p = -1;
     let c = this.sOutBuckets[b];
     while (c >= 0 && c !== s) {
       p = c;
-      c = this.sOutNext[c];
+      c = this.si[(c << 4) + S_OUT_NEXT];
     }
     if (c === s) {
-      if (p < 0) this.sOutBuckets[b] = this.sOutNext[s];
-      else this.sOutNext[p] = this.sOutNext[s];
+      if (p < 0) this.sOutBuckets[b] = this.si[(s << 4) + S_OUT_NEXT];
+      else this.si[(p << 4) + S_OUT_NEXT] = this.si[(s << 4) + S_OUT_NEXT];
     }
-    this.sFlags[s] &= ~SF_OUT_LINKED;
+    this.si[(s << 4) + S_FLAGS] &= ~SF_OUT_LINKED;
   }
 
   /** Whether mapping `m` has a session with remote address `remIp` (any port): address-dependent filtering. */
   hasSessionToAddress(m: number, remIp: number): boolean {
-    for (let s = this.mSessHead[m]; s >= 0; s = this.sMapNext[s]) if (this.sRemIp[s] === remIp) return true;
+    for (let s = this.mSessHead[m]; s >= 0; s = this.sMapNext[s])
+      if (this.si[(s << 4) + S_REM_IP] === remIp) return true;
     return false;
   }
 
@@ -452,17 +483,17 @@ export class FlowTable {
       if (this.sNextIdx === this.sCap) this.growSessions();
       s = this.sNextIdx++;
     }
-    this.sMap[s] = m;
-    this.sRemIp[s] = remIp;
-    this.sRemPort[s] = remPort;
-    this.sState[s] = state;
-    this.sFlags[s] = flags;
-    this.sHelper[s] = 0;
-    this.sExpire[s] = expire;
-    this.sPktsOut[s] = 0;
-    this.sPktsIn[s] = 0;
-    this.sBytesOut[s] = 0;
-    this.sBytesIn[s] = 0;
+    this.si[(s << 4) + S_MAP] = m;
+    this.si[(s << 4) + S_REM_IP] = remIp;
+    this.si[(s << 4) + S_REM_PORT] = remPort;
+    this.si[(s << 4) + S_STATE] = state;
+    this.si[(s << 4) + S_FLAGS] = flags;
+    this.si[(s << 4) + S_HELPER] = 0;
+    this.sd[(s << 3) + SD_EXPIRE] = expire;
+    this.si[(s << 4) + S_PKTS_OUT] = 0;
+    this.si[(s << 4) + S_PKTS_IN] = 0;
+    this.sd[(s << 3) + SD_BYTES_OUT] = 0;
+    this.sd[(s << 3) + SD_BYTES_IN] = 0;
     this.sId[s] = this.nextId++;
     const b = sessionHash(m, remIp, remPort) & this.sBucketMask;
     this.sHashNext[s] = this.sBuckets[b];
@@ -481,9 +512,9 @@ export class FlowTable {
 
   /** Removes a session from the hash and its mapping's list and frees the slot. */
   freeSession(s: number): void {
-    const m = this.sMap[s];
-    if ((this.sFlags[s] & SF_OUT_LINKED) !== 0) this.unlinkOut(s);
-    const b = sessionHash(m, this.sRemIp[s], this.sRemPort[s]) & this.sBucketMask;
+    const m = this.si[(s << 4) + S_MAP];
+    if ((this.si[(s << 4) + S_FLAGS] & SF_OUT_LINKED) !== 0) this.unlinkOut(s);
+    const b = sessionHash(m, this.si[(s << 4) + S_REM_IP], this.si[(s << 4) + S_REM_PORT]) & this.sBucketMask;
     let p = -1;
     let c = this.sBuckets[b];
     while (c >= 0 && c !== s) {
@@ -500,7 +531,7 @@ export class FlowTable {
     else this.mSessHead[m] = nx;
     if (nx >= 0) this.sMapPrev[nx] = pv;
     this.mSessCount[m]--;
-    this.sMap[s] = -1;
+    this.si[(s << 4) + S_MAP] = -1;
     this.sHashNext[s] = this.sFree;
     this.sFree = s;
     this.sCount--;
@@ -508,7 +539,7 @@ export class FlowTable {
 
   /** Whether index `s` holds a live session. */
   sessionLive(s: number): boolean {
-    return s >= 0 && s < this.sNextIdx && this.sMap[s] >= 0;
+    return s >= 0 && s < this.sNextIdx && this.si[(s << 4) + S_MAP] >= 0;
   }
 
   /** Highest session index ever used + 1 (iteration bound). */
@@ -518,23 +549,14 @@ export class FlowTable {
 
   private growSessions(): void {
     const n = this.sCap * 2;
-    this.sMap = growI32(this.sMap, n);
-    this.sRemIp = growI32(this.sRemIp, n);
-    this.sRemPort = growU16(this.sRemPort, n);
-    this.sState = growU8(this.sState, n);
-    this.sFlags = growU8(this.sFlags, n);
-    this.sHelper = growU8(this.sHelper, n);
-    this.sExpire = growF64(this.sExpire, n);
+    const sb = new ArrayBuffer(n * 64);
+    new Int32Array(sb).set(this.si);
+    this.si = new Int32Array(sb);
+    this.sd = new Float64Array(sb);
     this.sHashNext = growI32(this.sHashNext, n);
     this.sMapNext = growI32(this.sMapNext, n);
     this.sMapPrev = growI32(this.sMapPrev, n);
-    this.sPktsOut = growU32(this.sPktsOut, n);
-    this.sPktsIn = growU32(this.sPktsIn, n);
-    this.sBytesOut = growF64(this.sBytesOut, n);
-    this.sBytesIn = growF64(this.sBytesIn, n);
     this.sId = growF64(this.sId, n);
-    this.sOutHash = growI32(this.sOutHash, n);
-    this.sOutNext = growI32(this.sOutNext, n);
     this.sCap = n;
   }
 
@@ -542,9 +564,9 @@ export class FlowTable {
     const buckets = new Int32Array(size).fill(-1);
     const mask = size - 1;
     for (let s = 0; s < this.sNextIdx; s++) {
-      const m = this.sMap[s];
+      const m = this.si[(s << 4) + S_MAP];
       if (m < 0) continue;
-      const b = sessionHash(m, this.sRemIp[s], this.sRemPort[s]) & mask;
+      const b = sessionHash(m, this.si[(s << 4) + S_REM_IP], this.si[(s << 4) + S_REM_PORT]) & mask;
       this.sHashNext[s] = buckets[b];
       buckets[b] = s;
     }
@@ -552,9 +574,9 @@ export class FlowTable {
     this.sBucketMask = mask;
     const ob = new Int32Array(size).fill(-1);
     for (let s = 0; s < this.sNextIdx; s++) {
-      if (this.sMap[s] < 0 || (this.sFlags[s] & SF_OUT_LINKED) === 0) continue;
-      const b = this.sOutHash[s] & mask;
-      this.sOutNext[s] = ob[b];
+      if (this.si[(s << 4) + S_MAP] < 0 || (this.si[(s << 4) + S_FLAGS] & SF_OUT_LINKED) === 0) continue;
+      const b = this.si[(s << 4) + S_OUT_HASH] & mask;
+      this.si[(s << 4) + S_OUT_NEXT] = ob[b];
       ob[b] = s;
     }
     this.sOutBuckets = ob;

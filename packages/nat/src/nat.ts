@@ -28,11 +28,31 @@ import type { NatEvents } from './events.js';
 import { TimerWheel } from './expiry.js';
 import {
   FlowTable,
+  M_CK,
+  M_EXT_IDX,
+  M_EXT_PORT,
+  M_IN_IP,
+  M_IN_PORT,
+  M_KPORT,
+  M_PROTO,
+  M_TENANT,
   MAPPING_KIND_NAMES,
   MappingKind,
+  S_FLAGS,
+  S_HELPER,
+  S_MAP,
+  S_PKTS_IN,
+  S_PKTS_OUT,
+  S_REM_IP,
+  S_REM_PORT,
+  S_STATE,
+  SD_BYTES_IN,
+  SD_BYTES_OUT,
+  SD_EXPIRE,
   SF_IN,
   SF_INBOUND_ORIGIN,
   SF_OUT,
+  SF_OUT_LINKED,
   SF_REDIRECT,
 } from './flow-table.js';
 import { greCallIdOffset } from './gre.js';
@@ -62,7 +82,15 @@ import {
   ruleMatches,
 } from './rules.js';
 import { type NatSnapshot, parseSnapshot, SNAPSHOT_VERSION, type SnapshotMapping } from './snapshot.js';
-import { C_BYTES_IN, C_BYTES_OUT, C_PKTS_IN, C_PKTS_OUT, createStats, type DropReason, type NatStats } from './stats.js';
+import {
+  C_BYTES_IN,
+  C_BYTES_OUT,
+  C_PKTS_IN,
+  C_PKTS_OUT,
+  createStats,
+  type DropReason,
+  type NatStats,
+} from './stats.js';
 import {
   TCP_ACK,
   TCP_RST,
@@ -87,6 +115,20 @@ function behaviorCode(b: string): number {
 /** Reads an IPv4 address as a signed int32 (stays a small integer in V8; tables store it so). */
 function rd32(b: Uint8Array, off: number): number {
   return (b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3];
+}
+
+/**
+ * Destinations a router does not forward: 0/8, 127/8, 169.254/16, 224/4 multicast, 240/4
+ * (reserved and limited broadcast).
+ */
+function isMartian(a: number): boolean {
+  const top = a >>> 24;
+  return top === 0 || top === 127 || top >= 224 || a >>> 16 === 0xa9fe;
+}
+
+/** Sources a router does not forward (the same set; 0.0.0.0 is a DHCP client, which is local). */
+function isMartianSource(a: number): boolean {
+  return isMartian(a);
 }
 
 /** Folds a sum of 16-bit words (below 2^32) to 16 bits with end-around carry (not complemented). */
@@ -239,6 +281,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private readonly outsideIf: NatInterface;
   private insidePrefix: Prefix;
   private insideIp: number;
+  private insideNet = 0;
+  private insideMask = 0;
+  private insideBcast = 0;
   private readonly pool: number[];
   private readonly poolIndex = new Map<number, number>();
   private readonly pool0: number;
@@ -296,6 +341,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     this.verify = this.o.verifyChecksums;
     this.insidePrefix = this.o.inside;
     this.insideIp = this.o.inside.ipv4 | 0;
+    this.setInsideNet(this.o.inside);
     this.pool = this.o.pool.map((ip) => ip | 0);
     this.pool0 = this.pool[0];
     this.poolMin = Math.min(...this.pool);
@@ -367,7 +413,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       while (this.tenants[this.nextTenant]?.dev) this.nextTenant++;
       id = this.nextTenant++;
     } else {
-      if (!Number.isInteger(id) || id < 1 || id > 0xffffffff)
+      if (!Number.isInteger(id) || id < 1 || id > 0x7fffffff)
         throw new ConfigError('ERR_BAD_OPTION', 'tenant id must be an integer >= 1');
       if (this.tenants[id]?.dev)
         throw new ConfigError('ERR_TENANT_IN_USE', `tenant ${id} is already attached`);
@@ -416,6 +462,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     if (side === 'inside') {
       this.insidePrefix = p;
       this.insideIp = p.ipv4 | 0;
+      this.setInsideNet(p);
       return;
     }
     if ((p.ipv4 | 0) !== this.pool0)
@@ -423,6 +470,13 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
         'ERR_UNSUPPORTED',
         'the outside address cannot change on a running NAT; create a new Nat',
       );
+  }
+
+  private setInsideNet(p: Prefix): void {
+    this.insideMask = p.mask4 | 0;
+    this.insideNet = p.ipv4 & this.insideMask;
+    // A directed broadcast exists for /0../30 networks.
+    this.insideBcast = p.bits <= 30 ? this.insideNet | ~this.insideMask : 0;
   }
 
   private removeTenantState(tid: number): void {
@@ -465,6 +519,11 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     }
     const dst = rd32(pkt, 16);
     const proto = pkt[9];
+    if (isMartian(dst) || (dst === this.insideBcast && dst !== 0) || isMartianSource(rd32(pkt, 12))) {
+      // Local-only destinations (broadcast, multicast, loopback, 0/8, link-local) never leave.
+      st.drops.martian++;
+      return;
+    }
     if (dst === this.insideIp) {
       if (proto === 1 && total - hl >= 8 && pkt[hl] === 8 && l4ChecksumOk(pkt, hl, total, 1)) {
         this.answerEcho(pkt, hl, total);
@@ -525,6 +584,10 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
         return;
       }
       extIdx = i;
+    }
+    if (!hairpin && isMartianSource(rd32(pkt, 12))) {
+      st.drops.martian++;
+      return;
     }
     if (!hairpin && pkt[8] <= 1) {
       st.drops['ttl-exceeded']++;
@@ -592,25 +655,24 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       if (s < 0) s = this.outboundMiss(tid, proto, src, sp, dst, dp, m0, flags, pkt, total, now);
       if (s < 0) return;
     }
-    const m = T.sMap[s];
+    const m = T.si[(s << 4) + S_MAP];
     // ---- state and timers
-    const sf = T.sFlags[s];
+    const sf = T.si[(s << 4) + S_FLAGS];
     if (proto === 6) {
-      const old = T.sState[s];
+      const old = T.si[(s << 4) + S_STATE];
       if ((flags & 0x07) === 0 && old === TcpState.established) {
-        T.sExpire[s] = now + ((sf & SF_IN) !== 0 ? this.tEst : this.tTrans);
+        T.sd[(s << 3) + SD_EXPIRE] = now + ((sf & SF_IN) !== 0 ? this.tEst : this.tTrans);
       } else this.tcpTrack(s, old, flags, true, now);
     } else {
-      T.sExpire[s] = now + this.tUdp;
+      T.sd[(s << 3) + SD_EXPIRE] = now + this.tUdp;
     }
-    T.sFlags[s] = sf | SF_OUT;
-    T.mLastUsed[m] = now;
-    T.sPktsOut[s]++;
-    T.sBytesOut[s] += total;
+    T.si[(s << 4) + S_FLAGS] = sf | SF_OUT;
+    T.si[(s << 4) + S_PKTS_OUT]++;
+    T.sd[(s << 3) + SD_BYTES_OUT] += total;
     // ---- rewrite: source → external endpoint, TTL - 1 (precomputed checksum deltas)
-    const ext = this.pool[T.mExtIdx[m]];
-    const ep = T.mExtPort[m];
-    const ipCk = applyDelta((pkt[10] << 8) | pkt[11], T.mCkAddr[m] + TTL_DELTA);
+    const ext = this.pool[T.mi[(m << 3) + M_EXT_IDX]];
+    const ep = T.mi[(m << 3) + M_EXT_PORT];
+    const ipCk = applyDelta((pkt[10] << 8) | pkt[11], (T.mi[(m << 3) + M_CK] & 0xffff) + TTL_DELTA);
     pkt[10] = ipCk >>> 8;
     pkt[11] = ipCk & 0xff;
     pkt[8]--;
@@ -619,17 +681,26 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     pkt[hl + 1] = ep & 0xff;
     let ck = (pkt[ckOff] << 8) | pkt[ckOff + 1];
     if (proto === 6 || ck !== 0) {
-      ck = applyDelta(ck, T.mCkL4[m]);
+      ck = applyDelta(ck, (T.mi[(m << 3) + M_CK] >>> 16));
       if (proto === 17 && ck === 0) ck = 0xffff;
       pkt[ckOff] = ck >>> 8;
       pkt[ckOff + 1] = ck & 0xff;
     }
     if ((sf & SF_REDIRECT) !== 0)
-      this.redirectOut(pkt, hl, ckOff, proto, dst, dp, T.sRemIp[s], T.sRemPort[s]);
+      this.redirectOut(
+        pkt,
+        hl,
+        ckOff,
+        proto,
+        dst,
+        dp,
+        T.si[(s << 4) + S_REM_IP],
+        T.si[(s << 4) + S_REM_PORT],
+      );
     this.ctr[C_PKTS_OUT]++;
     this.ctr[C_BYTES_OUT] += total;
     let out = pkt;
-    if (T.sHelper[s] !== 0) {
+    if (T.si[(s << 4) + S_HELPER] !== 0) {
       const r = this.runHelper(
         s,
         m,
@@ -702,15 +773,15 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   /** TCP state transition and deadline for a segment with SYN/FIN/RST or outside ESTABLISHED. */
   private tcpTrack(s: number, old: number, flags: number, outbound: boolean, now: number): void {
     const T = this.t;
-    const replied = !outbound || (T.sFlags[s] & SF_IN) !== 0;
+    const replied = !outbound || (T.si[(s << 4) + S_FLAGS] & SF_IN) !== 0;
     const ns = (flags & 0x07) !== 0 ? tcpNextState(old, flags, outbound) : old;
     if (ns !== old) {
-      T.sState[s] = ns;
+      T.si[(s << 4) + S_STATE] = ns;
       const d = now + tcpTimeout(this.tmo, ns, replied);
-      if (d < T.sExpire[s]) this.sWheel.pullIn(s, d);
-      T.sExpire[s] = d;
+      if (d < T.sd[(s << 3) + SD_EXPIRE]) this.sWheel.pullIn(s, d);
+      T.sd[(s << 3) + SD_EXPIRE] = d;
     } else if (tcpRefreshes(ns)) {
-      T.sExpire[s] = now + tcpTimeout(this.tmo, ns, replied);
+      T.sd[(s << 3) + SD_EXPIRE] = now + tcpTimeout(this.tmo, ns, replied);
     }
   }
 
@@ -781,6 +852,14 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
         }
       }
       if (redirected && rIp === dst && rPort === dp) redirected = false;
+      if (redirected && (proto === 6 || proto === 17) && ((rIp ^ this.insideNet) & this.insideMask) === 0) {
+        // DNAT to an inside host: the target is reached through its own (pinned, open) mapping,
+        // so the flow hairpins and the target's replies come back through the client's session.
+        const ep = this.pinInsideTarget(tid, proto, rIp, rPort, now, pkt, total);
+        if (ep < 0) return -1;
+        rIp = this.pool[Math.floor(ep / 65536)];
+        rPort = ep % 65536;
+      }
     }
     let created = false;
     if (m < 0) {
@@ -828,10 +907,30 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       am.set(dst * 65536 + dp, s);
     }
     if (proto === 6 && (flags & TCP_SYN) !== 0 && this.heldLive > 0)
-      this.cancelHeldSyn(T.mExtIdx[m], T.mExtPort[m], rIp, rPort);
+      this.cancelHeldSyn(T.mi[(m << 3) + M_EXT_IDX], T.mi[(m << 3) + M_EXT_PORT], rIp, rPort);
     if (this.helpers.length > 0) this.attachHelper(s, tid, proto, dp);
     if (this.listenerCount('mapping-created') > 0) this.emit('mapping-created', this.sessionRecord(s, now));
     return s;
+  }
+
+  /**
+   * The external endpoint (extIdx * 65536 + port) of an inside redirect target, creating or
+   * pinning an open (static) mapping for it. -1 when no mapping could be made (counted).
+   */
+  private pinInsideTarget(tid: number, proto: number, ip: number, port: number, now: number, pkt: Uint8Array, total: number): number {
+    const T = this.t;
+    let m = T.findMapping(tid, proto, ip, port, 0, 0);
+    if (m < 0) {
+      m = this.newMapping(tid, proto, ip, port, port, 0, 0, -1, -1, MappingKind.static, now, pkt, total);
+      if (m < 0) return -1;
+    } else if (T.mKind[m] === MappingKind.dynamic) {
+      T.mKind[m] = MappingKind.static;
+      this.staticCount++;
+    }
+    const until = now + (proto === 6 ? this.tmo.tcpTransitory : this.tmo.udp);
+    if (T.mPinUntil[m] < until) T.mPinUntil[m] = until;
+    if (T.mKind[m] !== MappingKind.forward && !this.mWheel.has(m)) this.mWheel.schedule(m, T.mPinUntil[m]);
+    return T.mi[(m << 3) + M_EXT_IDX] * 65536 + T.mi[(m << 3) + M_EXT_PORT];
   }
 
   /** Creates a session and schedules its expiry. */
@@ -845,7 +944,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   ): number {
     const T = this.t;
     const s = T.addSession(m, rIp, rPort, state, flags & ~SF_OUT_LINKED, deadline);
-    if ((flags & SF_REDIRECT) === 0 && T.mProto[m] !== 47) T.linkOut(s);
+    if ((flags & SF_REDIRECT) === 0 && T.mi[(m << 3) + M_PROTO] !== 47) T.linkOut(s);
     this.sWheel.ensureCapacity(T.sCap);
     this.sWheel.schedule(s, deadline);
     this.stats.sessionsCreated++;
@@ -920,9 +1019,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     }
     const m = T.addMapping(tid, proto, kind, inIp, inPort, kPort, kRemIp, kRemPort, extIdx, port, now);
     const dA = addrDelta(inIp, this.pool[extIdx]);
-    T.mCkAddr[m] = dA;
     const dPort = (~inPort & 0xffff) + port;
-    T.mCkL4[m] = proto === 1 ? fold16(dPort) : proto === 47 ? 0 : fold16(dA + dPort);
+    const dL4 = proto === 1 ? fold16(dPort) : proto === 47 ? 0 : fold16(dA + dPort);
+    T.mi[(m << 3) + M_CK] = dA | (dL4 << 16);
     this.mWheel.ensureCapacity(T.mCap);
     this.ports.take(slot, extIdx, port, m);
     // tenant list
@@ -944,8 +1043,14 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     let bestT = Number.POSITIVE_INFINITY;
     for (let m = tenant.head; m >= 0; m = T.mTenNext[m]) {
       if (T.mKind[m] !== MappingKind.dynamic) continue;
-      if (T.mLastUsed[m] < bestT) {
-        bestT = T.mLastUsed[m];
+      // Recency: the latest session deadline (refreshed by traffic); creation time without sessions.
+      let r = T.mLastUsed[m];
+      for (let s = T.mSessHead[m]; s >= 0; s = T.sMapNext[s]) {
+        const d = T.sd[(s << 3) + SD_EXPIRE];
+        if (d > r) r = d;
+      }
+      if (r < bestT) {
+        bestT = r;
         best = m;
       }
     }
@@ -983,7 +1088,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       return;
     }
     const type = pkt[hl];
-    if (type === 8) {
+    if (type === 8 || type === 13 || type === 15 || type === 17) {
+      // Queries (echo, timestamp, information, address mask): the identifier is the port (RFC 5508 REQ-1).
       this.outEcho(tid, pkt, hl, total);
       return;
     }
@@ -1005,25 +1111,24 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     let s = m >= 0 ? T.findSession(m, dst, 0) : -1;
     if (s < 0) s = this.outboundMiss(tid, 1, src, id, dst, 0, m, 0, pkt, total, now);
     if (s < 0) return;
-    m = T.sMap[s];
-    T.sExpire[s] = now + this.tmo.icmp;
-    T.sFlags[s] |= SF_OUT;
-    T.mLastUsed[m] = now;
-    T.sPktsOut[s]++;
-    T.sBytesOut[s] += total;
-    const ext = this.pool[T.mExtIdx[m]];
-    const eid = T.mExtPort[m];
-    let ipCk = applyDelta((pkt[10] << 8) | pkt[11], T.mCkAddr[m] + TTL_DELTA);
+    m = T.si[(s << 4) + S_MAP];
+    T.sd[(s << 3) + SD_EXPIRE] = now + this.tmo.icmp;
+    T.si[(s << 4) + S_FLAGS] |= SF_OUT;
+    T.si[(s << 4) + S_PKTS_OUT]++;
+    T.sd[(s << 3) + SD_BYTES_OUT] += total;
+    const ext = this.pool[T.mi[(m << 3) + M_EXT_IDX]];
+    const eid = T.mi[(m << 3) + M_EXT_PORT];
+    let ipCk = applyDelta((pkt[10] << 8) | pkt[11], (T.mi[(m << 3) + M_CK] & 0xffff) + TTL_DELTA);
     pkt[8]--;
     writeIpv4(pkt, 12, ext);
-    if ((T.sFlags[s] & SF_REDIRECT) !== 0) {
-      const nd = T.sRemIp[s];
+    if ((T.si[(s << 4) + S_FLAGS] & SF_REDIRECT) !== 0) {
+      const nd = T.si[(s << 4) + S_REM_IP];
       ipCk = updateChecksum32(ipCk, dst, nd);
       writeIpv4(pkt, 16, nd);
     }
     pkt[10] = ipCk >>> 8;
     pkt[11] = ipCk & 0xff;
-    const ck = applyDelta((pkt[hl + 2] << 8) | pkt[hl + 3], T.mCkL4[m]);
+    const ck = applyDelta((pkt[hl + 2] << 8) | pkt[hl + 3], (T.mi[(m << 3) + M_CK] >>> 16));
     pkt[hl + 4] = eid >>> 8;
     pkt[hl + 5] = eid & 0xff;
     pkt[hl + 2] = ck >>> 8;
@@ -1077,13 +1182,20 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       st.drops['icmp-error-no-mapping']++;
       return;
     }
-    m = T.sMap[s];
-    const ext = this.pool[T.mExtIdx[m]];
-    rewriteEmbedded(pkt, hl, e, 16, ext, T.mExtPort[m]);
-    const redirected = (T.sFlags[s] & SF_REDIRECT) !== 0;
+    m = T.si[(s << 4) + S_MAP];
+    const ext = this.pool[T.mi[(m << 3) + M_EXT_IDX]];
+    rewriteEmbedded(pkt, hl, e, 16, ext, T.mi[(m << 3) + M_EXT_PORT]);
+    const redirected = (T.si[(s << 4) + S_FLAGS] & SF_REDIRECT) !== 0;
     if (redirected) {
       // The inside host saw the original destination; the remote must see its own address.
-      rewriteEmbedded(pkt, hl, e, 12, T.sRemIp[s], proto === 1 ? T.mExtPort[m] : T.sRemPort[s]);
+      rewriteEmbedded(
+        pkt,
+        hl,
+        e,
+        12,
+        T.si[(s << 4) + S_REM_IP],
+        proto === 1 ? T.mi[(m << 3) + M_EXT_PORT] : T.si[(s << 4) + S_REM_PORT],
+      );
     }
     // outer: source → external address, destination stays the remote, TTL - 1
     const src = rd32(pkt, 12);
@@ -1095,8 +1207,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     writeIpv4(pkt, 12, ext);
     const outerDst = rd32(pkt, 16);
     if (redirected && outerDst === remIp) {
-      ipCk = updateChecksum32(ipCk, outerDst, T.sRemIp[s]);
-      writeIpv4(pkt, 16, T.sRemIp[s]);
+      ipCk = updateChecksum32(ipCk, outerDst, T.si[(s << 4) + S_REM_IP]);
+      writeIpv4(pkt, 16, T.si[(s << 4) + S_REM_IP]);
     }
     pkt[10] = ipCk >>> 8;
     pkt[11] = ipCk & 0xff;
@@ -1116,7 +1228,12 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   ): number {
     const T = this.t;
     for (const fm of this.shadows) {
-      if (T.mTenant[fm] !== tid || T.mProto[fm] !== proto || T.mInIp[fm] !== inIp || T.mInPort[fm] !== inPort)
+      if (
+        T.mi[(fm << 3) + M_TENANT] !== tid ||
+        T.mi[(fm << 3) + M_PROTO] !== proto ||
+        T.mi[(fm << 3) + M_IN_IP] !== inIp ||
+        T.mi[(fm << 3) + M_IN_PORT] !== inPort
+      )
         continue;
       const s = T.findSession(fm, remIp, remPort);
       if (s >= 0) return s;
@@ -1146,12 +1263,11 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       return;
     }
     const now = this.clock.now();
-    T.sExpire[s] = now + this.tmo.gre;
-    T.sFlags[s] |= SF_OUT;
-    T.mLastUsed[m] = now;
-    T.sPktsOut[s]++;
-    T.sBytesOut[s] += total;
-    const ext = this.pool[T.mExtIdx[m]];
+    T.sd[(s << 3) + SD_EXPIRE] = now + this.tmo.gre;
+    T.si[(s << 4) + S_FLAGS] |= SF_OUT;
+    T.si[(s << 4) + S_PKTS_OUT]++;
+    T.sd[(s << 3) + SD_BYTES_OUT] += total;
+    const ext = this.pool[T.mi[(m << 3) + M_EXT_IDX]];
     let ipCk = (pkt[10] << 8) | pkt[11];
     ipCk = updateChecksum32(ipCk, src, ext);
     const ttlWord = (pkt[8] << 8) | 47;
@@ -1217,23 +1333,25 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     let s = m0 >= 0 ? T.findSession(m0, src, sp) : -1;
     if (s < 0) s = this.inboundMiss(proto, extIdx, dp, src, sp, m0, flags, pkt, total, now);
     if (s < 0) return;
-    const m = T.sMap[s];
-    const sf = T.sFlags[s];
+    const m = T.si[(s << 4) + S_MAP];
+    const sf = T.si[(s << 4) + S_FLAGS];
     if (proto === 6) {
-      const old = T.sState[s];
-      if ((flags & 0x07) === 0 && old === TcpState.established) T.sExpire[s] = now + this.tEst;
+      const old = T.si[(s << 4) + S_STATE];
+      if ((flags & 0x07) === 0 && old === TcpState.established) T.sd[(s << 3) + SD_EXPIRE] = now + this.tEst;
       else this.tcpTrack(s, old, flags, false, now);
     } else {
-      T.sExpire[s] = now + this.tUdp;
+      T.sd[(s << 3) + SD_EXPIRE] = now + this.tUdp;
     }
-    T.sFlags[s] = sf | SF_IN;
-    T.mLastUsed[m] = now;
-    T.sPktsIn[s]++;
-    T.sBytesIn[s] += total;
+    T.si[(s << 4) + S_FLAGS] = sf | SF_IN;
+    T.si[(s << 4) + S_PKTS_IN]++;
+    T.sd[(s << 3) + SD_BYTES_IN] += total;
     // ---- rewrite: destination → inside endpoint, TTL - 1 (once for a hairpinned packet)
-    const inIp = T.mInIp[m];
-    const ip = T.mInPort[m];
-    const ipCk = applyDelta((pkt[10] << 8) | pkt[11], (~T.mCkAddr[m] & 0xffff) + (hairpin ? 0 : TTL_DELTA));
+    const inIp = T.mi[(m << 3) + M_IN_IP];
+    const ip = T.mi[(m << 3) + M_IN_PORT];
+    const ipCk = applyDelta(
+      (pkt[10] << 8) | pkt[11],
+      (~T.mi[(m << 3) + M_CK] & 0xffff) + (hairpin ? 0 : TTL_DELTA),
+    );
     pkt[10] = ipCk >>> 8;
     pkt[11] = ipCk & 0xff;
     if (!hairpin) pkt[8]--;
@@ -1242,7 +1360,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     pkt[hl + 3] = ip & 0xff;
     let ck = (pkt[ckOff] << 8) | pkt[ckOff + 1];
     if (proto === 6 || ck !== 0) {
-      ck = applyDelta(ck, ~T.mCkL4[m] & 0xffff);
+      ck = applyDelta(ck, ~(T.mi[(m << 3) + M_CK] >>> 16) & 0xffff);
       if (proto === 17 && ck === 0) ck = 0xffff;
       pkt[ckOff] = ck >>> 8;
       pkt[ckOff + 1] = ck & 0xff;
@@ -1251,7 +1369,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     this.ctr[C_PKTS_IN]++;
     this.ctr[C_BYTES_IN] += total;
     let out = pkt;
-    if (T.sHelper[s] !== 0) {
+    if (T.si[(s << 4) + S_HELPER] !== 0) {
       const r = this.runHelper(
         s,
         m,
@@ -1264,7 +1382,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       if (r === null) return;
       out = r;
     }
-    const t = this.tenants[T.mTenant[m]];
+    const t = this.tenants[T.mi[(m << 3) + M_TENANT]];
     if (t) t.deliver(out);
   }
 
@@ -1294,14 +1412,21 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
         kind === MappingKind.forward ||
         f === FILTER_EIF ||
         (f === FILTER_ADF && T.hasSessionToAddress(m, src)) ||
-        ((kind === MappingKind.static || kind === MappingKind.expectation) &&
-          T.mSessCount[m] === 0 &&
-          T.mKRemIp[m] === 0);
+        (kind === MappingKind.static && T.mKRemIp[m] === 0) ||
+        (kind === MappingKind.expectation && T.mSessCount[m] === 0 && T.mKRemIp[m] === 0);
       if (allowed && this.dropRuleCount > 0) {
         for (const r of this.rules)
           if (
             r.kind === 'drop' &&
-            ruleMatches(r, T.mTenant[m], proto, src, this.pool[extIdx], proto === 1 ? -1 : extPort, true)
+            ruleMatches(
+              r,
+              T.mi[(m << 3) + M_TENANT],
+              proto,
+              src,
+              this.pool[extIdx],
+              proto === 1 ? -1 : extPort,
+              true,
+            )
           ) {
             st.drops['drop-rule']++;
             return -1;
@@ -1312,7 +1437,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
         const timeout =
           proto === 6 ? tcpTimeout(this.tmo, state, true) : proto === 17 ? this.tmo.udp : this.tmo.icmp;
         const s = this.newSession(m, src, sp, state, SF_IN | SF_INBOUND_ORIGIN, now + timeout);
-        if (this.helpers.length > 0) this.attachHelper(s, T.mTenant[m], proto, T.mInPort[m]);
+        if (this.helpers.length > 0) this.attachHelper(s, T.mi[(m << 3) + M_TENANT], proto, T.mi[(m << 3) + M_IN_PORT]);
         if (this.listenerCount('mapping-created') > 0)
           this.emit('mapping-created', this.sessionRecord(s, now));
         return s;
@@ -1342,7 +1467,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       return;
     }
     const type = pkt[hl];
-    if (type === 0) {
+    if (type === 0 || type === 14 || type === 16 || type === 18) {
       this.inEchoReply(pkt, hl, total, extIdx, hairpin);
       return;
     }
@@ -1381,7 +1506,6 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   }
 
   private inEchoReply(pkt: Uint8Array, hl: number, total: number, extIdx: number, hairpin: boolean): void {
-    const st = this.stats;
     const T = this.t;
     const src = rd32(pkt, 12);
     const eid = (pkt[hl + 4] << 8) | pkt[hl + 5];
@@ -1393,15 +1517,14 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       s = this.inboundMiss(1, extIdx, eid, src, 0, m0, 0, pkt, total, now);
       if (s < 0) return;
     }
-    const m = T.sMap[s];
-    T.sExpire[s] = now + this.tmo.icmp;
-    T.sFlags[s] |= SF_IN;
-    T.mLastUsed[m] = now;
-    T.sPktsIn[s]++;
-    T.sBytesIn[s] += total;
+    const m = T.si[(s << 4) + S_MAP];
+    T.sd[(s << 3) + SD_EXPIRE] = now + this.tmo.icmp;
+    T.si[(s << 4) + S_FLAGS] |= SF_IN;
+    T.si[(s << 4) + S_PKTS_IN]++;
+    T.sd[(s << 3) + SD_BYTES_IN] += total;
     const dst = rd32(pkt, 16);
-    const inIp = T.mInIp[m];
-    const id = T.mInPort[m];
+    const inIp = T.mi[(m << 3) + M_IN_IP];
+    const id = T.mi[(m << 3) + M_IN_PORT];
     let ipCk = (pkt[10] << 8) | pkt[11];
     ipCk = updateChecksum32(ipCk, dst, inIp);
     if (!hairpin) {
@@ -1410,7 +1533,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       pkt[8]--;
     }
     writeIpv4(pkt, 16, inIp);
-    if ((T.sFlags[s] & SF_REDIRECT) !== 0) {
+    if ((T.si[(s << 4) + S_FLAGS] & SF_REDIRECT) !== 0) {
       const orig = this.redirectOrig.get(s);
       if (orig) {
         ipCk = updateChecksum32(ipCk, src, orig.ip);
@@ -1426,7 +1549,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     pkt[hl + 3] = ck & 0xff;
     this.ctr[C_PKTS_IN]++;
     this.ctr[C_BYTES_IN] += total;
-    this.deliverTenant(T.mTenant[m], pkt);
+    this.deliverTenant(T.mi[(m << 3) + M_TENANT], pkt);
   }
 
   /** An ICMP error from outside about a packet we sent out (RFC 5508 §4.1). Never refreshes. */
@@ -1485,15 +1608,16 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       st.drops['icmp-error-no-mapping']++;
       return;
     }
-    const inIp = T.mInIp[m];
-    rewriteEmbedded(pkt, hl, e, 12, inIp, T.mInPort[m]);
-    const orig = s >= 0 && (T.sFlags[s] & SF_REDIRECT) !== 0 ? this.redirectOrig.get(s) : undefined;
-    if (orig) rewriteEmbedded(pkt, hl, e, 16, orig.ip, proto === 1 ? T.mInPort[m] : orig.port);
+    const inIp = T.mi[(m << 3) + M_IN_IP];
+    rewriteEmbedded(pkt, hl, e, 12, inIp, T.mi[(m << 3) + M_IN_PORT]);
+    const orig =
+      s >= 0 && (T.si[(s << 4) + S_FLAGS] & SF_REDIRECT) !== 0 ? this.redirectOrig.get(s) : undefined;
+    if (orig) rewriteEmbedded(pkt, hl, e, 16, orig.ip, proto === 1 ? T.mi[(m << 3) + M_IN_PORT] : orig.port);
     const dst = rd32(pkt, 16);
     let ipCk = (pkt[10] << 8) | pkt[11];
     ipCk = updateChecksum32(ipCk, dst, inIp);
-    if (orig && rd32(pkt, 12) === T.sRemIp[s]) {
-      ipCk = updateChecksum32(ipCk, T.sRemIp[s], orig.ip);
+    if (orig && rd32(pkt, 12) === T.si[(s << 4) + S_REM_IP]) {
+      ipCk = updateChecksum32(ipCk, T.si[(s << 4) + S_REM_IP], orig.ip);
       writeIpv4(pkt, 12, orig.ip);
     }
     if (!hairpin) {
@@ -1507,7 +1631,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     st.icmpErrorsTranslated++;
     this.ctr[C_PKTS_IN]++;
     this.ctr[C_BYTES_IN] += total;
-    this.deliverTenant(T.mTenant[m], pkt);
+    this.deliverTenant(T.mi[(m << 3) + M_TENANT], pkt);
   }
 
   private inGre(pkt: Uint8Array, hl: number, total: number, extIdx: number, hairpin: boolean): void {
@@ -1532,13 +1656,12 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       return;
     }
     const now = this.clock.now();
-    T.sExpire[s] = now + this.tmo.gre;
-    T.sFlags[s] |= SF_IN;
-    T.mLastUsed[m] = now;
-    T.sPktsIn[s]++;
-    T.sBytesIn[s] += total;
+    T.sd[(s << 3) + SD_EXPIRE] = now + this.tmo.gre;
+    T.si[(s << 4) + S_FLAGS] |= SF_IN;
+    T.si[(s << 4) + S_PKTS_IN]++;
+    T.sd[(s << 3) + SD_BYTES_IN] += total;
     const dst = rd32(pkt, 16);
-    const inIp = T.mInIp[m];
+    const inIp = T.mi[(m << 3) + M_IN_IP];
     let ipCk = (pkt[10] << 8) | pkt[11];
     ipCk = updateChecksum32(ipCk, dst, inIp);
     if (!hairpin) {
@@ -1549,12 +1672,12 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     writeIpv4(pkt, 16, inIp);
     pkt[10] = ipCk >>> 8;
     pkt[11] = ipCk & 0xff;
-    const cid = T.mInPort[m];
+    const cid = T.mi[(m << 3) + M_IN_PORT];
     pkt[cidOff] = cid >>> 8;
     pkt[cidOff + 1] = cid & 0xff;
     this.ctr[C_PKTS_IN]++;
     this.ctr[C_BYTES_IN] += total;
-    this.deliverTenant(T.mTenant[m], pkt);
+    this.deliverTenant(T.mi[(m << 3) + M_TENANT], pkt);
   }
 
   // =================================================================== SYN hold (RFC 5382 REQ-4)
@@ -1626,10 +1749,11 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
 
   private onSessionDue(s: number, now: number): number {
     const T = this.t;
-    const d = T.sExpire[s];
+    if (T.si[(s << 4) + S_MAP] < 0) return -1; // freed meanwhile (an event listener removed it)
+    const d = T.sd[(s << 3) + SD_EXPIRE];
     if (d > now) return d;
     this.stats.sessionsExpired++;
-    const m = T.sMap[s];
+    const m = T.si[(s << 4) + S_MAP];
     if (this.listenerCount('mapping-expired') > 0) this.emit('mapping-expired', this.sessionRecord(s, now));
     this.freeSession(s);
     if (T.mSessCount[m] === 0) this.maybeRemoveMapping(m, now, true);
@@ -1638,6 +1762,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
 
   private onMappingDue(m: number, now: number): number {
     const T = this.t;
+    if (T.mKind[m] === MappingKind.free) return -1;
     const pin = T.mPinUntil[m];
     if (pin > now) return pin;
     T.mPinUntil[m] = 0;
@@ -1652,13 +1777,13 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private freeSession(s: number): void {
     const T = this.t;
     this.sWheel.cancel(s);
-    if ((T.sFlags[s] & SF_REDIRECT) !== 0) {
+    if ((T.si[(s << 4) + S_FLAGS] & SF_REDIRECT) !== 0) {
       const orig = this.redirectOrig.get(s);
       this.redirectOrig.delete(s);
-      const am = this.redirectAlias.get(T.sMap[s]);
+      const am = this.redirectAlias.get(T.si[(s << 4) + S_MAP]);
       if (am && orig) {
         am.delete(orig.ip * 65536 + orig.port);
-        if (am.size === 0) this.redirectAlias.delete(T.sMap[s]);
+        if (am.size === 0) this.redirectAlias.delete(T.si[(s << 4) + S_MAP]);
       }
     }
     T.freeSession(s);
@@ -1685,7 +1810,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       this.emit('mapping-removed', this.mappingOnlyRecord(m, now));
     this.mWheel.cancel(m);
     this.shadows.delete(m);
-    const tid = T.mTenant[m];
+    const tid = T.mi[(m << 3) + M_TENANT];
     const tenant = this.tenants[tid];
     const kind = T.mKind[m];
     if (tenant) {
@@ -1698,8 +1823,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     }
     if (kind === MappingKind.forward || kind === MappingKind.static || kind === MappingKind.expectation)
       this.staticCount--;
-    const slot = protoSlot(T.mProto[m]);
-    this.ports.release(slot, T.mExtIdx[m], T.mExtPort[m], now);
+    const slot = protoSlot(T.mi[(m << 3) + M_PROTO]);
+    this.ports.release(slot, T.mi[(m << 3) + M_EXT_IDX], T.mi[(m << 3) + M_EXT_PORT], now);
     T.freeMapping(m);
     if (expired) this.stats.mappingsExpired++;
     else this.stats.mappingsRemoved++;
@@ -1893,19 +2018,20 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const T = this.t;
     // Existing connections it matches (e.g. after restore) get it too.
     for (let s = 0; s < T.sessionBound; s++) {
-      const m = T.sMap[s];
-      if (m < 0 || T.sHelper[s] !== 0) continue;
-      const port = (T.sFlags[s] & SF_INBOUND_ORIGIN) !== 0 ? T.mInPort[m] : T.sRemPort[s];
-      this.attachHelper(s, T.mTenant[m], T.mProto[m], port);
+      const m = T.si[(s << 4) + S_MAP];
+      if (m < 0 || T.si[(s << 4) + S_HELPER] !== 0) continue;
+      const port =
+        (T.si[(s << 4) + S_FLAGS] & SF_INBOUND_ORIGIN) !== 0 ? T.mi[(m << 3) + M_IN_PORT] : T.si[(s << 4) + S_REM_PORT];
+      this.attachHelper(s, T.mi[(m << 3) + M_TENANT], T.mi[(m << 3) + M_PROTO], port);
     }
     return () => {
       const i = this.helpers.indexOf(helper);
       if (i < 0) return;
       this.helpers.splice(i, 1);
       for (let s = 0; s < T.sessionBound; s++) {
-        const h = T.sHelper[s];
-        if (h === i + 1) T.sHelper[s] = 0;
-        else if (h > i + 1) T.sHelper[s] = h - 1;
+        const h = T.si[(s << 4) + S_HELPER];
+        if (h === i + 1) T.si[(s << 4) + S_HELPER] = 0;
+        else if (h > i + 1) T.si[(s << 4) + S_HELPER] = h - 1;
       }
     };
   }
@@ -1916,7 +2042,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       const h = hs[i];
       if (h.proto !== proto || !h.ports.includes(port)) continue;
       if (h.tenants && !h.tenants.includes(tid)) continue;
-      this.t.sHelper[s] = i + 1;
+      this.t.si[(s << 4) + S_HELPER] = i + 1;
       return;
     }
   }
@@ -1931,18 +2057,18 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     total: number,
   ): Uint8Array | null {
     const T = this.t;
-    const h = this.helpers[T.sHelper[s] - 1];
+    const h = this.helpers[T.si[(s << 4) + S_HELPER] - 1];
     if (!h) return pkt;
     const c = this.hctx;
     c.direction = dir;
-    c.tenant = T.mTenant[m];
-    c.proto = T.mProto[m];
-    c.insideIp = T.mInIp[m];
-    c.insidePort = T.mInPort[m];
-    c.externalIp = this.pool[T.mExtIdx[m]];
-    c.externalPort = T.mExtPort[m];
-    c.remoteIp = T.sRemIp[s];
-    c.remotePort = T.sRemPort[s];
+    c.tenant = T.mi[(m << 3) + M_TENANT];
+    c.proto = T.mi[(m << 3) + M_PROTO];
+    c.insideIp = T.mi[(m << 3) + M_IN_IP];
+    c.insidePort = T.mi[(m << 3) + M_IN_PORT];
+    c.externalIp = this.pool[T.mi[(m << 3) + M_EXT_IDX]];
+    c.externalPort = T.mi[(m << 3) + M_EXT_PORT];
+    c.remoteIp = T.si[(s << 4) + S_REM_IP];
+    c.remotePort = T.si[(s << 4) + S_REM_PORT];
     c.connectionId = T.sId[s];
     c.pkt = pkt;
     c.l4Off = l4;
@@ -2012,7 +2138,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     if (o.externalIp !== undefined) extIdx = this.extIndexOf(o.externalIp);
     else {
       const em = T.findMapping(tid, o.proto, inIp, o.insidePort, 0, 0);
-      extIdx = em >= 0 ? T.mExtIdx[em] : this.pairedExtIdx(tid, inIp);
+      extIdx = em >= 0 ? T.mi[(em << 3) + M_EXT_IDX] : this.pairedExtIdx(tid, inIp);
     }
     let extPort: number;
     let ownsPort = false;
@@ -2022,7 +2148,11 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       const owner = this.ports.owner(slot, extIdx, extPort);
       if (owner === PORT_RESERVED) ownsPort = true;
       else if (owner >= 0) {
-        if (T.mTenant[owner] !== tid || T.mInIp[owner] !== inIp || T.mInPort[owner] !== o.insidePort)
+        if (
+          T.mi[(owner << 3) + M_TENANT] !== tid ||
+          T.mi[(owner << 3) + M_IN_IP] !== inIp ||
+          T.mi[(owner << 3) + M_IN_PORT] !== o.insidePort
+        )
           throw new ConfigError('ERR_PORT_IN_USE', `external port ${extPort} belongs to another mapping`);
       } else {
         if (!this.ports.isFree(slot, extIdx, extPort, now))
@@ -2032,7 +2162,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       }
     } else {
       const em = T.findMapping(tid, o.proto, inIp, o.insidePort, 0, 0);
-      if (em >= 0 && T.mExtIdx[em] === extIdx) extPort = T.mExtPort[em];
+      if (em >= 0 && T.mi[(em << 3) + M_EXT_IDX] === extIdx) extPort = T.mi[(em << 3) + M_EXT_PORT];
       else {
         extPort = this.ports.allocate(slot, extIdx, o.insidePort, PORT_RESERVED, now);
         if (extPort < 0) throw new ConfigError('ERR_PORTS_EXHAUSTED', `no free ${PROTO_NAMES[o.proto]} port`);
@@ -2226,8 +2356,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const extIdx = o.externalIp !== undefined ? this.extIndexOf(o.externalIp) : -1;
     if (m >= 0) {
       if (
-        (o.externalPort !== undefined && T.mExtPort[m] !== o.externalPort) ||
-        (extIdx >= 0 && T.mExtIdx[m] !== extIdx)
+        (o.externalPort !== undefined && T.mi[(m << 3) + M_EXT_PORT] !== o.externalPort) ||
+        (extIdx >= 0 && T.mi[(m << 3) + M_EXT_IDX] !== extIdx)
       )
         throw new ConfigError('ERR_PORT_IN_USE', 'the inside endpoint already has a different mapping');
     } else {
@@ -2274,7 +2404,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
         const state = o.proto === 6 ? TcpState.synSent : TcpState.none;
         s = this.newSession(m, remIp, sk, state, SF_OUT, now + timeoutMs);
         if (this.helpers.length > 0) this.attachHelper(s, tid, o.proto, remPort);
-      } else if (T.sExpire[s] < now + timeoutMs) T.sExpire[s] = now + timeoutMs;
+      } else if (T.sd[(s << 3) + SD_EXPIRE] < now + timeoutMs) T.sd[(s << 3) + SD_EXPIRE] = now + timeoutMs;
     }
     const rec = s >= 0 ? this.sessionRecord(s, now) : this.mappingOnlyRecord(m, now);
     if (this.listenerCount('mapping-created') > 0) this.emit('mapping-created', { ...rec });
@@ -2324,74 +2454,74 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
 
   private sessionRecord(s: number, now: number): MappingRecord {
     const T = this.t;
-    const m = T.sMap[s];
-    const proto = T.mProto[m];
-    const inIp = formatIpv4(T.mInIp[m]);
-    const extIp = formatIpv4(this.pool[T.mExtIdx[m]]);
-    const remIp = formatIpv4(T.sRemIp[s]);
+    const m = T.si[(s << 4) + S_MAP];
+    const proto = T.mi[(m << 3) + M_PROTO];
+    const inIp = formatIpv4(T.mi[(m << 3) + M_IN_IP]);
+    const extIp = formatIpv4(this.pool[T.mi[(m << 3) + M_EXT_IDX]]);
+    const remIp = formatIpv4(T.si[(s << 4) + S_REM_IP]);
     const isGre = proto === 47;
-    const remPort = isGre ? T.mKRemPort[m] : T.sRemPort[s];
-    const orig = (T.sFlags[s] & SF_REDIRECT) !== 0 ? this.redirectOrig.get(s) : undefined;
-    const flags = T.sFlags[s];
+    const remPort = isGre ? T.mKRemPort[m] : T.si[(s << 4) + S_REM_PORT];
+    const orig = (T.si[(s << 4) + S_FLAGS] & SF_REDIRECT) !== 0 ? this.redirectOrig.get(s) : undefined;
+    const flags = T.si[(s << 4) + S_FLAGS];
     const state =
       proto === 6
-        ? TCP_STATE_NAMES[T.sState[s]]
+        ? TCP_STATE_NAMES[T.si[(s << 4) + S_STATE]]
         : (flags & SF_IN) !== 0 && (flags & SF_OUT) !== 0
           ? 'ASSURED'
           : 'UNREPLIED';
     return {
       id: T.sId[s],
-      tenant: T.mTenant[m],
+      tenant: T.mi[(m << 3) + M_TENANT],
       proto,
       protoName: PROTO_NAMES[proto],
       kind: MAPPING_KIND_NAMES[T.mKind[m]] as MappingRecord['kind'],
       insideIp: inIp,
-      insidePort: T.mInPort[m],
+      insidePort: T.mi[(m << 3) + M_IN_PORT],
       externalIp: extIp,
-      externalPort: T.mExtPort[m],
+      externalPort: T.mi[(m << 3) + M_EXT_PORT],
       remoteIp: remIp,
       remotePort: remPort,
       original: {
         src: inIp,
-        srcPort: T.mInPort[m],
+        srcPort: T.mi[(m << 3) + M_IN_PORT],
         dst: orig ? formatIpv4(orig.ip) : remIp,
-        dstPort: orig ? orig.port : proto === 1 ? T.mInPort[m] : remPort,
+        dstPort: orig ? orig.port : proto === 1 ? T.mi[(m << 3) + M_IN_PORT] : remPort,
       },
       reply: {
         src: remIp,
-        srcPort: proto === 1 ? T.mExtPort[m] : remPort,
+        srcPort: proto === 1 ? T.mi[(m << 3) + M_EXT_PORT] : remPort,
         dst: extIp,
-        dstPort: T.mExtPort[m],
+        dstPort: T.mi[(m << 3) + M_EXT_PORT],
       },
       state,
-      expiresInMs: Math.max(0, Math.max(T.sExpire[s], T.mPinUntil[m]) - now),
-      packetsOut: T.sPktsOut[s],
-      bytesOut: T.sBytesOut[s],
-      packetsIn: T.sPktsIn[s],
-      bytesIn: T.sBytesIn[s],
+      expiresInMs: Math.max(0, T.sd[(s << 3) + SD_EXPIRE] - now),
+      packetsOut: T.si[(s << 4) + S_PKTS_OUT] >>> 0,
+      bytesOut: T.sd[(s << 3) + SD_BYTES_OUT],
+      packetsIn: T.si[(s << 4) + S_PKTS_IN] >>> 0,
+      bytesIn: T.sd[(s << 3) + SD_BYTES_IN],
     };
   }
 
   private mappingOnlyRecord(m: number, now: number): MappingRecord {
     const T = this.t;
-    const proto = T.mProto[m];
-    const inIp = formatIpv4(T.mInIp[m]);
-    const extIp = formatIpv4(this.pool[T.mExtIdx[m]]);
+    const proto = T.mi[(m << 3) + M_PROTO];
+    const inIp = formatIpv4(T.mi[(m << 3) + M_IN_IP]);
+    const extIp = formatIpv4(this.pool[T.mi[(m << 3) + M_EXT_IDX]]);
     const pin = T.mPinUntil[m];
     return {
       id: T.mId[m],
-      tenant: T.mTenant[m],
+      tenant: T.mi[(m << 3) + M_TENANT],
       proto,
       protoName: PROTO_NAMES[proto],
       kind: MAPPING_KIND_NAMES[T.mKind[m]] as MappingRecord['kind'],
       insideIp: inIp,
-      insidePort: T.mInPort[m],
+      insidePort: T.mi[(m << 3) + M_IN_PORT],
       externalIp: extIp,
-      externalPort: T.mExtPort[m],
+      externalPort: T.mi[(m << 3) + M_EXT_PORT],
       remoteIp: '0.0.0.0',
       remotePort: 0,
-      original: { src: inIp, srcPort: T.mInPort[m], dst: '0.0.0.0', dstPort: 0 },
-      reply: { src: '0.0.0.0', srcPort: 0, dst: extIp, dstPort: T.mExtPort[m] },
+      original: { src: inIp, srcPort: T.mi[(m << 3) + M_IN_PORT], dst: '0.0.0.0', dstPort: 0 },
+      reply: { src: '0.0.0.0', srcPort: 0, dst: extIp, dstPort: T.mi[(m << 3) + M_EXT_PORT] },
       state: 'LISTEN',
       expiresInMs: pin === Number.POSITIVE_INFINITY ? pin : Math.max(0, pin - now),
       packetsOut: 0,
@@ -2431,30 +2561,30 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       for (let s = T.mSessHead[m]; s >= 0; s = T.sMapNext[s]) {
         const orig = this.redirectOrig.get(s);
         sessions.push({
-          remoteIp: formatIpv4(T.sRemIp[s]),
-          remotePort: T.sRemPort[s],
-          state: T.sState[s],
-          flags: T.sFlags[s],
-          expiresInMs: Math.max(0, T.sExpire[s] - now),
-          packetsOut: T.sPktsOut[s],
-          packetsIn: T.sPktsIn[s],
-          bytesOut: T.sBytesOut[s],
-          bytesIn: T.sBytesIn[s],
+          remoteIp: formatIpv4(T.si[(s << 4) + S_REM_IP]),
+          remotePort: T.si[(s << 4) + S_REM_PORT],
+          state: T.si[(s << 4) + S_STATE],
+          flags: T.si[(s << 4) + S_FLAGS],
+          expiresInMs: Math.max(0, T.sd[(s << 3) + SD_EXPIRE] - now),
+          packetsOut: T.si[(s << 4) + S_PKTS_OUT] >>> 0,
+          packetsIn: T.si[(s << 4) + S_PKTS_IN] >>> 0,
+          bytesOut: T.sd[(s << 3) + SD_BYTES_OUT],
+          bytesIn: T.sd[(s << 3) + SD_BYTES_IN],
           ...(orig ? { origIp: formatIpv4(orig.ip), origPort: orig.port } : {}),
         });
       }
       const pin = T.mPinUntil[m];
       mappings.push({
-        tenant: T.mTenant[m],
-        proto: T.mProto[m],
+        tenant: T.mi[(m << 3) + M_TENANT],
+        proto: T.mi[(m << 3) + M_PROTO],
         kind: T.mKind[m],
-        insideIp: formatIpv4(T.mInIp[m]),
-        insidePort: T.mInPort[m],
-        keyPort: T.mKPort[m],
+        insideIp: formatIpv4(T.mi[(m << 3) + M_IN_IP]),
+        insidePort: T.mi[(m << 3) + M_IN_PORT],
+        keyPort: T.mi[(m << 3) + M_KPORT],
         keyRemoteIp: formatIpv4(T.mKRemIp[m]),
         keyRemotePort: T.mKRemPort[m],
-        externalIp: formatIpv4(this.pool[T.mExtIdx[m]]),
-        externalPort: T.mExtPort[m],
+        externalIp: formatIpv4(this.pool[T.mi[(m << 3) + M_EXT_IDX]]),
+        externalPort: T.mi[(m << 3) + M_EXT_PORT],
         pinnedForMs: pin === Number.POSITIVE_INFINITY ? -1 : Math.max(0, pin - now),
         idleMs: Math.max(0, now - T.mLastUsed[m]),
         sessions,
@@ -2553,10 +2683,10 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
           ss.flags,
           now + ss.expiresInMs,
         );
-        T.sPktsOut[s] = ss.packetsOut;
-        T.sPktsIn[s] = ss.packetsIn;
-        T.sBytesOut[s] = ss.bytesOut;
-        T.sBytesIn[s] = ss.bytesIn;
+        T.si[(s << 4) + S_PKTS_OUT] = ss.packetsOut;
+        T.si[(s << 4) + S_PKTS_IN] = ss.packetsIn;
+        T.sd[(s << 3) + SD_BYTES_OUT] = ss.bytesOut;
+        T.sd[(s << 3) + SD_BYTES_IN] = ss.bytesIn;
         if (ss.origIp !== undefined && ss.origPort !== undefined) {
           const oip = parseIpv4Strict(ss.origIp, 'origIp');
           this.redirectOrig.set(s, { ip: oip, port: ss.origPort });
@@ -2566,7 +2696,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
             this.redirectAlias.set(m, am);
           }
           am.set(oip * 65536 + ss.origPort, s);
-        } else T.sFlags[s] &= ~SF_REDIRECT;
+        } else T.si[(s << 4) + S_FLAGS] &= ~SF_REDIRECT;
       }
     }
     for (const f of snap.forwards) {

@@ -86,7 +86,7 @@ export function parseSnapshot(x: unknown): NatSnapshot {
     if (!mv || typeof mv !== 'object') bad(`mappings[${i}]`);
     const m = mv as Record<string, unknown>;
     return {
-      tenant: int(m.tenant, 0, 0xffffffff, 'tenant'),
+      tenant: int(m.tenant, 0, 0x7fffffff, 'tenant'),
       proto: int(m.proto, 0, 255, 'proto'),
       kind: int(m.kind, 1, 4, 'kind'),
       insideIp: str(m.insideIp, 'insideIp'),
@@ -128,14 +128,14 @@ export function parseSnapshot(x: unknown): NatSnapshot {
       outsidePort: int(f.outsidePort, 1, 65535, 'outsidePort'),
       insideIp: str(f.insideIp, 'insideIp'),
       insidePort: int(f.insidePort, 1, 65535, 'insidePort'),
-      tenant: int(f.tenant, 0, 0xffffffff, 'tenant'),
+      tenant: int(f.tenant, 0, 0x7fffffff, 'tenant'),
     };
   });
   const expectations = arr(s.expectations, 'expectations').map((ev) => {
     const e = (ev ?? {}) as Record<string, unknown>;
     const r: ExpectationRecord = {
       id: num(e.id, 'id'),
-      tenant: int(e.tenant, 0, 0xffffffff, 'tenant'),
+      tenant: int(e.tenant, 0, 0x7fffffff, 'tenant'),
       proto: int(e.proto, 0, 255, 'proto'),
       insideIp: str(e.insideIp, 'insideIp'),
       insidePort: int(e.insidePort, 0, 65535, 'insidePort'),

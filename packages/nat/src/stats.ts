@@ -19,6 +19,7 @@ export const DROP_REASONS = [
   'ports-exhausted',
   'not-for-us',
   'to-nat',
+  'martian',
   'no-hairpin',
   'helper',
   'closed',

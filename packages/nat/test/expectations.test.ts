@@ -201,4 +201,43 @@ describe('expectations and helpers', () => {
     assert.ok(new Set(addrs).size > 1, 'the pool is used');
     rig.close();
   });
+
+  it('an expectation may reuse the external port of a live mapping of the same inside endpoint only', () => {
+    const rig = new Rig();
+    const x = rig.udpOut(H1, 5060, R1, 5060).srcPort as number;
+    const e = rig.nat.addExpectation({
+      proto: UDP,
+      insideIp: H1,
+      insidePort: 5060,
+      externalPort: x,
+      remoteIp: R2,
+    });
+    assert.equal(e.externalPort, x);
+    const r = rig.fromOutside(udp(R2, 7, EXT, x));
+    assert.deepEqual([r.in[0]?.dst, r.in[0]?.dstPort], [H1, 5060], 'the expected remote gets through APDF');
+    assert.throws(
+      () => rig.nat.addExpectation({ proto: UDP, insideIp: H2, insidePort: 1, externalPort: x }),
+      (err: unknown) => (err as { code?: string }).code === 'ERR_PORT_IN_USE',
+    );
+    rig.close();
+  });
+
+  it('allocOutsidePort fails with ERR_PORTS_EXHAUSTED when no port is left', () => {
+    const rig = new Rig({ portRange: { udp: [50000, 50000] } });
+    rig.nat.allocOutsidePort(UDP);
+    assert.throws(
+      () => rig.nat.allocOutsidePort(UDP),
+      (err: unknown) => (err as { code?: string }).code === 'ERR_PORTS_EXHAUSTED',
+    );
+    rig.close();
+  });
+
+  it('sendOutside emits a packet on the outside untranslated', () => {
+    const rig = new Rig();
+    const pkt = udp(EXT, 1, R1, 2, 'raw');
+    const r = rig.step(() => rig.nat.sendOutside(pkt.slice()));
+    assert.equal(r.out.length, 1);
+    assert.deepEqual([...r.out[0].bytes], [...pkt]);
+    rig.close();
+  });
 });

@@ -14,6 +14,7 @@ import {
   R2,
   Rig,
   SYN,
+  TestTenant,
   tcp,
   tcpDataIn,
   tcpDataOut,
@@ -202,5 +203,13 @@ describe('introspection', () => {
     rig.close();
     assert.equal(rig.fromInside(udp(H1, 1, R1, 53)).all.length, 0);
     assert.ok(rig.nat.stats.drops.closed >= 1);
+    assert.throws(
+      () => rig.nat.connectL3(new TestTenant('late')),
+      (e: unknown) => (e as { code?: string }).code === 'ERR_CLOSED',
+    );
+    assert.throws(
+      () => rig.nat.addPortForward({ proto: UDP, outsidePort: 1, insideIp: H1, insidePort: 1 }),
+      (e: unknown) => (e as { code?: string }).code === 'ERR_CLOSED',
+    );
   });
 });

@@ -1,7 +1,22 @@
 /** Drop rules and redirect (DNAT) rules. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EXT, H1, H2, handshake, liveMappings, R1, R2, Rig, SYN, TCP, tcp, tcpDataOut, UDP, udp } from './helpers.js';
+import {
+  EXT,
+  H1,
+  H2,
+  handshake,
+  liveMappings,
+  R1,
+  R2,
+  Rig,
+  SYN,
+  TCP,
+  tcp,
+  tcpDataOut,
+  UDP,
+  udp,
+} from './helpers.js';
 
 describe('drop and redirect rules', () => {
   it('a drop rule by protocol and destination port drops new outbound flows and counts them', () => {
@@ -20,7 +35,11 @@ describe('drop and redirect rules', () => {
     const rig = new Rig();
     const c = handshake(rig, H1, 40000, R1, 25);
     rig.nat.addDropRule({ proto: TCP, dstPort: 25 });
-    assert.equal(tcpDataOut(rig, c, 'EHLO x').length, 1, 'existing flow continues (README: rules apply at flow creation)');
+    assert.equal(
+      tcpDataOut(rig, c, 'EHLO x').length,
+      1,
+      'existing flow continues (README: rules apply at flow creation)',
+    );
     assert.equal(rig.fromInside(tcp(H1, 40001, R1, 25, SYN)).out.length, 0, 'a new flow is dropped');
     rig.close();
   });

@@ -140,4 +140,17 @@ describe('snapshot and restore', () => {
     assert.equal(r2.fromInside(udp(H2, 6000, R1, 53)).out[0]?.srcPort, 50000);
     r2.close();
   });
+
+  it('after a restore, traffic of a tenant that is not re-attached reaches nobody', () => {
+    const rig = new Rig();
+    rig.addTenant('a');
+    const xa = rig.fromTenant('a', udp(H1, 5000, R1, 53)).out[0].srcPort as number;
+    const snap = JSON.parse(JSON.stringify(rig.nat.snapshot()));
+    rig.close();
+    const r2 = Rig.restored(snap);
+    r2.addTenant('other'); // a new device, which must get a fresh tenant id, not a's
+    const r = r2.fromOutside(udp(R1, 53, EXT, xa, 'for-a'));
+    assert.equal(r.all.length, 0, 'not delivered to the plain inside nor to another tenant');
+    r2.close();
+  });
 });

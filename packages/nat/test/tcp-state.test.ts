@@ -151,6 +151,21 @@ describe('TCP state tracking', () => {
     rig.close();
   });
 
+  it('only the matching outbound SYN cancels a held SYN', () => {
+    const rig = new Rig();
+    const ext = rig.fromInside(tcp(H1, 40000, R1, 80, SYN)).out[0].srcPort as number;
+    rig.fromOutside(tcp(R2, 6000, EXT, ext, SYN, 7));
+    rig.advance(1000);
+    rig.fromInside(tcp(H1, 40000, R2, 6001, SYN)); // another port of that remote
+    rig.fromInside(tcp(H1, 40001, R2, 6000, SYN)); // another inside endpoint
+    const r = rig.advanceSec(10);
+    assert.deepEqual(
+      r.out.map((p) => [p.icmpType, p.icmpCode, p.dst, p.inner?.srcPort]),
+      [[3, 3, R2, 6000]],
+    );
+    rig.close();
+  });
+
   it('a SYN hold shorter than 6 s is refused with ERR_TIMEOUT_TOO_SHORT', () => {
     assert.throws(
       () => new Rig({ timeouts: { tcpSynHold: 5_000 } }),

@@ -155,7 +155,8 @@ describe('VirtualHost: robustness', () => {
         fc.uint8Array({ minLength: 0, maxLength: 120, size: 'max' }),
         fc.boolean(),
         fc.constantFrom(0, 80, 53, 1234),
-        (proto, body, fixSum, port) => {
+        fc.option(fc.constantFrom(0x02, 0x10, 0x12, 0x04, 0x11, 0x18, 0x01, 0x3f), { nil: undefined }),
+        (proto, body, fixSum, port, tcpFlags) => {
           const pkt = new Uint8Array(20 + body.length);
           pkt.set([0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
           pkt[2] = pkt.length >> 8;
@@ -164,6 +165,11 @@ describe('VirtualHost: robustness', () => {
           if (body.length >= 4 && proto !== 1) {
             pkt[22] = port >> 8;
             pkt[23] = port & 0xff;
+          }
+          if (tcpFlags !== undefined && proto === 6 && body.length >= 20) {
+            // A plausible TCP header (data offset 5) with a chosen flag combination.
+            pkt[32] = 0x50;
+            pkt[33] = tcpFlags;
           }
           if (body.length >= 8 && proto === 17) {
             pkt[24] = body.length >> 8;
@@ -187,7 +193,9 @@ describe('VirtualHost: robustness', () => {
       { numRuns: 10_000 },
     );
     for (const p of out) assertChecksums(p, 'reply to fuzz');
-    assert.ok(h.tcp.stats.passiveOpens > 0 && h.tcp.stats.resetsSent > 0 && h.udp.stats.datagramsIn > 0);
+    assert.ok(h.tcp.stats.passiveOpens > 0, `passive opens ${JSON.stringify(h.tcp.stats)}`);
+    assert.ok(h.tcp.stats.resetsSent > 0, `resets ${JSON.stringify(h.tcp.stats)}`);
+    assert.ok(h.udp.stats.datagramsIn > 0);
     assert.ok(out.length > 0, 'some fuzz packets were answered (RST / ICMP)');
   });
 

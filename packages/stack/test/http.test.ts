@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { describe, it } from 'node:test';
+import { connectL3 } from '@l3kit/core';
+import { VirtualHost } from '../src/index.js';
 import { pair, pump } from './helpers.js';
 
 describe("Node's http over l3kit sockets", () => {
@@ -74,5 +76,29 @@ describe("Node's http over l3kit sockets", () => {
     assert.equal(connections, 1);
     agent.destroy();
     server.close();
+  });
+
+  it('runs on real time with the default clock and scheduler', async () => {
+    const a = new VirtualHost({ addr: '10.9.0.1/24' });
+    const b = new VirtualHost({ addr: '10.9.0.2/24' });
+    connectL3(a, b);
+    const body = Buffer.alloc(300_000, 7);
+    const server = http.createServer((_req, res) => res.end(body));
+    b.tcp.listen(80, (sock) => server.emit('connection', sock));
+    const got = await new Promise<number>((resolve, reject) => {
+      http
+        .get({ host: '10.9.0.2', path: '/', createConnection: () => a.tcp.connect({ host: '10.9.0.2', port: 80 }) as never }, (res) => {
+          let n = 0;
+          res.on('data', (d: Buffer) => {
+            n += d.length;
+          });
+          res.on('end', () => resolve(n));
+        })
+        .on('error', reject);
+    });
+    assert.equal(got, body.length);
+    server.close();
+    a.close();
+    b.close();
   });
 });

@@ -190,6 +190,38 @@ describe('TCP connection establishment', () => {
     assert.equal(fired, 1);
   });
 
+  it('connects to its own address without touching the wire', async () => {
+    const { sched, a, link } = pair();
+    let got = '';
+    a.tcp.listen(5, (s) => s.end('to myself'));
+    const c = a.tcp.connect({ host: '10.0.0.1', port: 5 });
+    c.on('data', (d: Buffer) => {
+      got += d;
+    });
+    await pump(sched, () => got === 'to myself');
+    assert.equal(link.carried.ab + link.carried.ba, 0);
+    assert.ok(a.stats.loopback > 0);
+  });
+
+  it('drops SYNs beyond the listen backlog and lets the client retry', async () => {
+    const { sched, a, b, link } = pair();
+    const server = b.tcp.listen(80, () => {}, { backlog: 1 });
+    // Hold the server's SYN-ACKs back so connections stay half-open.
+    link.filter = (pkt, dir) => dir === 'ba' && (tcpInfo(pkt)?.flags ?? 0) === (TcpFlag.SYN | TcpFlag.ACK);
+    const c1 = a.tcp.connect({ host: '10.0.0.2', port: 80 });
+    const c2 = a.tcp.connect({ host: '10.0.0.2', port: 80 });
+    await tick();
+    assert.equal(server.halfOpen, 1);
+    assert.equal(server.overflows, 1);
+    assert.equal(b.tcp.stats.listenOverflows, 1);
+    link.filter = undefined;
+    let n = 0;
+    c1.on('connect', () => n++);
+    c2.on('connect', () => n++);
+    await pump(sched, () => n === 2, 10_000, 50);
+    assert.equal(server.accepted, 2);
+  });
+
   it('rejects bad arguments with typed errors', () => {
     const { a } = pair();
     assert.throws(() => a.tcp.connect({ host: 'example.com', port: 80 }), { code: 'ERR_BAD_ADDRESS' });

@@ -250,6 +250,27 @@ export class TcpSegment {
     this.inc16(WINDOW, v);
   }
   /**
+   * Writes the uint16 `v` at absolute offset `at` inside this segment (e.g. the MSS value at
+   * {@link TcpOptions.mssOffset}, for MSS clamping) and updates the checksum incrementally.
+   * Works for any alignment relative to the segment start.
+   */
+  setUint16Incremental(at: number, v: number): void {
+    const b = this.buf;
+    if (((at - this.off) & 1) === 0) {
+      const old = (b[at] << 8) | b[at + 1];
+      write16(b, at, v);
+      this.setChecksum(updateChecksum16(this.checksum, old, v & 0xffff));
+      return;
+    }
+    // Odd alignment: the two bytes straddle two 16-bit words (the second padded when at + 2 = end).
+    const tail = at + 2 < this.end ? b[at + 2] : 0;
+    const o0 = (b[at - 1] << 8) | b[at];
+    const o1 = (b[at + 1] << 8) | tail;
+    write16(b, at, v);
+    const hc = updateChecksum16(this.checksum, o0, (b[at - 1] << 8) | b[at]);
+    this.setChecksum(updateChecksum16(hc, o1, (b[at + 1] << 8) | tail));
+  }
+  /**
    * Writes the uint32 `v` at absolute offset `at` inside this segment's header or data (e.g. a
    * SACK edge at {@link TcpOptions.sackBlocksOffset}) and updates the checksum incrementally.
    * Works for any alignment relative to the segment start.
@@ -333,7 +354,7 @@ export class TcpSegment {
 export class TcpOptions {
   /** Maximum segment size, or -1 when absent. */
   mss = -1;
-  /** Offset of the MSS value (2 bytes), or -1. */
+  /** Offset of the MSS value (2 bytes; rewrite with {@link TcpSegment.setUint16Incremental}), or -1. */
   mssOffset = -1;
   /** Window scale shift count, or -1 when absent. */
   windowScale = -1;

@@ -90,7 +90,13 @@ function guarded(bytes: Uint8Array): { buf: Uint8Array; track: Track } {
 
 const READ_METHODS = ['payload', 'bytes', 'options', 'data', 'srcAddr', 'dstAddr', 'verifyChecksum'];
 /** Setters that redefine the validated extent (the caller owns keeping them in range), or need other arguments. */
-const SKIP_SETTERS = new Set(['setTotalLength', 'setLength', 'setPayloadLength', 'setUint32Incremental']);
+const SKIP_SETTERS = new Set([
+  'setTotalLength',
+  'setLength',
+  'setPayloadLength',
+  'setUint32Incremental',
+  'setUint16Incremental',
+]);
 
 /**
  * Calls every getter and read-only method of `view` and checks results: numbers finite, subarrays

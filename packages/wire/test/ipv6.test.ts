@@ -258,7 +258,10 @@ describe('ipv6', () => {
     // AH claiming (1 + 2) × 4 = 12 bytes in 8.
     assert.equal(c.parse(Ipv6Packet.checked(rawPacket(51, [59, 1, 0, 0, 0, 0, 0, 0]))!), false);
     // Destination Options then Hop-by-Hop.
-    assert.equal(c.parse(Ipv6Packet.checked(rawPacket(60, [0, 0, 1, 4, 0, 0, 0, 0, 59, 0, 1, 4, 0, 0, 0, 0]))!), false);
+    assert.equal(
+      c.parse(Ipv6Packet.checked(rawPacket(60, [0, 0, 1, 4, 0, 0, 0, 0, 59, 0, 1, 4, 0, 0, 0, 0]))!),
+      false,
+    );
     // Two Fragment headers.
     assert.equal(
       c.parse(Ipv6Packet.checked(rawPacket(44, [44, 0, 0, 1, 0, 0, 0, 1, 17, 0, 0, 1, 0, 0, 0, 1]))!),

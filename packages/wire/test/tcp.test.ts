@@ -314,6 +314,49 @@ describe('tcp', () => {
     }
   });
 
+  it('clamps an MSS at an odd or even offset with setUint16Incremental, keeping the checksum right', () => {
+    for (const raw of [
+      [2, 4, 0x05, 0xb4], // aligned
+      [1, 2, 4, 0x05, 0xb4, 0, 0, 0], // after one NOP: odd offset
+    ]) {
+      for (const v6 of [false, true]) {
+        const pkt = buildPacket({
+          src: v6 ? '2001:db8::1' : '10.0.0.1',
+          dst: v6 ? '2001:db8::2' : '10.0.0.2',
+          tcp: { srcPort: 1, dstPort: 2, flags: TcpFlags.SYN, options: Uint8Array.from(raw) },
+          payload: 'abc',
+        });
+        const { seg, pseudo } = tcpOf(pkt);
+        const o = new TcpOptions();
+        assert.ok(o.parse(seg));
+        assert.equal(o.mss, 1460);
+        seg.setUint16Incremental(o.mssOffset, 1360);
+        assert.ok(o.parse(seg));
+        assert.equal(o.mss, 1360);
+        const inc = seg.checksum;
+        seg.fillChecksum(pseudo());
+        assert.equal(inc, seg.checksum);
+        assertChecksums(pkt);
+      }
+    }
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 2, maxLength: 9 }), u16, fc.nat(8), (data, v, pos) => {
+        const pkt = buildPacket({
+          src: '10.0.0.1',
+          dst: '10.0.0.2',
+          tcp: { srcPort: 9, dstPort: 9, flags: 0 },
+          payload: data,
+        });
+        const { seg, pseudo } = tcpOf(pkt);
+        const at = seg.payloadOffset + (pos % (data.length - 1));
+        seg.setUint16Incremental(at, v);
+        assert.equal((pkt[at] << 8) | pkt[at + 1], v);
+        assert.ok(seg.verifyChecksum(pseudo()));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('setUint32Incremental is right for the last four bytes of segments of odd and even length', () => {
     // Data of 5..9 bytes puts the field at segment offsets 21..25: odd and even alignment, and for
     // odd lengths the final word is padded with a zero byte.

@@ -486,7 +486,7 @@ export class TcpConnection {
       case TcpState.CLOSE_WAIT:
       case TcpState.CLOSING:
       case TcpState.LAST_ACK:
-        this.emit(this.sndNxt, RST | ACK, this.rcvNxt, 0, undefined, 0, 0);
+        this.emit(this.sndMax, RST | ACK, this.rcvNxt, 0, undefined, 0, 0);
         break;
       default:
         break;
@@ -597,7 +597,17 @@ export class TcpConnection {
     if (!ok) {
       if (flags & RST) return;
       this.stats.unacceptable++;
-      if (flags & ACK && wnd === 0 && this.state >= TcpState.ESTABLISHED) this.processAck(seg, false);
+      // Its ACK still counts when the window is zero (RFC 9293: "special allowance") or when
+      // the segment is an old duplicate (a retransmission whose ACK field is news, as Linux).
+      if (
+        flags & ACK &&
+        this.state >= TcpState.ESTABLISHED &&
+        (wnd === 0 || seqLe(seqAdd(seq, segLen), this.rcvNxt))
+      ) {
+        this.processAck(seg, false);
+        if (this.closed) return;
+        this.output();
+      }
       if (this.state === TcpState.TIME_WAIT && flags & FIN)
         this.timeWaitAt = now + this.owner.config.timeWaitMs;
       if (this.state !== TcpState.CLOSED) this.sendAck();
@@ -1060,7 +1070,9 @@ export class TcpConnection {
   /** Sends a pure ACK now. */
   sendAck(): void {
     if (this.state === TcpState.CLOSED || this.state === TcpState.SYN_SENT) return;
-    this.emit(this.sndNxt, ACK, this.rcvNxt, this.windowField(), this.sackOptions(), 0, 0);
+    // SND.MAX, not SND.NXT: after a timeout SND.NXT goes back, but the peer may already hold
+    // everything up to SND.MAX and would find a lower sequence number unacceptable.
+    this.emit(this.sndMax, ACK, this.rcvNxt, this.windowField(), this.sackOptions(), 0, 0);
     this.ackSent();
   }
 
@@ -1186,7 +1198,7 @@ export class TcpConnection {
       this.keepAliveSent++;
       this.stats.keepAliveProbes++;
       // RFC 1122 §4.2.3.6: SEG.SEQ = SND.NXT − 1, no data.
-      this.emit(seqAdd(this.sndNxt, -1), ACK, this.rcvNxt, this.windowField(), undefined, 0, 0);
+      this.emit(seqAdd(this.sndMax, -1), ACK, this.rcvNxt, this.windowField(), undefined, 0, 0);
     }
     if (this.idleAt > 0 && now >= this.idleAt) {
       this.lastActivity = now;

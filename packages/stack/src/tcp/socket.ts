@@ -56,6 +56,7 @@ export class TcpSocket extends Duplex implements ConnectionUser {
   private pendingWrite: { chunk: Uint8Array; cb: (err?: Error | null) => void } | undefined;
   private pendingFinal: ((err?: Error | null) => void) | undefined;
   private timeoutMs = 0;
+  private eofPushed = false;
 
   /** @internal Created by the TCP layer (`host.tcp.connect` / listeners). */
   constructor(
@@ -65,7 +66,7 @@ export class TcpSocket extends Duplex implements ConnectionUser {
   ) {
     super({
       allowHalfOpen: opts.allowHalfOpen ?? false,
-      readableHighWaterMark: Math.max(16384, conn.sendSpace() > 0 ? 65536 : 16384),
+      readableHighWaterMark: 65536,
       writableHighWaterMark: 65536,
       decodeStrings: true,
     });
@@ -201,6 +202,8 @@ export class TcpSocket extends Duplex implements ConnectionUser {
   }
   /** @internal */
   onEnd(): void {
+    if (this.eofPushed) return;
+    this.eofPushed = true;
     this.push(null);
   }
   /** @internal */
@@ -227,16 +230,21 @@ export class TcpSocket extends Duplex implements ConnectionUser {
   /** @internal */
   onClose(): void {
     // Reached TIME-WAIT or CLOSED gracefully. The stream closes once both sides have ended.
-    if (this.conn.closed && !this.readableEnded) {
-      // Closed without our reading EOF (e.g. LAST-ACK done after a half-close): end the readable.
-      this.push(null);
-    }
+    if (this.conn.closed) this.onEnd(); // closed without a FIN (host closed): end the readable
   }
 
   // --- Duplex implementation -----------------------------------------------------------------
 
   override _read(): void {
     this.owner.run(() => this.conn.onRead());
+  }
+
+  /** Reads as `Readable#read`; consuming buffered data may reopen the advertised window. */
+  // biome-ignore lint/suspicious/noExplicitAny: matches Readable#read's own signature
+  override read(size?: number): any {
+    const r = super.read(size);
+    if (r !== null && !this.conn.closed) this.owner.run(() => this.conn.onRead());
+    return r;
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

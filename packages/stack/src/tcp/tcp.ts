@@ -384,7 +384,10 @@ export class TcpLayer implements TcpOwner {
     for (let i = 0; i < local.length; i++) if (local[i] !== quoted[srcOff + i]) return;
     const c = this.find(family, lport, rport, quoted, dstOff);
     if (!c || c.state !== TcpState.SYN_SENT) return;
-    c.failWith(kind === 'port' ? 'ECONNREFUSED' : kind === 'prohibited' ? 'EACCES' : 'EHOSTUNREACH', 'connect');
+    c.failWith(
+      kind === 'port' ? 'ECONNREFUSED' : kind === 'prohibited' ? 'EACCES' : 'EHOSTUNREACH',
+      'connect',
+    );
   }
 
   /** Aborts every connection (RST) and stops every listener. */
