@@ -193,7 +193,7 @@ setups.push({
         );
       }
       client.ip('route', 'add', 'default', 'via', h.PLAN.natInside.split('/')[0]);
-      await router.run(['sysctl', '-qw', 'net.ipv4.ip_forward=1'], { check: true });
+      router.sysctl('net.ipv4.ip_forward', '1');
       const rules = `table ip l3kbench {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  oifname "${rs}" masquerade\n }\n}\n`;
       await router.run(['sh', '-c', `printf '${rules}' | nft -f -`], { check: true });
       return { client, server, extra: () => ({ mtu: 1500 }), dispose };

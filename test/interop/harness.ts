@@ -293,6 +293,16 @@ export class Netns {
     return ip('-n', this.name, ...args);
   }
 
+  /** Sets a sysctl inside the namespace (via /proc/sys, no procps needed). Synchronous. */
+  sysctl(key: string, value: string): void {
+    if (!/^[\w.-]+$/.test(key) || !/^[\w.-]+$/.test(value)) throw new Error(`bad sysctl ${key}=${value}`);
+    const path = `/proc/sys/${key.replace(/\./g, '/')}`;
+    const r = spawnSync('ip', ['netns', 'exec', this.name, 'sh', '-c', `echo ${value} > ${path}`], {
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`sysctl ${key}=${value} failed in ${this.name}: ${r.stderr}`);
+  }
+
   /** Runs a command to completion in the namespace (asynchronously: the event loop keeps relaying). */
   async run(
     cmd: string[],
@@ -368,7 +378,15 @@ export function tunInto(
   ns: Netns,
   name: string,
   addr: string,
-  opts: { mtu?: number; vnetHdr?: boolean; offload?: boolean; txQueueLen?: number; batch?: number } = {},
+  opts: {
+    mtu?: number;
+    vnetHdr?: boolean;
+    offload?: boolean;
+    txQueueLen?: number;
+    batch?: number;
+    /** Keep IPv6 on the interface (default false: no router solicitations into IPv4-only devices). */
+    ipv6?: boolean;
+  } = {},
 ): TunDevice {
   // A deep kernel queue (4096, kernel default 500) absorbs event-loop pauses of the relay on a
   // busy machine; with 500, bulk TCP through the relay loses packets at the queue.
@@ -382,6 +400,7 @@ export function tunInto(
   });
   onCleanup(() => tun.close());
   ip('link', 'set', tun.name, 'netns', ns.name);
+  if (!opts.ipv6) ns.sysctl(`net.ipv6.conf.${tun.name}.disable_ipv6`, '1');
   ns.ip('addr', 'add', addr, 'dev', tun.name);
   ns.ip('link', 'set', tun.name, 'up');
   return tun;
@@ -457,6 +476,7 @@ export function makeTopology(opts: TopologyOptions): Topology {
     offload: opts.offload,
     txQueueLen: opts.txQueueLen,
     batch: opts.batch,
+    ipv6: opts.ipv6,
   };
   const clientTun = tunInto(client, ifName(id, 'c'), `${PLAN.client}/24`, devOpts);
   const serverTun = tunInto(server, ifName(id, 's'), `${PLAN.server}/24`, devOpts);

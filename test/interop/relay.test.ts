@@ -62,9 +62,13 @@ describe('relay: client -TUN- l3kit connectL3 -TUN- server', () => {
     assert.equal(t().clientTun.stats.txDropped.linkDown + t().serverTun.stats.txDropped.linkDown, 0);
   });
 
-  interopTest('iperf3 UDP at 50 Mbit/s for 2 s: l3kit drops nothing and the loss stays under 10 %', ['iperf3'], async () => {
-    await udpBulk(t());
-  });
+  interopTest(
+    'iperf3 UDP at 50 Mbit/s for 2 s: l3kit drops nothing and the loss stays under 10 %',
+    ['iperf3'],
+    async () => {
+      await udpBulk(t());
+    },
+  );
 });
 
 describe('relay with IFF_VNET_HDR and offloads: TCP crosses l3kit as 64 KiB super-packets', () => {

@@ -258,6 +258,13 @@ export class SeededRandom {
   }
 }
 
+/** A plain copy (`slice()` on a Node `Buffer` would return a view of the sender's bytes). */
+function copyOf(p: Uint8Array): Uint8Array {
+  const out = new Uint8Array(p.length);
+  out.set(p);
+  return out;
+}
+
 function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }
@@ -463,7 +470,7 @@ export class ImpairmentLink {
     }
     let p = pkt;
     if (this.corrupt > 0 && rng.next() < this.corrupt && p.length > 0) {
-      p = p.slice();
+      p = copyOf(p);
       const bit = rng.int(p.length * 8);
       p[bit >> 3] ^= 0x80 >> (bit & 7);
       st.corrupted++;
@@ -487,7 +494,7 @@ export class ImpairmentLink {
       delay += d.busyUntil - now;
       d.queued += p.length;
       const len = p.length;
-      const copy = p === pkt ? p.slice() : p;
+      const copy = p === pkt ? copyOf(p) : p;
       this.scheduler.schedule(now + delay, () => {
         d.queued -= len;
         this.deliver(d, copy, copies);
@@ -498,7 +505,7 @@ export class ImpairmentLink {
       this.deliver(d, p, copies);
       return;
     }
-    const copy = p === pkt ? p.slice() : p;
+    const copy = p === pkt ? copyOf(p) : p;
     this.scheduler.schedule(this.clock.now() + delay, () => this.deliver(d, copy, copies));
   }
 
@@ -509,7 +516,7 @@ export class ImpairmentLink {
     }
     if (copies === 2) {
       // The receiver may rewrite the buffer in place: the duplicate gets its own copy.
-      const dup = p.slice();
+      const dup = copyOf(p);
       d.stats.delivered++;
       d.out(p);
       d.stats.delivered++;

@@ -128,9 +128,17 @@ export function outHash(
   );
 }
 
-/** Hash of a session key. */
-export function sessionHash(m: number, remIp: number, remPort: number): number {
-  return mix(Math.imul(m, 0x9e3779b1) ^ Math.imul(remIp, 0x27d4eb2f) ^ Math.imul(remPort + 1, 0x165667b1));
+/**
+ * Hash of a session key: the mapping's external endpoint (`extKey` = outside address index × 65536
+ * + external port; one mapping per external endpoint, no port overloading) and the remote endpoint.
+ * Inbound packets find their session with one lookup, without going through the mapping.
+ */
+export function sessionHash(proto: number, extKey: number, remIp: number, remPort: number): number {
+  return mix(
+    Math.imul(extKey ^ (proto << 24), 0x9e3779b1) ^
+      Math.imul(remIp, 0x27d4eb2f) ^
+      Math.imul(remPort + 1, 0x165667b1),
+  );
 }
 
 function growU16(a: Uint16Array, n: number): Uint16Array {
@@ -381,7 +389,14 @@ export class FlowTable {
 
   /** Finds the session of mapping `m` with remote `remIp:remPort`; -1 when absent. */
   findSession(m: number, remIp: number, remPort: number): number {
-    let s = this.sBuckets[sessionHash(m, remIp, remPort) & this.sBucketMask];
+    const mo = m << 3;
+    const h = sessionHash(
+      this.mi[mo + M_PROTO],
+      this.mi[mo + M_EXT_IDX] * 65536 + this.mi[mo + M_EXT_PORT],
+      remIp,
+      remPort,
+    );
+    let s = this.sBuckets[h & this.sBucketMask];
     while (s >= 0) {
       if (
         this.si[(s << 4) + S_MAP] === m &&
@@ -389,6 +404,41 @@ export class FlowTable {
         this.si[(s << 4) + S_REM_PORT] === remPort
       )
         return s;
+      s = this.sHashNext[s];
+    }
+    return -1;
+  }
+
+  private sessionBucketOf(m: number, remIp: number, remPort: number, mask: number): number {
+    const mo = m << 3;
+    return (
+      sessionHash(
+        this.mi[mo + M_PROTO],
+        this.mi[mo + M_EXT_IDX] * 65536 + this.mi[mo + M_EXT_PORT],
+        remIp,
+        remPort,
+      ) & mask
+    );
+  }
+
+  /**
+   * Finds a session by the inbound key: protocol, external endpoint (outside address index,
+   * port / identifier / call ID) and remote endpoint. One lookup on the inbound fast path.
+   */
+  findSessionIn(proto: number, extIdx: number, extPort: number, remIp: number, remPort: number): number {
+    const extKey = extIdx * 65536 + extPort;
+    let s = this.sBuckets[sessionHash(proto, extKey, remIp, remPort) & this.sBucketMask];
+    while (s >= 0) {
+      const so = s << 4;
+      if (this.si[so + S_REM_IP] === remIp && this.si[so + S_REM_PORT] === remPort) {
+        const mo = this.si[so + S_MAP] << 3;
+        if (
+          this.mi[mo + M_EXT_PORT] === extPort &&
+          this.mi[mo + M_EXT_IDX] === extIdx &&
+          this.mi[mo + M_PROTO] === proto
+        )
+          return s;
+      }
       s = this.sHashNext[s];
     }
     return -1;
@@ -495,7 +545,7 @@ export class FlowTable {
     this.sd[(s << 3) + SD_BYTES_OUT] = 0;
     this.sd[(s << 3) + SD_BYTES_IN] = 0;
     this.sId[s] = this.nextId++;
-    const b = sessionHash(m, remIp, remPort) & this.sBucketMask;
+    const b = this.sessionBucketOf(m, remIp, remPort, this.sBucketMask);
     this.sHashNext[s] = this.sBuckets[b];
     this.sBuckets[b] = s;
     // link into the mapping's session list
@@ -514,7 +564,12 @@ export class FlowTable {
   freeSession(s: number): void {
     const m = this.si[(s << 4) + S_MAP];
     if ((this.si[(s << 4) + S_FLAGS] & SF_OUT_LINKED) !== 0) this.unlinkOut(s);
-    const b = sessionHash(m, this.si[(s << 4) + S_REM_IP], this.si[(s << 4) + S_REM_PORT]) & this.sBucketMask;
+    const b = this.sessionBucketOf(
+      m,
+      this.si[(s << 4) + S_REM_IP],
+      this.si[(s << 4) + S_REM_PORT],
+      this.sBucketMask,
+    );
     let p = -1;
     let c = this.sBuckets[b];
     while (c >= 0 && c !== s) {
@@ -566,7 +621,7 @@ export class FlowTable {
     for (let s = 0; s < this.sNextIdx; s++) {
       const m = this.si[(s << 4) + S_MAP];
       if (m < 0) continue;
-      const b = sessionHash(m, this.si[(s << 4) + S_REM_IP], this.si[(s << 4) + S_REM_PORT]) & mask;
+      const b = this.sessionBucketOf(m, this.si[(s << 4) + S_REM_IP], this.si[(s << 4) + S_REM_PORT], mask);
       this.sHashNext[s] = buckets[b];
       buckets[b] = s;
     }

@@ -14,5 +14,5 @@ export { PortAllocator } from './port-allocator.js';
 export * from './records.js';
 export type { DropRuleOptions, RedirectRuleOptions } from './rules.js';
 export * from './snapshot.js';
-export * from './stats.js';
+export { DROP_REASONS, type DropReason, type NatStats } from './stats.js';
 export { TCP_STATE_NAMES, TcpState } from './tcp-state.js';

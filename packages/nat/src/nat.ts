@@ -82,15 +82,7 @@ import {
   ruleMatches,
 } from './rules.js';
 import { type NatSnapshot, parseSnapshot, SNAPSHOT_VERSION, type SnapshotMapping } from './snapshot.js';
-import {
-  C_BYTES_IN,
-  C_BYTES_OUT,
-  C_PKTS_IN,
-  C_PKTS_OUT,
-  createStats,
-  type DropReason,
-  type NatStats,
-} from './stats.js';
+import { C_BYTES_IN, C_BYTES_OUT, C_PKTS_IN, C_PKTS_OUT, createStats, type NatStats } from './stats.js';
 import {
   TCP_ACK,
   TCP_RST,
@@ -305,6 +297,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private readonly forwards = new Map<number, ForwardEntry>();
   /** Mappings reached inbound only (forward / expectation for an inside endpoint that already had a mapping). */
   private readonly shadows = new Set<number>();
+  /** GRE mappings (few; ICMP errors quoting GRE are matched by scanning them). */
+  private readonly greMappings = new Set<number>();
   private staticCount = 0;
   private rules: CompiledRule[] = [];
   private dropRuleCount = 0;
@@ -360,8 +354,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       this.o.portParity,
     );
     this.sWheel = new TimerWheel(100, 17, now, 1024);
-    this.mWheel = new TimerWheel(100, 17, now, 1024);
-    this.eWheel = new TimerWheel(100, 17, now, 64);
+    this.mWheel = new TimerWheel(100, 14, now, 1024);
+    this.eWheel = new TimerWheel(100, 12, now, 64);
     this.stats = createStats({ mappings: () => this.t.mCount, sessions: () => this.t.sCount }, this.ctr);
     this.insideIf = new NatInterface(this, 'inside');
     this.outsideIf = new NatInterface(this, 'outside');
@@ -408,7 +402,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
    */
   connectL3(dev: L3Device, opts: { tenant?: number } = {}): TenantCleanup {
     if (this.closed) throw new ClosedError('Nat');
-    let id = opts.tenant;
+    if (!dev || typeof dev.setHandler !== 'function' || typeof dev.send !== 'function')
+      throw new ConfigError('ERR_BAD_OPTION', 'connectL3: an L3Device (setHandler, send) is required');
+    let id = opts?.tenant;
     if (id === undefined) {
       while (this.tenants[this.nextTenant]?.dev) this.nextTenant++;
       id = this.nextTenant++;
@@ -589,7 +585,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       st.drops.martian++;
       return;
     }
-    if (!hairpin && pkt[8] <= 1) {
+    // TTL matters for forwarded packets; an echo request to the NAT itself is answered.
+    if (!hairpin && pkt[8] <= 1 && !(pkt[9] === 1 && total - hl >= 8 && pkt[hl] === 8)) {
       st.drops['ttl-exceeded']++;
       const err = buildIcmpError(pkt, total, dst, 11, 0);
       if (err) {
@@ -681,7 +678,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     pkt[hl + 1] = ep & 0xff;
     let ck = (pkt[ckOff] << 8) | pkt[ckOff + 1];
     if (proto === 6 || ck !== 0) {
-      ck = applyDelta(ck, (T.mi[(m << 3) + M_CK] >>> 16));
+      ck = applyDelta(ck, T.mi[(m << 3) + M_CK] >>> 16);
       if (proto === 17 && ck === 0) ck = 0xffff;
       pkt[ckOff] = ck >>> 8;
       pkt[ckOff + 1] = ck & 0xff;
@@ -774,7 +771,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private tcpTrack(s: number, old: number, flags: number, outbound: boolean, now: number): void {
     const T = this.t;
     const replied = !outbound || (T.si[(s << 4) + S_FLAGS] & SF_IN) !== 0;
-    const ns = (flags & 0x07) !== 0 ? tcpNextState(old, flags, outbound) : old;
+    const ns = tcpNextState(old, flags, outbound);
     if (ns !== old) {
       T.si[(s << 4) + S_STATE] = ns;
       const d = now + tcpTimeout(this.tmo, ns, replied);
@@ -917,7 +914,15 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
    * The external endpoint (extIdx * 65536 + port) of an inside redirect target, creating or
    * pinning an open (static) mapping for it. -1 when no mapping could be made (counted).
    */
-  private pinInsideTarget(tid: number, proto: number, ip: number, port: number, now: number, pkt: Uint8Array, total: number): number {
+  private pinInsideTarget(
+    tid: number,
+    proto: number,
+    ip: number,
+    port: number,
+    now: number,
+    pkt: Uint8Array,
+    total: number,
+  ): number {
     const T = this.t;
     let m = T.findMapping(tid, proto, ip, port, 0, 0);
     if (m < 0) {
@@ -1022,6 +1027,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const dPort = (~inPort & 0xffff) + port;
     const dL4 = proto === 1 ? fold16(dPort) : proto === 47 ? 0 : fold16(dA + dPort);
     T.mi[(m << 3) + M_CK] = dA | (dL4 << 16);
+    if (proto === 47) this.greMappings.add(m);
     this.mWheel.ensureCapacity(T.mCap);
     this.ports.take(slot, extIdx, port, m);
     // tenant list
@@ -1128,7 +1134,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     }
     pkt[10] = ipCk >>> 8;
     pkt[11] = ipCk & 0xff;
-    const ck = applyDelta((pkt[hl + 2] << 8) | pkt[hl + 3], (T.mi[(m << 3) + M_CK] >>> 16));
+    const ck = applyDelta((pkt[hl + 2] << 8) | pkt[hl + 3], T.mi[(m << 3) + M_CK] >>> 16);
     pkt[hl + 4] = eid >>> 8;
     pkt[hl + 5] = eid & 0xff;
     pkt[hl + 2] = ck >>> 8;
@@ -1152,37 +1158,41 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const proto = e.proto;
     const remIp = rd32(pkt, eIp + 12);
     const inIp = rd32(pkt, eIp + 16);
-    let remPort: number;
-    let inPort: number;
-    if (proto === 6 || proto === 17) {
-      remPort = (pkt[l4] << 8) | pkt[l4 + 1];
-      inPort = (pkt[l4 + 2] << 8) | pkt[l4 + 3];
-    } else if (proto === 1) {
-      remPort = 0;
-      inPort = (pkt[l4 + 4] << 8) | pkt[l4 + 5];
-    } else {
-      st.drops['icmp-error-no-mapping']++;
-      return;
+    let remPort = 0;
+    let inPort = 0;
+    let s = -1;
+    if (proto === 6 || proto === 17 || proto === 1) {
+      if (proto === 1) {
+        remPort = 0;
+        inPort = (pkt[l4 + 4] << 8) | pkt[l4 + 5];
+      } else {
+        remPort = (pkt[l4] << 8) | pkt[l4 + 1];
+        inPort = (pkt[l4 + 2] << 8) | pkt[l4 + 3];
+      }
+      s = T.findSessionOut(tid, proto, inIp, inPort, remIp, remPort);
+      if (s < 0 && this.redirectAlias.size > 0) {
+        // A redirected session: the quoted packet shows the original destination.
+        const mm = this.mapMode;
+        let m = T.findMapping(tid, proto, inIp, inPort, mm === MAP_EIM ? 0 : remIp, mm === MAP_APDM ? remPort : 0);
+        if (m < 0 && mm !== MAP_EIM) m = T.findMapping(tid, proto, inIp, inPort, 0, 0);
+        if (m >= 0) s = this.redirectAlias.get(m)?.get(remIp * 65536 + remPort) ?? -1;
+      }
+    } else if (proto === 47) {
+      // A quoted inbound GRE packet carries the inside call ID (already translated back).
+      inPort = (pkt[l4 + 6] << 8) | pkt[l4 + 7];
+      for (const g of this.greMappings) {
+        const go = g << 3;
+        if (T.mi[go + M_TENANT] === tid && T.mi[go + M_IN_IP] === inIp && T.mi[go + M_IN_PORT] === inPort && T.mKRemIp[g] === remIp) {
+          s = T.findSession(g, remIp, 0);
+          break;
+        }
+      }
     }
-    const mm = this.mapMode;
-    let m = T.findMapping(
-      tid,
-      proto,
-      inIp,
-      inPort,
-      mm === MAP_EIM ? 0 : remIp,
-      mm === MAP_APDM ? remPort : 0,
-    );
-    if (m < 0 && mm !== MAP_EIM && this.staticCount > 0) m = T.findMapping(tid, proto, inIp, inPort, 0, 0);
-    let s = m >= 0 ? T.findSession(m, remIp, remPort) : -1;
-    if (s < 0 && m >= 0 && this.redirectAlias.size > 0)
-      s = this.redirectAlias.get(m)?.get(remIp * 65536 + remPort) ?? -1;
-    if (s < 0 && this.shadows.size > 0) s = this.shadowSession(tid, proto, inIp, inPort, remIp, remPort);
     if (s < 0) {
       st.drops['icmp-error-no-mapping']++;
       return;
     }
-    m = T.si[(s << 4) + S_MAP];
+    const m = T.si[(s << 4) + S_MAP];
     const ext = this.pool[T.mi[(m << 3) + M_EXT_IDX]];
     rewriteEmbedded(pkt, hl, e, 16, ext, T.mi[(m << 3) + M_EXT_PORT]);
     const redirected = (T.si[(s << 4) + S_FLAGS] & SF_REDIRECT) !== 0;
@@ -1327,12 +1337,14 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const sp = (pkt[hl] << 8) | pkt[hl + 1];
     const dp = (pkt[hl + 2] << 8) | pkt[hl + 3];
     const T = this.t;
-    const owners = this.ports.owners[proto === 6 ? 0 : 1][extIdx];
-    const m0 = owners ? owners[dp] : PORT_FREE;
     const now = this.clock.now();
-    let s = m0 >= 0 ? T.findSession(m0, src, sp) : -1;
-    if (s < 0) s = this.inboundMiss(proto, extIdx, dp, src, sp, m0, flags, pkt, total, now);
-    if (s < 0) return;
+    let s = T.findSessionIn(proto, extIdx, dp, src, sp);
+    if (s < 0) {
+      const owners = this.ports.owners[proto === 6 ? 0 : 1][extIdx];
+      const m0 = owners ? owners[dp] : PORT_FREE;
+      s = this.inboundMiss(proto, extIdx, dp, src, sp, m0, flags, pkt, total, now);
+      if (s < 0) return;
+    }
     const m = T.si[(s << 4) + S_MAP];
     const sf = T.si[(s << 4) + S_FLAGS];
     if (proto === 6) {
@@ -1437,7 +1449,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
         const timeout =
           proto === 6 ? tcpTimeout(this.tmo, state, true) : proto === 17 ? this.tmo.udp : this.tmo.icmp;
         const s = this.newSession(m, src, sp, state, SF_IN | SF_INBOUND_ORIGIN, now + timeout);
-        if (this.helpers.length > 0) this.attachHelper(s, T.mi[(m << 3) + M_TENANT], proto, T.mi[(m << 3) + M_IN_PORT]);
+        if (this.helpers.length > 0)
+          this.attachHelper(s, T.mi[(m << 3) + M_TENANT], proto, T.mi[(m << 3) + M_IN_PORT]);
         if (this.listenerCount('mapping-created') > 0)
           this.emit('mapping-created', this.sessionRecord(s, now));
         return s;
@@ -1576,29 +1589,27 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       embExtIdx = i;
     }
     void extIdx;
-    let extPort: number;
-    let remPort: number;
-    let slot: number;
-    if (proto === 6 || proto === 17) {
-      extPort = (pkt[l4] << 8) | pkt[l4 + 1];
-      remPort = (pkt[l4 + 2] << 8) | pkt[l4 + 3];
-      slot = proto === 6 ? 0 : 1;
-    } else if (proto === 1) {
-      extPort = (pkt[l4 + 4] << 8) | pkt[l4 + 5];
-      remPort = 0;
-      slot = 2;
+    let remPort = 0;
+    let m = PORT_FREE;
+    if (proto === 6 || proto === 17 || proto === 1) {
+      let extPort: number;
+      if (proto === 1) extPort = (pkt[l4 + 4] << 8) | pkt[l4 + 5];
+      else {
+        extPort = (pkt[l4] << 8) | pkt[l4 + 1];
+        remPort = (pkt[l4 + 2] << 8) | pkt[l4 + 3];
+      }
+      const owners = this.ports.owners[protoSlot(proto)][embExtIdx];
+      if (owners) m = owners[extPort];
     } else if (proto === 47) {
-      // Quoted outbound GRE carries the peer's call ID only: find the mapping by its key.
-      const cid = l4 + 6 + 2 <= e.end ? (pkt[l4 + 6] << 8) | pkt[l4 + 7] : -1;
-      st.drops['icmp-error-no-mapping']++;
-      void cid;
-      return;
-    } else {
-      st.drops['icmp-error-no-mapping']++;
-      return;
+      // A quoted outbound GRE packet carries the peer's call ID: find the mapping by its key.
+      const cid = (pkt[l4 + 6] << 8) | pkt[l4 + 7];
+      for (const g of this.greMappings) {
+        if (T.mi[(g << 3) + M_EXT_IDX] === embExtIdx && T.mKRemIp[g] === remIp && T.mKRemPort[g] === cid) {
+          m = g;
+          break;
+        }
+      }
     }
-    const owners = this.ports.owners[slot][embExtIdx];
-    const m = owners ? owners[extPort] : PORT_FREE;
     if (m < 0) {
       st.drops['icmp-error-no-mapping']++;
       return;
@@ -1810,6 +1821,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       this.emit('mapping-removed', this.mappingOnlyRecord(m, now));
     this.mWheel.cancel(m);
     this.shadows.delete(m);
+    this.greMappings.delete(m);
     const tid = T.mi[(m << 3) + M_TENANT];
     const tenant = this.tenants[tid];
     const kind = T.mKind[m];
@@ -2009,8 +2021,19 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
 
   /** Plugs in an ALG; returns a function that removes it (REQ-10: each helper switchable). */
   addHelper(helper: NatHelper): () => void {
-    if (!helper || typeof helper.onPacket !== 'function' || typeof helper.name !== 'string')
-      throw new ConfigError('ERR_BAD_OPTION', 'addHelper: a helper needs a name and onPacket()');
+    if (
+      !helper ||
+      typeof helper.onPacket !== 'function' ||
+      typeof helper.name !== 'string' ||
+      typeof helper.proto !== 'number' ||
+      !Array.isArray(helper.ports) ||
+      !helper.ports.every((p) => Number.isInteger(p) && p >= 0 && p <= 65535) ||
+      (helper.tenants !== undefined && !Array.isArray(helper.tenants))
+    )
+      throw new ConfigError(
+        'ERR_BAD_OPTION',
+        'addHelper: a helper needs a name, a proto, an array of ports and onPacket()',
+      );
     if (this.helpers.some((h) => h.name === helper.name))
       throw new ConfigError('ERR_HELPER_EXISTS', `a helper named ${helper.name} is already installed`);
     if (this.helpers.length >= 254) throw new ConfigError('ERR_BAD_OPTION', 'too many helpers');
@@ -2021,7 +2044,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       const m = T.si[(s << 4) + S_MAP];
       if (m < 0 || T.si[(s << 4) + S_HELPER] !== 0) continue;
       const port =
-        (T.si[(s << 4) + S_FLAGS] & SF_INBOUND_ORIGIN) !== 0 ? T.mi[(m << 3) + M_IN_PORT] : T.si[(s << 4) + S_REM_PORT];
+        (T.si[(s << 4) + S_FLAGS] & SF_INBOUND_ORIGIN) !== 0
+          ? T.mi[(m << 3) + M_IN_PORT]
+          : T.si[(s << 4) + S_REM_PORT];
       this.attachHelper(s, T.mi[(m << 3) + M_TENANT], T.mi[(m << 3) + M_PROTO], port);
     }
     return () => {
@@ -2080,11 +2105,10 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     } catch {
       r = null;
     }
-    if (r === null) {
-      this.stats.drops.helper++;
-      return null;
-    }
-    return r ?? pkt;
+    if (r === undefined) return pkt;
+    if (r instanceof Uint8Array && r.length >= 20) return r;
+    this.stats.drops.helper++; // null (the helper dropped it), or something that is not a packet
+    return null;
   }
 
   /**
@@ -2620,7 +2644,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       nat.load(snap);
     } catch (e) {
       nat.close();
-      if (e instanceof ConfigError) throw e;
+      if (e instanceof ConfigError && e.code === 'ERR_BAD_SNAPSHOT') throw e;
       throw new ConfigError('ERR_BAD_SNAPSHOT', `snapshot does not fit this NAT: ${(e as Error).message}`, {
         cause: e,
       });
@@ -2740,6 +2764,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
 
   private extIndexOf(ip: string | undefined): number {
     if (ip === undefined) return 0;
+    if (typeof ip !== 'string')
+      throw new ConfigError('ERR_BAD_OPTION', `not an outside address: ${String(ip)}`);
     const v = parseIpv4(ip);
     const i = v === null ? undefined : this.poolIndex.get(v | 0);
     if (i === undefined)
@@ -2773,5 +2799,3 @@ function l4ChecksumOk(pkt: Uint8Array, hl: number, total: number, proto: number)
   const pseudo = onesSum(pkt, 12, 8, 0) + proto + len;
   return foldSum(onesSum(pkt, hl, len, pseudo)) === 0xffff;
 }
-
-export type { DropReason };

@@ -171,6 +171,8 @@ export function resolveOptions(o: NatOptions): ResolvedOptions {
   const inside = prefix4(o.inside, 'inside');
   const outside = prefix4(o.outside, 'outside');
   const pool = [outside.ipv4];
+  if (o.outsidePool !== undefined && !Array.isArray(o.outsidePool))
+    throw new ConfigError('ERR_BAD_OPTION', 'outsidePool must be an array of IPv4 addresses');
   for (const a of o.outsidePool ?? []) {
     const ip = typeof a === 'string' ? parseIpv4(a.includes('/') ? a.slice(0, a.indexOf('/')) : a) : null;
     if (ip === null)
@@ -181,7 +183,7 @@ export function resolveOptions(o: NatOptions): ResolvedOptions {
   let mapping: EndpointBehavior = 'endpoint-independent';
   let filtering: EndpointBehavior = 'address-and-port-dependent';
   if (o.type !== undefined) {
-    const preset = NAT_TYPE_PRESETS[o.type];
+    const preset = Object.hasOwn(NAT_TYPE_PRESETS, o.type) ? NAT_TYPE_PRESETS[o.type] : undefined;
     if (!preset) throw new ConfigError('ERR_BAD_OPTION', `type: unknown NAT type ${String(o.type)}`);
     if ((o.mapping && o.mapping !== preset.mapping) || (o.filtering && o.filtering !== preset.filtering))
       throw new ConfigError(
@@ -202,9 +204,14 @@ export function resolveOptions(o: NatOptions): ResolvedOptions {
     filtering = o.filtering;
   }
   const timeouts: NatTimeouts = { ...DEFAULT_TIMEOUTS };
+  if (
+    o.timeouts !== undefined &&
+    (o.timeouts === null || typeof o.timeouts !== 'object' || Array.isArray(o.timeouts))
+  )
+    throw new ConfigError('ERR_BAD_OPTION', 'timeouts must be an object of milliseconds');
   for (const [k, v] of Object.entries(o.timeouts ?? {})) {
     if (!(k in DEFAULT_TIMEOUTS)) throw new ConfigError('ERR_BAD_OPTION', `timeouts.${k}: unknown timeout`);
-    if (typeof v !== 'number' || !(v >= 0) || Number.isNaN(v))
+    if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v))
       throw new ConfigError('ERR_BAD_OPTION', `timeouts.${k} must be a number of milliseconds >= 0`);
     const min = MIN_TIMEOUTS[k as keyof NatTimeouts];
     if (min !== undefined && v < min)
@@ -214,7 +221,15 @@ export function resolveOptions(o: NatOptions): ResolvedOptions {
       );
     timeouts[k as keyof NatTimeouts] = v;
   }
+  if (
+    o.portRange !== undefined &&
+    (o.portRange === null || typeof o.portRange !== 'object' || Array.isArray(o.portRange))
+  )
+    throw new ConfigError('ERR_BAD_PORT_RANGE', 'portRange must be an object { tcp?, udp?, icmp?, gre? }');
   const pr = o.portRange ?? {};
+  for (const k of Object.keys(pr))
+    if (k !== 'tcp' && k !== 'udp' && k !== 'icmp' && k !== 'gre')
+      throw new ConfigError('ERR_BAD_PORT_RANGE', `portRange.${k}: unknown protocol`);
   const ranges: PortRange[] = [
     range(pr.tcp, [1, 65535], 'tcp'),
     range(pr.udp, [1, 65535], 'udp'),
@@ -225,8 +240,15 @@ export function resolveOptions(o: NatOptions): ResolvedOptions {
   if (onTenantLimit !== 'reject' && onTenantLimit !== 'evict-lru')
     throw new ConfigError('ERR_BAD_OPTION', `onTenantLimit must be 'reject' or 'evict-lru'`);
   const maintainIntervalMs = o.maintainIntervalMs ?? 1000;
-  if (typeof maintainIntervalMs !== 'number' || !(maintainIntervalMs >= 0))
-    throw new ConfigError('ERR_BAD_OPTION', 'maintainIntervalMs must be >= 0');
+  if (typeof maintainIntervalMs !== 'number' || !(maintainIntervalMs >= 0) || maintainIntervalMs > 0x7fffffff)
+    throw new ConfigError('ERR_BAD_OPTION', 'maintainIntervalMs must be 0..2147483647');
+  if (o.clock !== undefined && (o.clock === null || typeof (o.clock as Clock).now !== 'function'))
+    throw new ConfigError('ERR_BAD_OPTION', 'clock must have a now() method');
+  if (o.random !== undefined && typeof o.random !== 'function')
+    throw new ConfigError('ERR_BAD_OPTION', 'random must be a function returning [0, 1)');
+  for (const k of ['portPreservation', 'portParity', 'hairpinning', 'verifyChecksums'] as const)
+    if (o[k] !== undefined && typeof o[k] !== 'boolean')
+      throw new ConfigError('ERR_BAD_OPTION', `${k} must be a boolean`);
   const maxHeldSyns = o.maxHeldSyns ?? 1024;
   if (!Number.isInteger(maxHeldSyns) || maxHeldSyns < 0)
     throw new ConfigError('ERR_BAD_OPTION', 'maxHeldSyns must be an integer >= 0');

@@ -115,7 +115,11 @@ export function tcpTimeout(t: TcpTimers, st: number, replied: boolean): number {
   }
 }
 
-/** Whether packets in state `st` extend the deadline (TIME_WAIT and after-RST do not, RFC 7857). */
+/**
+ * Whether packets in state `st` extend the deadline. TIME_WAIT does not; after a RST the next
+ * non-RST packet moves the session back to ESTABLISHED (RFC 6146 TRANS, RFC 7857 §2.2), and a
+ * further RST does not extend the 4 minutes.
+ */
 export function tcpRefreshes(st: number): boolean {
   return st !== TcpState.timeWait && st !== TcpState.rst;
 }

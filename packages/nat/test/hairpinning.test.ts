@@ -17,6 +17,7 @@ describe('hairpinning', () => {
     assert.equal(second.in.length, 1);
     const p = second.in[0];
     assert.deepEqual([p.src, p.srcPort, p.dst, p.dstPort], [EXT, x2, H1, 5000]);
+    assert.equal(p.ttl, 63, 'one router hop: TTL decremented once');
     const third = rig.fromInside(udp(H1, 5000, EXT, x2, 'hi'));
     assert.equal(third.in.length, 1, 'now both directions pass');
     assert.deepEqual([third.in[0].src, third.in[0].srcPort, third.in[0].dst], [EXT, x1, H2]);

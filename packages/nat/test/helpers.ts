@@ -239,7 +239,7 @@ export function icmpError(
   type: number,
   code: number,
   original: Uint8Array,
-  opts: { quoteLen?: number; rest?: number; extension?: Uint8Array } = {},
+  opts: { quoteLen?: number; rest?: number; extension?: Uint8Array; ttl?: number } = {},
 ): Uint8Array {
   const ihl = (original[0] & 0x0f) * 4;
   const total = get16(original, 2);
@@ -254,7 +254,7 @@ export function icmpError(
     quote.set(opts.extension, 128);
     rest = (rest & 0xff00ffff) | ((128 / 4) << 16);
   }
-  return packet({ src, dst, icmp: { type, code, rest }, payload: quote });
+  return packet({ src, dst, ttl: opts.ttl, icmp: { type, code, rest }, payload: quote });
 }
 
 /** An RFC 4884 extension structure (version 2) with one object of `data` bytes, checksummed. */

@@ -154,6 +154,16 @@ describe('ICMP', () => {
     rig.close();
   });
 
+  it('the NAT never answers an ICMP error with an ICMP error (TTL 1 errors are dropped silently)', () => {
+    const rig = new Rig();
+    const x = rig.udpOut(H1, 5000, R1, 53).srcPort as number;
+    const d = rig.udpIn(R1, 53, x)[0];
+    assert.equal(rig.fromInside(icmpError(H1, R1, 3, 3, d.bytes, { ttl: 1 })).all.length, 0, 'outbound');
+    const o = rig.udpOut(H1, 5001, R1, 53);
+    assert.equal(rig.fromOutside(icmpError(ROUTER, EXT, 3, 3, o.bytes, { ttl: 1 })).all.length, 0, 'inbound');
+    rig.close();
+  });
+
   it('the NAT is a router hop: TTL is decremented and TTL 1 gets ICMP time exceeded', () => {
     const rig = new Rig();
     const o = rig.fromInside(packet({ src: H1, dst: R1, ttl: 9, udp: { srcPort: 5000, dstPort: 53 } }))

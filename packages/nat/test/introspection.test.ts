@@ -108,6 +108,21 @@ describe('introspection', () => {
     rig.close();
   });
 
+  it('formatConntrack() tells tenants apart (zone = tenant id)', () => {
+    const rig = new Rig();
+    rig.addTenant('a');
+    rig.fromInside(udp(H1, 5000, R1, 53));
+    rig.fromTenant('a', udp(H1, 5000, R1, 53));
+    const lines = rig.nat
+      .formatConntrack()
+      .split('\n')
+      .filter((l) => l.includes('src='));
+    assert.equal(lines.length, 2);
+    assert.equal(lines.filter((l) => /\bzone=0\b/.test(l)).length, 1);
+    assert.equal(lines.filter((l) => new RegExp(`\\bzone=${rig.tenantId('a')}\\b`).test(l)).length, 1);
+    rig.close();
+  });
+
   it('stats count packets both ways and drops by reason', () => {
     const rig = new Rig();
     const c = handshake(rig, H1, 40000, R1, 80);
@@ -211,5 +226,24 @@ describe('introspection', () => {
       () => rig.nat.addPortForward({ proto: UDP, outsidePort: 1, insideIp: H1, insidePort: 1 }),
       (e: unknown) => (e as { code?: string }).code === 'ERR_CLOSED',
     );
+  });
+
+  it('maintain() also runs on the NAT’s own timer, and close() stops it', async () => {
+    const rig = new Rig({ maintainIntervalMs: 5 });
+    const expired: MappingRecord[] = [];
+    rig.nat.on('mapping-expired', (m) => expired.push(m));
+    rig.udpOut(H1, 5000, R1, 53);
+    rig.clock.advance(301_000); // no explicit maintain()
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(expired.length, 1, 'expired by the timer');
+    let calls = 0;
+    const real = rig.nat.maintain.bind(rig.nat);
+    rig.nat.maintain = () => {
+      calls++;
+      real();
+    };
+    rig.close();
+    await new Promise((r) => setTimeout(r, 40));
+    assert.equal(calls, 0, 'no timer after close()');
   });
 });

@@ -31,13 +31,15 @@ describe('NAT-type matrix', () => {
 
   for (const mapping of BEHAVIOURS) {
     for (const filtering of BEHAVIOURS) {
-      it(`explicit ${mapping} mapping with ${filtering} filtering probes as configured`, () => {
-        const rig = new Rig({ mapping, filtering });
-        const r = probe(rig, H1, 7000);
-        assert.equal(r.mapping, mapping, `mapped ports ${r.mappedPorts.join(', ')}`);
-        assert.equal(r.filtering, filtering, JSON.stringify(r.delivered));
-        rig.close();
-      });
+      for (const portPreservation of [true, false]) {
+        it(`explicit ${mapping} mapping with ${filtering} filtering probes as configured (port preservation ${portPreservation ? 'on' : 'off'})`, () => {
+          const rig = new Rig({ mapping, filtering, portPreservation });
+          const r = probe(rig, H1, 7000);
+          assert.equal(r.mapping, mapping, `mapped ports ${r.mappedPorts.join(', ')}`);
+          assert.equal(r.filtering, filtering, JSON.stringify(r.delivered));
+          rig.close();
+        });
+      }
     }
   }
 

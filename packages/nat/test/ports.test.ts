@@ -14,6 +14,15 @@ describe('ports', () => {
     rig.close();
   });
 
+  it('without port preservation a port below 1024 still maps below 1024 (RFC 4787 REQ-3a)', () => {
+    const rig = new Rig({ portPreservation: false });
+    for (const [i, p] of [123, 500, 1023, 53, 1].entries()) {
+      const x = rig.udpOut(i % 2 ? H1 : H2, p, R1, 123).srcPort as number;
+      assert.ok(x >= 1 && x < 1024, `${p} -> ${x}`);
+    }
+    rig.close();
+  });
+
   it('portPreservation: false picks ports from the configured range', () => {
     const rig = new Rig({ portPreservation: false, portRange: { udp: [50000, 50099] } });
     const ports = Array.from({ length: 40 }, (_, i) => rig.udpOut(H1, 40000 + i, R1, 53).srcPort as number);

@@ -92,9 +92,7 @@ describe('drop and redirect rules', () => {
     rig.close();
   });
 
-  it('a redirect rule can point to an inside host (DNAT + hairpin)', {
-    todo: 'NAT bug: a redirect to an inside address sends the packet out of the outside interface addressed to the private host',
-  }, () => {
+  it('a redirect rule can point to an inside host (DNAT + hairpin)', () => {
     const rig = new Rig();
     rig.nat.addRedirectRule({ proto: TCP, dst: `${R1}/32`, dstPort: 80, toIp: H2, toPort: 8080 });
     const r = rig.fromInside(tcp(H1, 40000, R1, 80, SYN));

@@ -224,4 +224,50 @@ describe('tenants', () => {
     assert.deepEqual([e.inner?.src, e.inner?.srcPort, e.inner?.dst, e.inner?.dstPort], [H1, 2, R1, 53]);
     rig.close();
   });
+
+  it('the global table limit always rejects, even with evict-lru, and never evicts another tenant', () => {
+    const rig = new Rig({ maxMappings: 3, maxMappingsPerTenant: 10, onTenantLimit: 'evict-lru' });
+    rig.addTenant('a');
+    rig.addTenant('b');
+    const xb = rig.fromTenant('b', udp(H1, 1, R1, 53)).out[0].srcPort as number;
+    rig.fromTenant('a', udp(H1, 1, R1, 53));
+    rig.fromTenant('a', udp(H1, 2, R1, 53));
+    const r = rig.fromTenant('a', udp(H1, 3, R1, 53));
+    assert.equal(r.out.length, 0);
+    assert.deepEqual([r.tenant('a')[0]?.icmpType, r.tenant('a')[0]?.icmpCode], [3, 13]);
+    assert.equal(rig.nat.stats.drops['table-full'], 1);
+    assert.equal(rig.nat.stats.evictions, 0);
+    assert.equal(rig.fromOutside(udp(R1, 53, EXT, xb)).tenant('b').length, 1, 'b untouched');
+    rig.close();
+  });
+
+  it('after cleanup the tenant’s forwarded and expected ports can be used by others', () => {
+    const rig = new Rig({ portRange: { udp: [50000, 50001] }, portPreservation: false });
+    rig.addTenant('a');
+    rig.addTenant('b');
+    rig.nat.addPortForward({
+      proto: UDP,
+      outsidePort: 6000,
+      insideIp: H1,
+      insidePort: 53,
+      tenant: rig.tenantId('a'),
+    });
+    const e = rig.nat.addExpectation({ proto: UDP, insideIp: H1, insidePort: 69, tenant: rig.tenantId('a') });
+    rig.removeTenant('a');
+    const f = rig.nat.addPortForward({
+      proto: UDP,
+      outsidePort: 6000,
+      insideIp: H1,
+      insidePort: 53,
+      tenant: rig.tenantId('b'),
+    });
+    assert.equal(f.tenant, rig.tenantId('b'));
+    rig.advanceSec(121);
+    const ports = [1, 2].map((i) => rig.fromTenant('b', udp(H1, i, R1, 53)).out[0]?.srcPort);
+    assert.ok(
+      ports.includes(e.externalPort),
+      `the expectation's port ${e.externalPort} is free again (${ports.join(', ')})`,
+    );
+    rig.close();
+  });
 });

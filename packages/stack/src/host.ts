@@ -22,7 +22,7 @@ import {
 } from '@l3kit/core';
 import { Ipv4Packet, Prefix, parseIp } from '@l3kit/wire';
 import { IcmpLayer, type PingOptions, type PingResult } from './icmp.js';
-import { IPV4_HEADER, IPV6_HEADER, type IpLayer, writeIpv4Header, writeIpv6Header } from './ip.js';
+import { copyBytes, IPV4_HEADER, IPV6_HEADER, type IpLayer, writeIpv4Header, writeIpv6Header } from './ip.js';
 import type { TcpConfig } from './tcp/connection.js';
 import { TcpLayer } from './tcp/tcp.js';
 import { UdpLayer } from './udp.js';
@@ -57,6 +57,8 @@ export interface HostStats {
   packetsOut: number;
   /** Looped back to the host itself. */
   loopback: number;
+  /** Arrived while the host was busy (an answer to its own output) and were queued (copied). */
+  queued: number;
   drops: {
     /** Too short, bad version, bad lengths. */
     malformed: number;
@@ -120,6 +122,7 @@ export class VirtualHost implements L3Device, IpLayer {
     packetsIn: 0,
     packetsOut: 0,
     loopback: 0,
+    queued: 0,
     drops: {
       malformed: 0,
       badChecksum: 0,
@@ -145,6 +148,8 @@ export class VirtualHost implements L3Device, IpLayer {
   private deferred: Deferred[] = [];
   private deferredHead = 0;
   private flushScheduled = false;
+  private idleWork: Array<() => void> = [];
+  private runningIdle = false;
   private ipId = 0;
   private readonly v4 = Ipv4Packet.empty();
 
@@ -205,7 +210,8 @@ export class VirtualHost implements L3Device, IpLayer {
     }
     if (this.depth > 0) {
       // Busy (an answer to something we are emitting): process after the current work.
-      this.inQueue.push(pkt.slice());
+      this.stats.queued++;
+      this.inQueue.push(copyBytes(pkt));
       return;
     }
     this.depth++;
@@ -215,6 +221,7 @@ export class VirtualHost implements L3Device, IpLayer {
     } finally {
       this.depth--;
     }
+    if (this.idleWork.length > 0) this.runIdleWork();
   }
 
   /** Aborts all connections (RST), closes sockets and listeners; later packets are dropped. */
@@ -249,9 +256,31 @@ export class VirtualHost implements L3Device, IpLayer {
       } finally {
         this.depth--;
       }
+      if (this.idleWork.length > 0) this.runIdleWork();
       return;
     }
     this.depth--;
+  }
+
+  /** @internal */
+  whenIdle(fn: () => void): void {
+    this.idleWork.push(fn);
+    if (this.depth === 0) this.runIdleWork();
+  }
+
+  /**
+   * Runs work that must happen outside the stack (depth 0), so that what the peer answers
+   * synchronously is processed at once instead of being queued (and copied).
+   */
+  private runIdleWork(): void {
+    if (this.runningIdle) return;
+    this.runningIdle = true;
+    try {
+      for (let i = 0; i < this.idleWork.length; i++) this.idleWork[i]();
+    } finally {
+      this.idleWork = [];
+      this.runningIdle = false;
+    }
   }
 
   /** @internal */

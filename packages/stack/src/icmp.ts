@@ -8,7 +8,7 @@ import type { TimerHandle } from '@l3kit/core';
 import { ConfigError } from '@l3kit/core';
 import { finishChecksum, onesSum, parseIp, pseudoHeaderSum6 } from '@l3kit/wire';
 import { SocketError } from './errors.js';
-import { type IpLayer, ipHeaderLen } from './ip.js';
+import { copyBytes, type IpLayer, ipHeaderLen } from './ip.js';
 
 const ICMP4 = 1;
 const ICMP6 = 58;
@@ -105,8 +105,8 @@ export class IcmpLayer {
     if (type === echoReq) {
       this.stats.echoRequestsIn++;
       const alen = family === 4 ? 4 : 16;
-      const src = pkt.slice(dstOff, dstOff + alen);
-      const dst = pkt.slice(srcOff, srcOff + alen);
+      const src = copyBytes(pkt, dstOff, dstOff + alen);
+      const dst = copyBytes(pkt, srcOff, srcOff + alen);
       const out = this.ip.allocPacket(family, family === 4 ? ICMP4 : ICMP6, src, dst, l4Len);
       const o = ipHeaderLen(family);
       out.set(pkt.subarray(l4Off, l4Off + l4Len), o);
@@ -215,8 +215,8 @@ export class IcmpLayer {
     const alen = family === 4 ? 4 : 16;
     const srcOff = family === 4 ? 12 : 8;
     const dstOff = family === 4 ? 16 : 24;
-    const src = orig.slice(dstOff, dstOff + alen);
-    const dst = orig.slice(srcOff, srcOff + alen);
+    const src = copyBytes(orig, dstOff, dstOff + alen);
+    const dst = copyBytes(orig, srcOff, srcOff + alen);
     const hl = ipHeaderLen(family);
     const origLen = family === 4 ? (orig[2] << 8) | orig[3] : 40 + ((orig[4] << 8) | orig[5]);
     const quote = Math.min(origLen, orig.length, (family === 4 ? 576 : 1280) - hl - 8);

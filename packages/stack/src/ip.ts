@@ -35,10 +35,25 @@ export interface IpLayer {
   enter(): void;
   /** Leaves the stack; the outermost leave drains queued packets and socket events. */
   leave(): void;
+  /**
+   * Runs `fn` once the host is no longer busy (at once if it is idle). `fn` may emit: answers
+   * the peer sends back synchronously are then processed directly.
+   */
+  whenIdle(fn: () => void): void;
   /** Asks for `flush()` to be called once the current packet processing is done. */
   defer(target: { flushEvents(): void }): void;
   /** The local address to use towards `dst`, or `null` when `dst` is unreachable. */
   sourceFor(dst: Uint8Array): Uint8Array | null;
+}
+
+/**
+ * A plain `Uint8Array` copy of `b[start..end)`. (`slice()` on a Node `Buffer` — which devices
+ * may pass in — returns a view, not a copy.)
+ */
+export function copyBytes(b: Uint8Array, start = 0, end = b.length): Uint8Array {
+  const out = new Uint8Array(end - start);
+  out.set(b.subarray(start, end));
+  return out;
 }
 
 /** Header length of a packet the stack emits for `family`. */

@@ -5,7 +5,7 @@ import { assertChecksums } from '@l3kit/testkit';
 import { checksum, finishChecksum, onesSum, pseudoHeaderSum4 } from '@l3kit/wire';
 import fc from 'fast-check';
 import { type RemoteInfo, type SocketError, VirtualHost } from '../src/index.js';
-import { pair, pump, tick } from './helpers.js';
+import { bytes, pair, pump, sha256, tick } from './helpers.js';
 
 describe('VirtualHost: ICMP', () => {
   it('answers ping over IPv4 and IPv6 and measures the round trip on its clock', async () => {
@@ -129,6 +129,45 @@ describe('VirtualHost: robustness', () => {
     assert.equal(total, 200);
     assert.ok(b.udp.stats.badChecksum > 100);
     assert.ok(drops.badChecksum > 10);
+  });
+
+  it('keeps working when the link hands it one reused Buffer for every packet (like a TUN reader)', async () => {
+    const sched = new ManualScheduler(new ManualClock(0));
+    const a = new VirtualHost({ addr: '10.0.0.1/24', scheduler: sched });
+    const b = new VirtualHost({ addr: '10.0.0.2/24', scheduler: sched });
+    const scratchA = Buffer.allocUnsafe(65536);
+    const scratchB = Buffer.allocUnsafe(65536);
+    const relay = (scratch: Buffer, to: VirtualHost) => (p: Uint8Array) => {
+      scratch.set(p);
+      to.send(scratch.subarray(0, p.length));
+      scratch.fill(0xaa, 0, p.length); // anything kept by reference is now garbage
+    };
+    a.setHandler(relay(scratchA, b));
+    b.setHandler(relay(scratchB, a));
+    const up = bytes(500_000, 3);
+    const down = bytes(700_000, 4);
+    const atServer: Buffer[] = [];
+    const atClient: Buffer[] = [];
+    let done = 0;
+    b.tcp.listen(1, (s) => {
+      s.on('data', (d: Buffer) => atServer.push(d));
+      s.on('end', () => done++);
+      s.end(down);
+    });
+    const c = a.tcp.connect({ host: '10.0.0.2', port: 1 });
+    c.on('data', (d: Buffer) => atClient.push(d));
+    c.on('end', () => done++);
+    c.end(up);
+    const u = b.udp.bind(2);
+    let dgram = '';
+    u.on('message', (m) => {
+      dgram = m.toString();
+    });
+    a.udp.bind(3).send('intact?', 2, '10.0.0.2');
+    await pump(sched, () => done === 2 && dgram !== '', 60_000, 5);
+    assert.equal(sha256(atServer), sha256(up));
+    assert.equal(sha256(atClient), sha256(down));
+    assert.equal(dgram, 'intact?');
   });
 
   it('never throws for arbitrary bytes sent into it (10,000 runs)', () => {

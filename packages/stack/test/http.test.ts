@@ -87,13 +87,20 @@ describe("Node's http over l3kit sockets", () => {
     b.tcp.listen(80, (sock) => server.emit('connection', sock));
     const got = await new Promise<number>((resolve, reject) => {
       http
-        .get({ host: '10.9.0.2', path: '/', createConnection: () => a.tcp.connect({ host: '10.9.0.2', port: 80 }) as never }, (res) => {
-          let n = 0;
-          res.on('data', (d: Buffer) => {
-            n += d.length;
-          });
-          res.on('end', () => resolve(n));
-        })
+        .get(
+          {
+            host: '10.9.0.2',
+            path: '/',
+            createConnection: () => a.tcp.connect({ host: '10.9.0.2', port: 80 }) as never,
+          },
+          (res) => {
+            let n = 0;
+            res.on('data', (d: Buffer) => {
+              n += d.length;
+            });
+            res.on('end', () => resolve(n));
+          },
+        )
         .on('error', reject);
     });
     assert.equal(got, body.length);

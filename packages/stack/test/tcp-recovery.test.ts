@@ -152,6 +152,33 @@ describe('TCP flow control', () => {
     assert.equal(sha256(got), sha256(data));
   });
 
+  it('reopens the window as a paused reader consumes with read()', async () => {
+    const { sched, c, server, isEnded } = await setup({ tcp: { rcvBuf: 65536 } });
+    server.removeAllListeners('data');
+    server.pause();
+    const data = bytes(400_000, 9);
+    c.end(data);
+    const got: Buffer[] = [];
+    let reads = 0;
+    await pump(
+      sched,
+      () => {
+        for (;;) {
+          const chunk = server.read(8192) as Buffer | null;
+          if (!chunk) break;
+          got.push(chunk);
+          reads++;
+        }
+        return isEnded() || got.reduce((n, g) => n + g.length, 0) === data.length;
+      },
+      120_000,
+      5,
+    );
+    assert.equal(sha256(got), sha256(data));
+    assert.ok(reads >= 400_000 / 8192);
+    assert.ok(c.tcpInfo().timeouts === 0, 'window updates, not timeouts, kept it going');
+  });
+
   it('applies back-pressure: write() returns false while the send buffer is full, then drains', async () => {
     const { sched, c, server } = await setup({ tcp: { sndBuf: 100_000, rcvBuf: 65536 } });
     server.pause();

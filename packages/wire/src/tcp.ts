@@ -386,9 +386,13 @@ export class TcpOptions {
     return this.parseRange(seg.buf, seg.off + TCP_MIN_HEADER_LEN, seg.off + seg.headerLen);
   }
 
-  /** Parses option bytes `buf[start..end)` (see {@link TcpOptions.parse}). */
+  /**
+   * Parses option bytes `buf[start..end)` (see {@link TcpOptions.parse}). Returns false for a
+   * range outside `buf`.
+   */
   parseRange(buf: Uint8Array, start: number, end: number): boolean {
     this.reset();
+    if (start < 0 || end > buf.length) return false;
     let i = start;
     while (i < end) {
       const kind = buf[i];

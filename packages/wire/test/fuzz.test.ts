@@ -483,6 +483,22 @@ describe('fuzz: arbitrary bytes', () => {
   }
 });
 
+describe('fuzz: option parsers over arbitrary ranges', () => {
+  it(`TcpOptions.parseRange never throws and reads only its range (${RUNS} runs)`, () => {
+    const o = new TcpOptions();
+    fc.assert(
+      fc.property(arbInput, ({ bytes, off, end }) => {
+        const { buf, track } = guarded(bytes);
+        const ok = o.parseRange(buf, off, end);
+        if (off < 0 || end > bytes.length) assert.equal(ok, false);
+        track.within(Math.max(0, off), end, 'TcpOptions.parseRange');
+        if (ok && o.sackBlockCount > 0) assert.ok(o.sackBlocksOffset + 8 * o.sackBlockCount <= end);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
 describe('fuzz: mutated valid packets', () => {
   it(`every valid packet buildPacket makes dissects completely (${RUNS} runs)`, () => {
     fc.assert(

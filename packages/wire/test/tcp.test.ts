@@ -257,6 +257,16 @@ describe('tcp', () => {
     }
   });
 
+  it('refuses an option range outside the buffer', () => {
+    const o = new TcpOptions();
+    const b = Uint8Array.from([2, 4, 5, 0xb4]);
+    assert.ok(o.parseRange(b, 0, 4));
+    assert.equal(o.mss, 1460);
+    assert.equal(o.parseRange(b, 0, 5), false);
+    assert.equal(o.mss, -1, 'fields are reset');
+    assert.equal(o.parseRange(b, -1, 4), false);
+  });
+
   it('stops at End-of-List and ignores what follows', () => {
     const pkt = buildPacket({
       src: '10.0.0.1',

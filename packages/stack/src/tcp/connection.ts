@@ -10,7 +10,7 @@
 import type { TimerHandle } from '@l3kit/core';
 import { finishChecksum, formatIp, onesSum, pseudoHeaderSum4, pseudoHeaderSum6 } from '@l3kit/wire';
 import { SocketError } from '../errors.js';
-import { type IpLayer, ipHeaderLen } from '../ip.js';
+import { copyBytes, type IpLayer, ipHeaderLen } from '../ip.js';
 import { NewReno } from './congestion.js';
 import { Reassembly } from './recv-buffer.js';
 import { RttEstimator } from './rtt.js';
@@ -240,6 +240,8 @@ export class TcpConnection {
   private readonly cc: NewReno;
   private readonly rtt: RttEstimator;
   private dupAcks = 0;
+  /** Extra window (bytes) granted by limited transmit (RFC 3042) until new data is acked. */
+  private limitedTransmit = 0;
   private rexmitNxt = 0;
   private rttSeq = 0;
   private rttStart = -1;
@@ -437,10 +439,13 @@ export class TcpConnection {
   // -------------------------------------------------------------------------------------------
   // Application side
 
-  /** Queues `data` for sending. The caller handles back-pressure with {@link sendSpace}. */
-  write(data: Uint8Array): void {
+  /**
+   * Queues `data` for sending (copied unless `owned`). The caller handles back-pressure with
+   * {@link sendSpace}.
+   */
+  write(data: Uint8Array, owned = false): void {
     if (this.finQueued) return;
-    this.sendBuf.push(data);
+    this.sendBuf.push(data, owned);
     this.lastActivity = this.now();
     if (this.state === TcpState.ESTABLISHED || this.state === TcpState.CLOSE_WAIT) this.output();
   }
@@ -504,8 +509,24 @@ export class TcpConnection {
     const wnd = this.rcvWindowBytes();
     const right = seqAdd(this.rcvNxt, (wnd >>> this.rcvShift) << this.rcvShift);
     const step = Math.min(this.owner.config.rcvBuf >>> 1, this.mss);
-    if (seqDiff(right, this.rcvAdvRight) >= step) this.sendAck();
+    if (seqDiff(right, this.rcvAdvRight) >= step && !this.windowUpdateQueued) {
+      // Sent once the host is idle: the peer's answer (more data) is then processed at once.
+      this.windowUpdateQueued = true;
+      this.owner.ip.whenIdle(this.windowUpdate);
+    }
   }
+
+  private windowUpdateQueued = false;
+  /** Sends the window update queued by {@link onRead}, if still useful. Emits last. */
+  private readonly windowUpdate = (): void => {
+    this.windowUpdateQueued = false;
+    if (this.state < TcpState.ESTABLISHED || this.state === TcpState.TIME_WAIT || this.finReceived) return;
+    const wnd = this.rcvWindowBytes();
+    const right = seqAdd(this.rcvNxt, (wnd >>> this.rcvShift) << this.rcvShift);
+    if (seqDiff(right, this.rcvAdvRight) < Math.min(this.owner.config.rcvBuf >>> 1, this.mss)) return;
+    this.sendAck();
+    this.arm();
+  };
 
   // -------------------------------------------------------------------------------------------
   // Receive window
@@ -799,17 +820,28 @@ export class TcpConnection {
         if (this.cc.inRecovery) {
           this.cc.onDupAckInRecovery();
           this.retransmitHole();
-        } else if (this.dupAcks === 3 && seqGe(ack, this.cc.recover)) {
-          // Fast retransmit (RFC 6582 §3.2 step 2).
+        } else if (
+          (this.dupAcks >= 3 || (this.sackOk && this.scoreboard.bytes() >= 3 * this.mss)) &&
+          seqGe(ack, this.cc.recover)
+        ) {
+          // Fast retransmit (RFC 6582 §3.2 step 2); with SACK also when three segments' worth
+          // above SND.UNA has arrived (RFC 6675 IsLost), even if ACKs were lost or merged.
           this.cc.enterRecovery(flight, this.sndMax);
+          this.limitedTransmit = 0;
           this.rexmitNxt = this.sndUna;
           this.retransmitHole();
+        } else if (this.dupAcks <= 2) {
+          // Limited transmit (RFC 3042): each of the first two duplicate ACKs may release one
+          // new segment beyond cwnd, so a small window still produces a third duplicate.
+          this.limitedTransmit = this.dupAcks * this.mss;
+          this.output();
         }
       }
       return true;
     }
 
     // New data acknowledged.
+    this.limitedTransmit = 0;
     const finAcked = this.finQueued && seqGt(this.sndMax, this.finSeq) && seqGt(ack, this.finSeq);
     let dataAcked = finAcked ? acked - 1 : acked;
     if (!this.synAcked) {
@@ -916,7 +948,7 @@ export class TcpConnection {
   private receiveData(buf: Uint8Array, off: number, len: number, seq: number, fin: boolean): void {
     if (seq === this.rcvNxt) {
       if (fin) this.rcvFinSeq = seqAdd(seq, len);
-      const data = buf.slice(off, off + len);
+      const data = copyBytes(buf, off, off + len);
       this.deliver(data);
       this.rcvNxt = seqAdd(this.rcvNxt, len);
       let filled = false;
@@ -1005,17 +1037,25 @@ export class TcpConnection {
       st !== TcpState.LAST_ACK
     )
       return;
-    if (this.finQueued && (st === TcpState.ESTABLISHED || st === TcpState.CLOSE_WAIT)) {
-      // Enter FIN-WAIT-1 / LAST-ACK once the FIN goes out (below).
-    }
     const mss = this.mss;
     for (;;) {
       const off = seqDiff(this.sndNxt, this.sndUna);
       const unsent = this.sendBuf.length - off;
       const flight = seqDiff(this.sndNxt, this.sndUna);
-      const wnd = Math.min(this.cc.cwnd, this.sndWnd);
+      const wnd = Math.min(this.cc.cwnd + this.limitedTransmit, this.sndWnd);
       const usable = wnd - flight;
-      const len = Math.min(mss, unsent, usable);
+      let len = Math.min(mss, unsent, usable);
+      const resend = seqLt(this.sndNxt, this.sndMax);
+      if (len > 0 && resend && this.sackOk && !this.scoreboard.empty) {
+        // Going back after a timeout: skip what the receiver already holds.
+        const end = this.scoreboard.sackedEnd(this.sndNxt);
+        if (end !== undefined) {
+          this.sndNxt = end;
+          continue;
+        }
+        const next = this.scoreboard.nextSackedStart(this.sndNxt);
+        if (next !== undefined && seqDiff(next, this.sndNxt) < len) len = seqDiff(next, this.sndNxt);
+      }
       if (unsent > 0 && len <= 0) {
         if (this.sndWnd === 0 && flight === 0 && this.persistAt === 0 && this.rtoAt === 0)
           this.startPersist();
@@ -1024,7 +1064,7 @@ export class TcpConnection {
       if (len > 0) {
         // Sender SWS avoidance + Nagle (RFC 9293 §3.8.6.2.1).
         const finNext = this.finQueued && len === unsent;
-        if (len < mss && !finNext) {
+        if (len < mss && !finNext && !resend) {
           const idle = this.sndMax === this.sndUna || flight === 0;
           const allQueued = len === unsent;
           if (!((this.noDelay || idle) && allQueued) && len < this.maxSndWnd / 2 && !this.forceSend) {
@@ -1035,7 +1075,7 @@ export class TcpConnection {
           }
         }
         this.forceSend = false;
-        const retransmit = seqLt(this.sndNxt, this.sndMax);
+        const retransmit = resend;
         if (!retransmit && this.rttStart < 0) {
           this.rttSeq = this.sndNxt;
           this.rttStart = this.now();
@@ -1232,10 +1272,13 @@ export class TcpConnection {
     if (this.sndUna === this.sndMax) return;
     // RFC 6298 §5.4–5.6 and RFC 5681 §3.1: back off, collapse the window, go back to SND.UNA.
     this.cc.onTimeout(seqDiff(this.sndMax, this.sndUna), this.sndMax);
+    this.limitedTransmit = 0;
     this.rtt.backOff();
     this.rttStart = -1;
     this.dupAcks = 0;
-    this.scoreboard.clear();
+    // Keep what the receiver SACKed (as Linux does) so going back to SND.UNA resends only the
+    // holes; after a second consecutive timeout assume it reneged and forget it (RFC 2018 §8).
+    if (this.retries >= 2) this.scoreboard.clear();
     this.sndNxt = this.sndUna;
     this.rexmitNxt = this.sndUna;
     if (this.sndWnd === 0) {
@@ -1350,6 +1393,22 @@ export class TcpConnection {
       this.evClose = false;
       u.onClose();
     }
+  }
+
+  /** Whether received data is waiting to be handed to the socket. */
+  get hasUndelivered(): boolean {
+    return this.undelivered > 0;
+  }
+
+  /**
+   * The socket is gone: drop pending events, stop counting its unread bytes against the
+   * window, and finish whatever close is in progress alone.
+   */
+  orphan(): void {
+    this.orphaned = true;
+    this.evData = [];
+    this.undelivered = 0;
+    this.unread = () => 0;
   }
 
   /** Connection registers a user after a listener accepted it (events queued meanwhile flush now). */

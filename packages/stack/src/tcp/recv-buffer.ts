@@ -2,6 +2,7 @@
  * Out-of-order reassembly for the receive side: segments above RCV.NXT kept until the gap before
  * them fills, and the SACK blocks (RFC 2018) that describe them.
  */
+import { copyBytes } from '../ip.js';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './seq.js';
 
 interface Piece {
@@ -39,7 +40,7 @@ export class Reassembly {
       const pEnd = seqAdd(p.seq, p.data.length);
       if (seqLt(s, p.seq)) {
         const n = Math.min(d.length, seqDiff(p.seq, s));
-        out.push({ seq: s, data: d.slice(0, n) });
+        out.push({ seq: s, data: copyBytes(d, 0, n) });
         this.bytes += n;
         s = seqAdd(s, n);
         d = d.subarray(n);
@@ -53,7 +54,7 @@ export class Reassembly {
       i++;
     }
     if (d.length > 0) {
-      out.push({ seq: s, data: d.slice() });
+      out.push({ seq: s, data: copyBytes(d) });
       this.bytes += d.length;
     }
     while (i < ps.length) out.push(ps[i++]);

@@ -93,7 +93,24 @@ export class Scoreboard {
     return undefined;
   }
 
-  /** Drops everything (after a retransmission timeout; the receiver may have reneged). */
+  /** If `seq` lies inside a SACKed range, the end of that range; else `undefined`. */
+  sackedEnd(seq: number): number | undefined {
+    const rs = this.ranges;
+    for (let i = 0; i < rs.length; i += 2) {
+      if (seqLt(seq, rs[i])) return undefined;
+      if (seqLt(seq, rs[i + 1])) return rs[i + 1];
+    }
+    return undefined;
+  }
+
+  /** The start of the first SACKed range above `seq`, or `undefined`. */
+  nextSackedStart(seq: number): number | undefined {
+    const rs = this.ranges;
+    for (let i = 0; i < rs.length; i += 2) if (seqGt(rs[i], seq)) return rs[i];
+    return undefined;
+  }
+
+  /** Drops everything (after repeated timeouts: the receiver may have reneged). */
   clear(): void {
     this.ranges = [];
   }

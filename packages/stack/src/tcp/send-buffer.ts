@@ -1,6 +1,8 @@
 /**
  * The send buffer: bytes written by the application and not yet acknowledged. Offset 0 is
- * SND.UNA. Chunks are kept as written (no copy); segments copy straight from them into packets.
+ * SND.UNA. Large writes are kept as chunks; small writes are packed into a shared tail buffer,
+ * so that many tiny writes do not make a long chunk list. Segments copy straight from the
+ * chunks into packets.
  */
 export class SendBuffer {
   private chunks: Uint8Array[] = [];
@@ -8,12 +10,34 @@ export class SendBuffer {
   private head = 0;
   /** Bytes held (unacknowledged plus unsent). */
   length = 0;
+  /** Packing buffer for small writes; the last chunk is a view of it when `tailOpen`. */
+  private tail: Uint8Array | undefined;
+  private tailLen = 0;
+  private tailOpen = false;
 
-  /** Appends `data` (kept by reference; the caller must not modify it afterwards). */
-  push(data: Uint8Array): void {
-    if (data.length === 0) return;
-    this.chunks.push(data);
-    this.length += data.length;
+  /**
+   * Appends `data`. With `owned`, the buffer keeps `data` by reference (the caller must not
+   * modify it afterwards); otherwise it copies.
+   */
+  push(data: Uint8Array, owned = true): void {
+    const n = data.length;
+    if (n === 0) return;
+    this.length += n;
+    if (n <= SMALL_WRITE) {
+      if (!this.tailOpen || !this.tail || this.tailLen + n > this.tail.length) {
+        this.tail = new Uint8Array(TAIL_SIZE);
+        this.tailLen = 0;
+        this.tailOpen = true;
+        this.chunks.push(this.tail.subarray(0, 0));
+      }
+      this.tail.set(data, this.tailLen);
+      this.tailLen += n;
+      // Bytes already in the tail never change; the view just grows.
+      this.chunks[this.chunks.length - 1] = this.tail.subarray(0, this.tailLen);
+      return;
+    }
+    this.tailOpen = false;
+    this.chunks.push(owned ? data : data.slice());
   }
 
   /** Copies `len` bytes starting `offset` bytes after SND.UNA into `dst[dstOff..]`. */
@@ -48,6 +72,7 @@ export class SendBuffer {
         left -= avail;
         this.chunks.shift();
         this.head = 0;
+        if (this.chunks.length === 0) this.tailOpen = false;
       } else {
         this.head += left;
         left = 0;
@@ -60,5 +85,12 @@ export class SendBuffer {
     this.chunks = [];
     this.head = 0;
     this.length = 0;
+    this.tail = undefined;
+    this.tailOpen = false;
   }
 }
+
+/** Writes up to this size are packed into the tail buffer. */
+const SMALL_WRITE = 2048;
+/** Size of a tail packing buffer. */
+const TAIL_SIZE = 65536;

@@ -181,7 +181,7 @@ export class TcpSocket extends Duplex implements ConnectionUser {
   /** Sends RST and destroys the socket (as `net.Socket#resetAndDestroy`). */
   resetAndDestroy(): this {
     this.owner.run(() => this.conn.abort());
-    this.conn.orphaned = true;
+    this.conn.orphan();
     this.destroy();
     return this;
   }
@@ -209,7 +209,7 @@ export class TcpSocket extends Duplex implements ConnectionUser {
   /** @internal */
   onError(err: Error): void {
     this.connecting = false;
-    this.conn.orphaned = true;
+    this.conn.orphan();
     this.destroy(err);
   }
   /** @internal */
@@ -253,8 +253,9 @@ export class TcpSocket extends Duplex implements ConnectionUser {
       cb(new SocketError('EPIPE', 'write', c.remoteText, c.remotePort));
       return;
     }
-    // Copied: once the callback runs the caller may reuse its buffer (as with net.Socket).
-    const data = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length).slice();
+    // The connection copies it: once the callback runs the caller may reuse its buffer (as with
+    // net.Socket).
+    const data = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
     this.bytesWritten += data.length;
     if (c.sendSpace() >= data.length || c.bufferedOut === 0) {
       this.owner.run(() => c.write(data));
@@ -281,12 +282,12 @@ export class TcpSocket extends Duplex implements ConnectionUser {
       this.owner.run(() => {
         // Like close(2): unread data or an error → RST; otherwise a graceful FIN after the
         // queued data, finished by the orphaned connection.
-        if (err || this.readableLength > 0 || c.state === TcpState.SYN_SENT) c.abort();
+        if (err || this.readableLength > 0 || c.hasUndelivered || c.state === TcpState.SYN_SENT) c.abort();
         else c.shutdown();
-        c.orphaned = true;
+        c.orphan();
       });
     }
-    c.orphaned = true;
+    c.orphan();
     pw?.cb(err ?? new SocketError('EPIPE', 'write', c.remoteText, c.remotePort));
     cb(err);
   }

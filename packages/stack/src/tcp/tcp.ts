@@ -8,7 +8,7 @@ import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import { ConfigError } from '@l3kit/core';
 import { finishChecksum, formatIp, onesSum, parseIp, pseudoHeaderSum4, pseudoHeaderSum6 } from '@l3kit/wire';
 import { AddressInUseError, SocketError } from '../errors.js';
-import { type IpLayer, ipHeaderLen } from '../ip.js';
+import { copyBytes, type IpLayer, ipHeaderLen } from '../ip.js';
 import { DEFAULT_TCP_CONFIG, type TcpConfig, TcpConnection, type TcpOwner, TcpState } from './connection.js';
 import { type ListenOptions, TcpServer } from './listener.js';
 import { parseTcp, RxSegment, TCP_CHECKSUM_OFF, TCP_HEADER_LEN, TcpFlag, writeTcpHeader } from './segment.js';
@@ -17,8 +17,9 @@ import { TcpSocket } from './socket.js';
 
 const { FIN, SYN, RST, ACK } = TcpFlag;
 
-/** First and last ephemeral port (RFC 6335 dynamic range). */
+/** First ephemeral port (RFC 6335 dynamic range). */
 export const EPHEMERAL_FIRST = 49152;
+/** Last ephemeral port (RFC 6335 dynamic range). */
 export const EPHEMERAL_LAST = 65535;
 
 /** Options of `host.tcp.connect`. */
@@ -316,7 +317,7 @@ export class TcpLayer implements TcpOwner {
         }
         const laddr = this.localFor(family);
         if (!laddr) return;
-        const raddr = pkt.slice(srcOff, srcOff + (family === 4 ? 4 : 16));
+        const raddr = copyBytes(pkt, srcOff, srcOff + (family === 4 ? 4 : 16));
         const conn = new TcpConnection(
           this,
           family,
@@ -342,7 +343,7 @@ export class TcpLayer implements TcpOwner {
   private reset(family: 4 | 6, pkt: Uint8Array, srcOff: number, seg: RxSegment): void {
     const laddr = this.localFor(family);
     if (!laddr) return;
-    const raddr = pkt.slice(srcOff, srcOff + (family === 4 ? 4 : 16));
+    const raddr = copyBytes(pkt, srcOff, srcOff + (family === 4 ? 4 : 16));
     let seq = 0;
     let ack = 0;
     let flags = RST;
