@@ -9,28 +9,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ManualClock } from '@l3kit/core';
 import { assertChecksums } from '@l3kit/testkit';
+import { runDemo } from '@l3kit/examples/topology';
 import { readPcapng } from '@l3kit/wire';
-
-/** The parts of examples/src/topology.ts this test uses. */
-interface DemoModule {
-  runDemo(opts?: { out?: string; log?: (line: string) => void; clock?: { now(): number } }): Promise<{
-    packets: number;
-    pcapng: Uint8Array;
-    ping4: { from: string; ttl: number; bytes: number };
-    ping6: { from: string; ttl: number; bytes: number };
-    pingHub: { from: string };
-    udpReplies: string[];
-    ttlExceeded: { code: string; from: string; icmpType: number; icmpCode: number };
-    netUnreachable: { code: string; from: string; icmpType: number; icmpCode: number };
-    portUnreachable: { code: string; from: string; icmpType: number; icmpCode: number };
-    hubStats: Record<string, number>;
-  }>;
-}
-
-// The examples workspace is compiled by the root build; it is imported by package name at run
-// time (the test project does not reference it at compile time).
-const specifier = '@l3kit/examples/dist/topology.js';
-const { runDemo } = (await import(specifier)) as DemoModule;
 
 describe('the demo (npm run demo)', () => {
   it('pings, exchanges UDP, and gets time exceeded and unreachables back, as narrated', async () => {

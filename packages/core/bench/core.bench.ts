@@ -130,7 +130,7 @@ export const benchmarks: Benchmark[] = [
     name: 'core.hub.route6',
     unit: 'ns',
     description:
-      'ns per IPv6 UDP packet (112-byte) routed through an L3Hub with 100 IPv6 routes over 5 prefix lengths (hashed per-length LPM + hop-limit decrement)',
+      'ns per IPv6 UDP packet (112-byte) routed through an L3Hub with 100 IPv6 routes over 6 prefix lengths (per-length hashed LPM behind a Bloom filter + hop-limit decrement)',
     async run() {
       const { hub, packets, src, routeCount, delivered } = setup6();
       const mask = packets.length - 1;

@@ -340,6 +340,7 @@ export class VirtualHost implements L3Device {
 
   // ---------------------------------------------------------------- L3Device
 
+  /** Where the host emits packets (replies, pings, UDP datagrams, ICMP errors). */
   setHandler(handler: PacketHandler): void {
     this.handler = handler;
   }

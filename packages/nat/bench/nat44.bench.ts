@@ -12,30 +12,41 @@
  */
 import { ManualClock, type PacketHandler } from '@l3kit/core';
 import { type Benchmark, heapUsedAfterGc, measureAllocations, timeMs } from '@l3kit/testkit';
-import { buildPacket, updateChecksum16, updateChecksum32 } from '@l3kit/wire';
+import { buildPacket, updateChecksum32 } from '@l3kit/wire';
 import { Nat } from '../src/index.js';
 
 const FLOWS = 10_000;
 const PAYLOAD = new Uint8Array(1440).fill(0x61);
 
-/** Swaps src/dst addresses and ports and puts the TTL back to 64 (incremental IP checksum). */
+/**
+ * Swaps src/dst addresses and ports and gives back the TTL the NAT took (incremental IP checksum:
+ * TTL + 1 adds 0x0100 to the TTL/protocol word, RFC 1624). Checksums stay valid: a one's-complement
+ * sum does not depend on the order of its words.
+ */
 function reflect(p: Uint8Array): void {
-  for (let i = 12; i < 16; i++) {
-    const t = p[i];
-    p[i] = p[i + 4];
-    p[i + 4] = t;
-  }
+  let t = p[12];
+  p[12] = p[16];
+  p[16] = t;
+  t = p[13];
+  p[13] = p[17];
+  p[17] = t;
+  t = p[14];
+  p[14] = p[18];
+  p[18] = t;
+  t = p[15];
+  p[15] = p[19];
+  p[19] = t;
   const hl = (p[0] & 15) << 2;
-  let t = p[hl];
+  t = p[hl];
   p[hl] = p[hl + 2];
   p[hl + 2] = t;
   t = p[hl + 1];
   p[hl + 1] = p[hl + 3];
   p[hl + 3] = t;
-  const w = (p[8] << 8) | p[9];
-  const nw = (64 << 8) | p[9];
-  const ck = updateChecksum16((p[10] << 8) | p[11], w, nw);
-  p[8] = 64;
+  p[8]++;
+  let sum = (~((p[10] << 8) | p[11]) & 0xffff) + 0x0100;
+  sum = (sum & 0xffff) + (sum >>> 16);
+  const ck = ~sum & 0xffff;
   p[10] = ck >>> 8;
   p[11] = ck & 0xff;
 }

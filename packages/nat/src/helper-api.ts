@@ -9,8 +9,8 @@ import type { ExpectationRecord, MappingRecord } from './records.js';
 export type NatDirection = 'outbound' | 'inbound';
 
 /**
- * What a helper sees for one packet. The NAT reuses one context object (no allocation per
- * packet): read it during the call, copy what you keep. The packet's IP and transport headers
+ * What a helper sees for one packet. The NAT reuses its context objects (one per nesting depth,
+ * no allocation per packet): read it during the call, copy what you keep. The packet's IP and transport headers
  * are already translated (outbound: source is the external endpoint; inbound: destination is the
  * inside endpoint) and its checksums are correct.
  */

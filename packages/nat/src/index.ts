@@ -6,6 +6,7 @@
 
 export * from './events.js';
 export { TimerWheel } from './expiry.js';
+export type { PortForwardOptions } from './forwards.js';
 export * from './helper-api.js';
 export { buildIcmpError } from './icmp.js';
 export * from './nat.js';

@@ -55,6 +55,13 @@ import {
   SF_OUT_LINKED,
   SF_REDIRECT,
 } from './flow-table.js';
+import {
+  checkPort,
+  type ForwardEntry,
+  type PortForwardOptions,
+  parseIpv4Strict,
+  validateForward,
+} from './forwards.js';
 import { greCallIdOffset } from './gre.js';
 import type {
   CreateMappingOptions,
@@ -169,14 +176,6 @@ const PROTO_NAMES: Record<number, 'tcp' | 'udp' | 'icmp' | 'gre'> = {
   1: 'icmp',
   47: 'gre',
 };
-
-/** A port forward as stored. */
-interface ForwardEntry {
-  rec: ForwardRecord;
-  m: number;
-  slot: number;
-  extIdx: number;
-}
 
 /** A pending expectation. */
 interface Expectation {
@@ -318,7 +317,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private heldHead = 0;
   private heldLive = 0;
   private helpers: NatHelper[] = [];
-  private readonly hctx: HelperPacketContext;
+  /** Helper contexts, one per nesting depth (a helper that sends packets re-enters the NAT). */
+  private readonly hctx: HelperPacketContext[] = [];
+  private hdepth = 0;
   private readonly emb: EmbeddedInfo = { ipOff: 0, hl: 0, proto: 0, l4Off: 0, end: 0 };
   private readonly dueSession = (s: number, now: number): number => this.onSessionDue(s, now);
   private readonly dueMapping = (m: number, now: number): number => this.onMappingDue(m, now);
@@ -360,22 +361,6 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     this.insideIf = new NatInterface(this, 'inside');
     this.outsideIf = new NatInterface(this, 'outside');
     this.tenants[0] = { id: 0, deliver: discard, head: -1, count: 0 };
-    this.hctx = {
-      direction: 'outbound',
-      tenant: 0,
-      proto: 0,
-      insideIp: 0,
-      insidePort: 0,
-      externalIp: 0,
-      externalPort: 0,
-      remoteIp: 0,
-      remotePort: 0,
-      connectionId: 0,
-      pkt: new Uint8Array(0),
-      l4Off: 0,
-      payloadOff: 0,
-      payloadLen: 0,
-    };
     if (this.o.maintainIntervalMs > 0) {
       this.timer = setInterval(() => this.maintain(), this.o.maintainIntervalMs);
       this.timer.unref?.();
@@ -1173,7 +1158,14 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       if (s < 0 && this.redirectAlias.size > 0) {
         // A redirected session: the quoted packet shows the original destination.
         const mm = this.mapMode;
-        let m = T.findMapping(tid, proto, inIp, inPort, mm === MAP_EIM ? 0 : remIp, mm === MAP_APDM ? remPort : 0);
+        let m = T.findMapping(
+          tid,
+          proto,
+          inIp,
+          inPort,
+          mm === MAP_EIM ? 0 : remIp,
+          mm === MAP_APDM ? remPort : 0,
+        );
         if (m < 0 && mm !== MAP_EIM) m = T.findMapping(tid, proto, inIp, inPort, 0, 0);
         if (m >= 0) s = this.redirectAlias.get(m)?.get(remIp * 65536 + remPort) ?? -1;
       }
@@ -1182,7 +1174,12 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       inPort = (pkt[l4 + 6] << 8) | pkt[l4 + 7];
       for (const g of this.greMappings) {
         const go = g << 3;
-        if (T.mi[go + M_TENANT] === tid && T.mi[go + M_IN_IP] === inIp && T.mi[go + M_IN_PORT] === inPort && T.mKRemIp[g] === remIp) {
+        if (
+          T.mi[go + M_TENANT] === tid &&
+          T.mi[go + M_IN_IP] === inIp &&
+          T.mi[go + M_IN_PORT] === inPort &&
+          T.mKRemIp[g] === remIp
+        ) {
           s = T.findSession(g, remIp, 0);
           break;
         }
@@ -1890,22 +1887,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
    * Throws `ERR_FORWARD_CONFLICT` when the port is forwarded already, `ERR_PORT_IN_USE` when a
    * live mapping or reservation holds it.
    */
-  addPortForward(f: {
-    proto: number;
-    outsidePort: number;
-    insideIp: string;
-    insidePort: number;
-    tenant?: number;
-    outsideIp?: string;
-  }): ForwardRecord {
+  addPortForward(f: PortForwardOptions): ForwardRecord {
     if (this.closed) throw new ClosedError('Nat');
-    if (!f || typeof f !== 'object')
-      throw new ConfigError('ERR_BAD_OPTION', 'addPortForward: options object required');
-    if (f.proto !== 6 && f.proto !== 17)
-      throw new ConfigError('ERR_BAD_OPTION', 'addPortForward: proto must be 6 or 17');
-    checkPort(f.outsidePort, 'outsidePort');
-    checkPort(f.insidePort, 'insidePort');
-    const inIp = parseIpv4Strict(f.insideIp, 'insideIp');
+    const inIp = validateForward(f);
     const tid = this.checkTenant(f.tenant);
     const extIdx = this.extIndexOf(f.outsideIp);
     const slot = protoSlot(f.proto);
@@ -2084,7 +2068,26 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const T = this.t;
     const h = this.helpers[T.si[(s << 4) + S_HELPER] - 1];
     if (!h) return pkt;
-    const c = this.hctx;
+    let c = this.hctx[this.hdepth];
+    if (!c) {
+      c = {
+        direction: dir,
+        tenant: 0,
+        proto: 0,
+        insideIp: 0,
+        insidePort: 0,
+        externalIp: 0,
+        externalPort: 0,
+        remoteIp: 0,
+        remotePort: 0,
+        connectionId: 0,
+        pkt,
+        l4Off: 0,
+        payloadOff: 0,
+        payloadLen: 0,
+      };
+      this.hctx[this.hdepth] = c;
+    }
     c.direction = dir;
     c.tenant = T.mi[(m << 3) + M_TENANT];
     c.proto = T.mi[(m << 3) + M_PROTO];
@@ -2100,10 +2103,13 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     c.payloadOff = payloadOff;
     c.payloadLen = total - payloadOff;
     let r: Uint8Array | null | undefined;
+    this.hdepth++;
     try {
       r = h.onPacket(c, this);
     } catch {
-      r = null;
+      r = null; // a throwing helper drops the packet, never the NAT
+    } finally {
+      this.hdepth--;
     }
     if (r === undefined) return pkt;
     if (r instanceof Uint8Array && r.length >= 20) return r;
@@ -2777,18 +2783,6 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
 /** Key of (allocator slot, outside address index, port) for maps. */
 function portKey(slot: number, extIdx: number, port: number): number {
   return slot * 2 ** 32 + extIdx * 65536 + port;
-}
-
-function checkPort(p: unknown, what: string, min = 1): void {
-  if (typeof p !== 'number' || !Number.isInteger(p) || p < min || p > 65535)
-    throw new ConfigError('ERR_BAD_OPTION', `${what} must be an integer ${min}..65535`);
-}
-
-/** Parses an address to the signed int32 form the tables use. */
-function parseIpv4Strict(s: unknown, what: string): number {
-  const v = typeof s === 'string' ? parseIpv4(s) : null;
-  if (v === null) throw new ConfigError('ERR_BAD_OPTION', `${what}: not an IPv4 address: ${String(s)}`);
-  return v | 0;
 }
 
 /** Full transport checksum check (only with `verifyChecksums`). */

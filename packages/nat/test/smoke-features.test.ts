@@ -236,21 +236,48 @@ describe('NAT44 smoke: features', () => {
 
   it('translates ICMP errors quoting PPTP GRE in both directions', () => {
     const { nat, out, inn } = setup();
-    const rec = nat.createMapping({ proto: 47, insideIp: '192.168.1.10', insidePort: 0x1111, remoteIp: '198.51.100.7', remotePort: 0x2222 });
+    const rec = nat.createMapping({
+      proto: 47,
+      insideIp: '192.168.1.10',
+      insidePort: 0x1111,
+      remoteIp: '198.51.100.7',
+      remotePort: 0x2222,
+    });
     const gre = (s: string, d: string, callId: number) =>
-      buildPacket({ src: s, dst: d, gre: { protocolType: 0x880b, version: 1, callId }, payload: new Uint8Array(16) });
+      buildPacket({
+        src: s,
+        dst: d,
+        gre: { protocolType: 0x880b, version: 1, callId },
+        payload: new Uint8Array(16),
+      });
     nat.inside().send(gre('192.168.1.10', '198.51.100.7', 0x2222));
     const sent = out[0];
-    nat.outside().send(buildPacket({ src: '198.51.100.1', dst: '203.0.113.1', icmp: { type: 3, code: 4, mtu: 1400, data: sent.slice(0, 48) } }));
+    nat.outside().send(
+      buildPacket({
+        src: '198.51.100.1',
+        dst: '203.0.113.1',
+        icmp: { type: 3, code: 4, mtu: 1400, data: sent.slice(0, 48) },
+      }),
+    );
     assert.equal(inn.length, 1, 'inbound error about GRE delivered');
     assert.equal(dst(inn[0]), '192.168.1.10');
     assert.equal(formatIpv4(readIpv4(inn[0], 28 + 12)), '192.168.1.10');
     nat.outside().send(gre('198.51.100.7', '203.0.113.1', rec.externalPort));
     const delivered = inn[1];
-    nat.inside().send(buildPacket({ src: '192.168.1.10', dst: '198.51.100.7', icmp: { type: 3, code: 2, data: delivered.slice(0, 48) } }));
+    nat.inside().send(
+      buildPacket({
+        src: '192.168.1.10',
+        dst: '198.51.100.7',
+        icmp: { type: 3, code: 2, data: delivered.slice(0, 48) },
+      }),
+    );
     const err = out[1];
     assert.equal(src(err), '203.0.113.1');
-    assert.equal((err[48 + 6] << 8) | err[48 + 7], rec.externalPort, 'quoted call ID back to the external one');
+    assert.equal(
+      (err[48 + 6] << 8) | err[48 + 7],
+      rec.externalPort,
+      'quoted call ID back to the external one',
+    );
   });
 
   it('drops by rule and redirects (DNAT) by rule, replies coming from the original address', () => {

@@ -1112,8 +1112,12 @@ export class TcpConnection {
     if (this.state === TcpState.CLOSED || this.state === TcpState.SYN_SENT) return;
     // SND.MAX, not SND.NXT: after a timeout SND.NXT goes back, but the peer may already hold
     // everything up to SND.MAX and would find a lower sequence number unacceptable.
-    this.emit(this.sndMax, ACK, this.rcvNxt, this.windowField(), this.sackOptions(), 0, 0);
+    const wnd = this.windowField();
+    const sack = this.sackOptions();
+    // Clear the ACK state before emitting: when called from idle work the peer's answer is
+    // processed inside emit() and may need an ACK of its own.
     this.ackSent();
+    this.emit(this.sndMax, ACK, this.rcvNxt, wnd, sack, 0, 0);
   }
 
   private ackSent(): void {
