@@ -22,6 +22,7 @@ import {
   VirtualHost,
 } from '@l3kit/core';
 import { formatPacket } from '@l3kit/wire';
+import { type NatSceneResult, runNatScene } from './nat-scene.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -55,6 +56,8 @@ export interface DemoResult {
   portUnreachable: IcmpError;
   /** Hub counters at the end. */
   hubStats: L3Hub['stats'];
+  /** The NAT scene: two tenants with one inside address behind one NAT. */
+  nat: NatSceneResult;
 }
 
 /** A wall clock with sub-millisecond resolution (the demo measures real round trips). */
@@ -163,6 +166,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     if (!portUnreachable) throw new Error('expected an ICMPv6 port unreachable');
     log(`   socket error as expected: ${portUnreachable.message} [${portUnreachable.code}]`);
 
+    step('NAT: two tenants, both 192.168.1.10, behind one NAT (203.0.113.1) reach a server outside');
+    const nat = await runNatScene(cap, log, clock);
+
     const s = hub.stats;
     step('done');
     log(
@@ -185,6 +191,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       netUnreachable,
       portUnreachable,
       hubStats: { ...s },
+      nat,
     };
   } finally {
     for (const h of [alice, bob, carol]) h.close();

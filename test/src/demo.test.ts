@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ManualClock } from '@l3kit/core';
-import { assertChecksums } from '@l3kit/testkit';
 import { runDemo } from '@l3kit/examples/topology';
+import { assertChecksums } from '@l3kit/testkit';
 import { readPcapng } from '@l3kit/wire';
 
 describe('the demo (npm run demo)', () => {
@@ -44,6 +44,18 @@ describe('the demo (npm run demo)', () => {
     assert.equal(lines.filter((l) => /^\s+\d+ /.test(l)).length, r.packets);
   });
 
+  it('keeps two tenants with the same inside address apart behind one NAT', async () => {
+    const r = await runDemo({ clock: new ManualClock(1_763_000_000_000) });
+    assert.deepEqual(r.nat.replies, ['tenant 1: hello from tenant 1', 'tenant 2: hello from tenant 2']);
+    assert.equal(r.nat.serverSawPorts.length, 2);
+    assert.notEqual(r.nat.serverSawPorts[0], r.nat.serverSawPorts[1]);
+    const zones = r.nat.conntrack
+      .split('\n')
+      .filter((l) => l.includes('udp'))
+      .map((l) => /zone=(\d+)/.exec(l)?.[1]);
+    assert.deepEqual(zones, ['1', '2']);
+  });
+
   it('writes a pcapng in which every packet has correct checksums', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'l3kit-demo-'));
     try {
@@ -54,7 +66,7 @@ describe('the demo (npm run demo)', () => {
       assert.ok(r.packets >= 25, `only ${r.packets} packets`);
       assert.deepEqual(
         file.interfaces.map((i) => i.name),
-        ['alice', 'bob', 'carol'],
+        ['alice', 'bob', 'carol', 'server', 'tenant-a', 'tenant-b'],
       );
       for (const [i, p] of file.packets.entries()) assertChecksums(p.data, `frame ${i + 1}`);
       // The TTL-expired request and the time-exceeded answer are both in the capture.
