@@ -17,3 +17,10 @@ export type { DropRuleOptions, RedirectRuleOptions } from './rules.js';
 export * from './snapshot.js';
 export { DROP_REASONS, type DropReason, type NatStats } from './stats.js';
 export { TCP_STATE_NAMES, TcpState } from './tcp-state.js';
+// Defragmentation, RFC 6052 addressing, the RFC 7915 translator and the stateless SIIT device.
+export * from './defrag.js';
+export * from './fragment.js';
+export * from './rfc6052.js';
+export * from './siit.js';
+export * from './xlat.js';
+export * from './xlat-icmp-map.js';

@@ -44,7 +44,8 @@ export function onesSum(b: Uint8Array, off: number, len: number, acc = 0): numbe
 /** Folds a running sum to 16 bits (end-around carry). Not complemented. */
 export function foldSum(acc: number): number {
   let s = acc;
-  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
+  // Bit operations for sums below 2^32 (every incremental update); division only beyond that.
+  while (s > 0xffff) s = s < 0x100000000 ? (s & 0xffff) + (s >>> 16) : (s % 0x10000) + Math.floor(s / 0x10000);
   return s;
 }
 
