@@ -612,6 +612,14 @@ export class Rig {
 /** RFC 4787 mapping / filtering behaviour names, as the NAT's options spell them. */
 export type Behaviour = 'endpoint-independent' | 'address-dependent' | 'address-and-port-dependent';
 
+/** What {@link probe} needs: send UDP out from an inside endpoint, send UDP in to an external port. */
+export interface Probeable {
+  /** Sends from the inside endpoint and returns the packet that left on the outside edge. */
+  udpOut(src: string, sport: number, dst: string, dport: number, payload?: string): Parsed;
+  /** Sends from a remote to the external port and returns what reached the inside edge. */
+  udpIn(src: string, sport: number, extPort: number, payload?: string): Parsed[];
+}
+
 /** What the prober concluded, with the evidence. */
 export interface ProbeResult {
   mapping: Behaviour | 'inconsistent';
@@ -633,7 +641,7 @@ export interface ProbeResult {
  * external port from R2:3479, R2:3478, R1:3479 and finally R1:3478 (the reply, always allowed).
  * R2 gets through → EIF; only R1 (any port) → ADF; only R1:3478 → APDF.
  */
-export function probe(rig: Rig, host = H1, port = 7000): ProbeResult {
+export function probe(rig: Probeable, host = H1, port = 7000): ProbeResult {
   const p1 = 3478;
   const p2 = 3479;
   const mappedPorts = [

@@ -124,6 +124,8 @@ export interface TcpConnectionStats {
   fastRetransmits: number;
   /** Retransmission timeouts. */
   timeouts: number;
+  /** Retransmissions found lost from SACK information (and sent again without a timeout). */
+  lostRetransmits: number;
   /** Zero-window probes sent. */
   windowProbes: number;
   /** Keep-alive probes sent. */
@@ -185,6 +187,7 @@ export class TcpConnection {
     retransmits: 0,
     fastRetransmits: 0,
     timeouts: 0,
+    lostRetransmits: 0,
     windowProbes: 0,
     keepAliveProbes: 0,
     dupAcks: 0,
@@ -243,6 +246,8 @@ export class TcpConnection {
   /** Extra window (bytes) granted by limited transmit (RFC 3042) until new data is acked. */
   private limitedTransmit = 0;
   private rexmitNxt = 0;
+  /** SND.MAX when the current round of hole retransmissions started. */
+  private roundMark = 0;
   private rttSeq = 0;
   private rttStart = -1;
   private retries = 0;
@@ -819,6 +824,7 @@ export class TcpConnection {
         this.dupAcks++;
         if (this.cc.inRecovery) {
           this.cc.onDupAckInRecovery();
+          this.detectLostRetransmission();
           this.retransmitHole();
         } else if (
           (this.dupAcks >= 3 || (this.sackOk && this.scoreboard.bytes() >= 3 * this.mss)) &&
@@ -867,6 +873,7 @@ export class TcpConnection {
       } else {
         // Partial ACK: retransmit the next hole (RFC 6582 §3.2 step 5).
         this.cc.onPartialAck(acked);
+        this.detectLostRetransmission();
         this.retransmitHole();
       }
     } else {
@@ -903,10 +910,29 @@ export class TcpConnection {
    * Retransmits one segment during recovery: the next SACK hole (RFC 6675 style), or without
    * SACK information SND.UNA once per (partial) ACK (RFC 6582).
    */
+  /**
+   * RACK-style detection of a lost retransmission (RFC 8985 idea, with sequence order standing
+   * in for send time): when the receiver SACKs data first sent after this round of hole
+   * retransmissions began, while a hole we already retransmitted is still missing, that
+   * retransmission was lost — start the round again instead of waiting for the RTO.
+   */
+  private detectLostRetransmission(): void {
+    if (!this.sackOk || !seqGt(this.rexmitNxt, this.sndUna)) return;
+    const hi = this.scoreboard.highest();
+    if (hi === undefined || !seqGt(hi, this.roundMark)) return;
+    const first = this.scoreboard.nextHole(this.sndUna, this.mss);
+    if (first && seqLt(first[0], this.rexmitNxt)) {
+      this.rexmitNxt = this.sndUna;
+      this.stats.lostRetransmits++;
+    }
+  }
+
   private retransmitHole(): void {
     let start: number;
     let len: number;
     if (seqLt(this.rexmitNxt, this.sndUna)) this.rexmitNxt = this.sndUna;
+    // A new round of hole retransmissions: data sent from here on lies above this mark.
+    if (this.rexmitNxt === this.sndUna) this.roundMark = this.sndMax;
     if (this.sackOk && !this.scoreboard.empty) {
       const hole = this.scoreboard.nextHole(this.rexmitNxt, this.mss);
       if (!hole) return;
