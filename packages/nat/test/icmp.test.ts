@@ -164,6 +164,21 @@ describe('ICMP', () => {
     rig.close();
   });
 
+  it('errors the NAT generates quote as much of a large packet as fits in 576 bytes (RFC 1812 §4.3.2.3)', () => {
+    const rig = new Rig({ maxMappings: 1 });
+    rig.udpOut(H1, 1, R1, 53);
+    const e1 = rig.fromInside(udp(H2, 5000, R1, 53, 'x'.repeat(1400))).in[0];
+    const e2 = rig.fromInside(
+      packet({ src: H1, dst: R1, ttl: 1, udp: { srcPort: 1, dstPort: 53 }, payload: 'y'.repeat(1400) }),
+    ).in[0];
+    for (const e of [e1, e2]) {
+      assert.equal(e.totalLength, 576, `ICMP ${e.icmpType}/${e.icmpCode}`);
+      assert.equal(e.payload.length, 576 - 28);
+      assert.equal(e.inner?.totalLength, 20 + 8 + 1400, 'the quoted header keeps the original length');
+    }
+    rig.close();
+  });
+
   it('the NAT is a router hop: TTL is decremented and TTL 1 gets ICMP time exceeded', () => {
     const rig = new Rig();
     const o = rig.fromInside(packet({ src: H1, dst: R1, ttl: 9, udp: { srcPort: 5000, dstPort: 53 } }))
