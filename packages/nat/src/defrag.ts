@@ -101,6 +101,27 @@ export interface DefragStats {
   icmpTimeExceeded: number;
 }
 
+/** A {@link DefragStats} with every counter at zero. */
+export function emptyDefragStats(): DefragStats {
+  return {
+    passedThrough: 0,
+    fragments: 0,
+    reassembled: 0,
+    duplicates: 0,
+    dropMalformed: 0,
+    dropBadLength: 0,
+    dropTiny: 0,
+    dropOverlap: 0,
+    dropPoisoned: 0,
+    dropTooLarge: 0,
+    dropTooManyFragments: 0,
+    dropTimeout: 0,
+    dropMemory: 0,
+    dropInFlightLimit: 0,
+    icmpTimeExceeded: 0,
+  };
+}
+
 /** Emitted (as `'fragment-timeout'`) when an incomplete datagram times out. */
 export interface FragmentTimeoutEvent {
   version: 4 | 6;
@@ -186,23 +207,7 @@ class Datagram {
  */
 export class Defragmenter implements L3Device {
   /** Counters by outcome and drop reason. */
-  readonly stats: DefragStats = {
-    passedThrough: 0,
-    fragments: 0,
-    reassembled: 0,
-    duplicates: 0,
-    dropMalformed: 0,
-    dropBadLength: 0,
-    dropTiny: 0,
-    dropOverlap: 0,
-    dropPoisoned: 0,
-    dropTooLarge: 0,
-    dropTooManyFragments: 0,
-    dropTimeout: 0,
-    dropMemory: 0,
-    dropInFlightLimit: 0,
-    icmpTimeExceeded: 0,
-  };
+  readonly stats: DefragStats = emptyDefragStats();
   /** Typed control events (`'fragment-timeout'`). */
   readonly events = new EventEmitter<DefragEvents>();
   /**

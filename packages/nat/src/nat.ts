@@ -24,6 +24,7 @@ import {
 } from '@l3kit/wire';
 import { EventEmitter } from 'eventemitter3';
 import { formatConntrackLines } from './conntrack.js';
+import { Defragmenter, type DefragStats, emptyDefragStats } from './defrag.js';
 import type { NatEvents } from './events.js';
 import { TimerWheel } from './expiry.js';
 import {
@@ -62,6 +63,7 @@ import {
   parseIpv4Strict,
   validateForward,
 } from './forwards.js';
+import { fragmentIpv4 } from './fragment.js';
 import { greCallIdOffset } from './gre.js';
 import type {
   CreateMappingOptions,
@@ -77,7 +79,13 @@ import {
   parseEmbedded,
   rewriteEmbedded,
 } from './icmp.js';
-import { type NatOptions, type NatTimeouts, type ResolvedOptions, resolveOptions } from './options.js';
+import {
+  type NatDefragOptions,
+  type NatOptions,
+  type NatTimeouts,
+  type ResolvedOptions,
+  resolveOptions,
+} from './options.js';
 import { PORT_FREE, PORT_RESERVED, PortAllocator, protoSlot, SLOT_PROTOS } from './port-allocator.js';
 import type { ExpectationRecord, ForwardRecord, MappingRecord } from './records.js';
 import {
@@ -272,6 +280,12 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private readonly outsideIf: NatInterface;
   private insidePrefix: Prefix;
   private insideIp: number;
+  /** Reassembly (null: fragments are dropped). One defragmenter outside, one per tenant inside (overlapping addresses). */
+  private defragOpts: NatDefragOptions | null;
+  private defragOut: Defragmenter | null = null;
+  private readonly defragIn = new Map<number, Defragmenter>();
+  /** While a reassembled datagram is being translated: the largest fragment it arrived in (re-fragment to it). */
+  private refrag = 0;
   private insideNet = 0;
   private insideMask = 0;
   private insideBcast = 0;
@@ -336,6 +350,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     this.verify = this.o.verifyChecksums;
     this.insidePrefix = this.o.inside;
     this.insideIp = this.o.inside.ipv4 | 0;
+    this.defragOpts = this.o.defrag;
     this.setInsideNet(this.o.inside);
     this.pool = this.o.pool.map((ip) => ip | 0);
     this.pool0 = this.pool[0];
@@ -461,6 +476,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   }
 
   private removeTenantState(tid: number): void {
+    this.defragIn.get(tid)?.close();
+    this.defragIn.delete(tid);
     for (const [key, f] of [...this.forwards]) if (f.rec.tenant === tid) this.removeForwardEntry(key, f);
     for (const e of [...this.expectations.values()]) if (e.tenant === tid) this.dropExpectation(e, false);
     const t = this.tenants[tid];
@@ -495,7 +512,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       return;
     }
     if ((pkt[6] & 0x3f) !== 0 || pkt[7] !== 0) {
-      st.drops.fragment++;
+      if (this.defragOpts === null) st.drops.fragment++;
+      else this.insideDefrag(tid).send(pkt);
       return;
     }
     const dst = rd32(pkt, 16);
@@ -553,7 +571,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       return;
     }
     if ((pkt[6] & 0x3f) !== 0 || pkt[7] !== 0) {
-      st.drops.fragment++;
+      if (this.defragOpts === null || hairpin) st.drops.fragment++;
+      else this.outsideDefrag().send(pkt);
       return;
     }
     const dst = rd32(pkt, 16);
@@ -779,7 +798,104 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       this._fromOutside(pkt, true);
       return;
     }
+    const len = (pkt[2] << 8) | pkt[3];
+    if ((this.o.mtu > 0 && len > this.o.mtu) || (this.refrag > 0 && len > this.refrag)) {
+      this.emitFragmented(pkt, len);
+      return;
+    }
     this.outHandler(pkt);
+  }
+
+  /**
+   * An outbound packet larger than the outside MTU or than the fragments it was reassembled from.
+   * DF set and over the MTU: dropped with ICMP 3/4 (RFC 4787 REQ-13), built about the translated
+   * packet and then translated back like any ICMP error from outside, so it reaches the right
+   * tenant with the embedded header as the sender sent it. Otherwise: fragmented.
+   */
+  private emitFragmented(pkt: Uint8Array, len: number): void {
+    const mtu = this.o.mtu;
+    if (mtu > 0 && len > mtu && (pkt[6] & 0x40) !== 0) {
+      this.stats.drops['too-big']++;
+      const err = buildIcmpError(pkt, len, this.pool0, 3, 4, mtu & 0xffff);
+      if (err) {
+        this.stats.icmpErrorsSent++;
+        this._fromOutside(err, false);
+      }
+      return;
+    }
+    const size = mtu > 0 && this.refrag > 0 ? Math.min(mtu, this.refrag) : mtu > 0 ? mtu : this.refrag;
+    const frags = fragmentIpv4(pkt.subarray(0, len), size);
+    if (typeof frags === 'string') {
+      this.stats.drops.malformed++;
+      return;
+    }
+    for (const f of frags) this.outHandler(f);
+  }
+
+  /** The inside defragmenter of tenant `tid` (created on its first fragment). */
+  private insideDefrag(tid: number): Defragmenter {
+    let d = this.defragIn.get(tid);
+    if (d === undefined) {
+      const dd = new Defragmenter({
+        ...this.defragOpts,
+        clock: this.clock,
+        maintainIntervalMs: 0,
+        icmpSource4: formatIpv4(this.insideIp >>> 0),
+      });
+      dd.setHandler((whole) => this.reassembled(dd, () => this._fromInside(tid, whole)));
+      dd.setReplyHandler((err) => this.deliverTenant(tid, err));
+      this.defragIn.set(tid, dd);
+      d = dd;
+    }
+    return d;
+  }
+
+  /** The outside defragmenter (created on the first fragment from outside). */
+  private outsideDefrag(): Defragmenter {
+    if (this.defragOut === null) {
+      const d = new Defragmenter({
+        ...this.defragOpts,
+        clock: this.clock,
+        maintainIntervalMs: 0,
+        icmpSource4: formatIpv4(this.pool0 >>> 0),
+      });
+      d.setHandler((whole) => this.reassembled(d, () => this._fromOutside(whole, false)));
+      d.setReplyHandler((err) => this.outHandler(err));
+      this.defragOut = d;
+    }
+    return this.defragOut;
+  }
+
+  /** Translates a reassembled datagram with re-fragmentation to its largest fragment size. */
+  private reassembled(d: Defragmenter, translate: () => void): void {
+    const prev = this.refrag;
+    this.refrag = d.lastMaxFragmentSize;
+    try {
+      translate();
+    } finally {
+      this.refrag = prev;
+    }
+  }
+
+  /** Counters of the NAT's defragmenters, summed (all zero when none was needed yet). */
+  defragStats(): DefragStats {
+    const sum = emptyDefragStats();
+    const all = [...this.defragIn.values()];
+    if (this.defragOut) all.push(this.defragOut);
+    for (const d of all) for (const k of Object.keys(sum) as Array<keyof DefragStats>) sum[k] += d.stats[k];
+    return sum;
+  }
+
+  /**
+   * Turns reassembly on (with these settings; existing defragmenters are replaced, their partial
+   * datagrams dropped) or off with `false`.
+   */
+  enableDefrag(options: NatDefragOptions | false = {}): void {
+    for (const d of this.defragIn.values()) d.close();
+    this.defragIn.clear();
+    this.defragOut?.close();
+    this.defragOut = null;
+    this.defragOpts = options === false ? null : { ...options };
   }
 
   /** Slow path of an outbound packet without a session: rules, limits, mapping and session creation. Returns the session or -1 (dropped). */
@@ -1063,7 +1179,15 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
 
   private deliverTenant(tid: number, pkt: Uint8Array): void {
     const t = this.tenants[tid];
-    if (t) t.deliver(pkt);
+    if (!t) return;
+    if (this.refrag > 0 && pkt.length > this.refrag) {
+      const frags = fragmentIpv4(pkt, this.refrag);
+      if (typeof frags !== 'string') {
+        for (const f of frags) t.deliver(f);
+        return;
+      }
+    }
+    t.deliver(pkt);
   }
 
   private outIcmp(tid: number, pkt: Uint8Array, hl: number, total: number): void {
@@ -1391,8 +1515,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       if (r === null) return;
       out = r;
     }
-    const t = this.tenants[T.mi[(m << 3) + M_TENANT]];
-    if (t) t.deliver(out);
+    this.deliverTenant(T.mi[(m << 3) + M_TENANT], out);
   }
 
   /** Slow path of an inbound packet without a session: filtering, forwards, expectations, SYN hold. */
@@ -1847,6 +1970,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   maintain(): void {
     if (this.closed) return;
     const now = this.clock.now();
+    this.defragOut?.maintain();
+    for (const d of this.defragIn.values()) d.maintain();
     this.sWheel.advance(now, this.dueSession);
     this.mWheel.advance(now, this.dueMapping);
     this.eWheel.advance(now, this.dueExpectation);
@@ -1872,6 +1997,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.enableDefrag(false);
   }
 
   /** Whether {@link Nat.close} was called. */

@@ -1,6 +1,8 @@
 /** NAT options, presets and their validation (typed {@link ConfigError}s with stable codes). */
+
 import { type Clock, ConfigError, systemClock } from '@l3kit/core';
 import { Prefix, parseIpv4 } from '@l3kit/wire';
+import type { DefragOptions } from './defrag.js';
 import type { PortRange } from './port-allocator.js';
 
 /** RFC 4787 mapping / filtering behaviour. */
@@ -101,7 +103,24 @@ export interface NatOptions {
   random?: () => number;
   /** Pending unsolicited SYNs kept at most (default 1024). */
   maxHeldSyns?: number;
+  /**
+   * Reassembly of fragments before translation (RFC 4787 REQ-14): on by default with the
+   * {@link DefragOptions} defaults; `false` drops fragments (counted `fragment`). Reassembled
+   * datagrams are re-fragmented after translation to the largest fragment size seen.
+   */
+  defrag?: false | NatDefragOptions;
+  /**
+   * MTU of the outside link (default 0: unlimited). A larger translated packet is fragmented, or,
+   * with DF set, dropped with ICMP 3/4 carrying this MTU back to the sender (RFC 4787 REQ-13).
+   */
+  mtu?: number;
 }
+
+/** Defragmenter settings of a NAT (clock, ICMP sources and timer come from the NAT). */
+export type NatDefragOptions = Omit<
+  DefragOptions,
+  'clock' | 'icmpSource4' | 'icmpSource6' | 'maintainIntervalMs'
+>;
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
@@ -124,6 +143,8 @@ export interface ResolvedOptions {
   maintainIntervalMs: number;
   random: () => number;
   maxHeldSyns: number;
+  defrag: NatDefragOptions | null;
+  mtu: number;
 }
 
 const BEHAVIORS: readonly string[] = [
@@ -271,5 +292,17 @@ export function resolveOptions(o: NatOptions): ResolvedOptions {
     maintainIntervalMs,
     random: o.random ?? Math.random,
     maxHeldSyns,
+    defrag: o.defrag === false ? null : { ...(o.defrag ?? {}) },
+    mtu: mtuOption(o.mtu),
   };
+}
+
+function mtuOption(v: unknown): number {
+  if (v === undefined || v === 0) return 0;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 68 || v > 65535)
+    throw new ConfigError(
+      'ERR_BAD_OPTION',
+      `mtu must be an integer 68..65535 (RFC 791 minimum 68), got ${String(v)}`,
+    );
+  return v;
 }

@@ -6,6 +6,7 @@ export const DROP_REASONS = [
   'bad-ip-checksum',
   'bad-checksum',
   'fragment',
+  'too-big',
   'ttl-exceeded',
   'unsupported-protocol',
   'icmp-unsupported',

@@ -25,30 +25,26 @@ function setup(opts: Partial<SiitOptions> = {}) {
 describe('Siit (stateless, RFC 7915 + RFC 7757)', () => {
   it('translates an IPv6 ping to an embedded IPv4 address and the IPv4 reply back', () => {
     const { siit, v6out, v4out } = setup({ eam: [{ ipv4: '192.0.2.5/32', ipv6: '2001:db8:aaaa::5/128' }] });
-    siit
-      .inside()
-      .send(
-        buildPacket({
-          src: '2001:db8:aaaa::5',
-          dst: '2001:db8:64::c633:6409',
-          icmpv6: { type: 128, code: 0, identifier: 7, sequence: 1, data: new Uint8Array(16) },
-        }),
-      );
+    siit.inside().send(
+      buildPacket({
+        src: '2001:db8:aaaa::5',
+        dst: '2001:db8:64::c633:6409',
+        icmpv6: { type: 128, code: 0, identifier: 7, sequence: 1, data: new Uint8Array(16) },
+      }),
+    );
     assert.equal(v4out.length, 1);
     const req = Ipv4Packet.checked(v4out[0])!;
     assert.equal(formatIpv4(req.src), '192.0.2.5');
     assert.equal(formatIpv4(req.dst), '198.51.100.9');
     assert.equal(Icmpv4Packet.checked(v4out[0], 20)!.type, 8);
     assertChecksums(v4out[0]);
-    siit
-      .outside()
-      .send(
-        buildPacket({
-          src: '198.51.100.9',
-          dst: '192.0.2.5',
-          icmp: { type: 0, code: 0, identifier: 7, sequence: 1, data: new Uint8Array(16) },
-        }),
-      );
+    siit.outside().send(
+      buildPacket({
+        src: '198.51.100.9',
+        dst: '192.0.2.5',
+        icmp: { type: 0, code: 0, identifier: 7, sequence: 1, data: new Uint8Array(16) },
+      }),
+    );
     assert.equal(v6out.length, 1);
     const rep = Ipv6Packet.checked(v6out[0])!;
     assert.equal(formatIpv6(rep.buf, rep.srcOffset), '2001:db8:64::c633:6409');
@@ -64,24 +60,20 @@ describe('Siit (stateless, RFC 7915 + RFC 7757)', () => {
         { ipv4: '192.0.2.128/25', ipv6: '2001:db8:bbbb::/121' },
       ],
     });
-    siit
-      .inside()
-      .send(
-        buildPacket({
-          src: '2001:db8:aaaa::17',
-          dst: '2001:db8:64::808:808',
-          udp: { srcPort: 1, dstPort: 53 },
-        }),
-      );
-    siit
-      .inside()
-      .send(
-        buildPacket({
-          src: '2001:db8:bbbb::7f',
-          dst: '2001:db8:64::808:808',
-          udp: { srcPort: 1, dstPort: 53 },
-        }),
-      );
+    siit.inside().send(
+      buildPacket({
+        src: '2001:db8:aaaa::17',
+        dst: '2001:db8:64::808:808',
+        udp: { srcPort: 1, dstPort: 53 },
+      }),
+    );
+    siit.inside().send(
+      buildPacket({
+        src: '2001:db8:bbbb::7f',
+        dst: '2001:db8:64::808:808',
+        udp: { srcPort: 1, dstPort: 53 },
+      }),
+    );
     assert.equal(formatIpv4(Ipv4Packet.checked(v4out[0])!.src), '192.0.2.23');
     assert.equal(formatIpv4(Ipv4Packet.checked(v4out[1])!.src), '192.0.2.255');
     assert.equal(siit.listEams()[0].ipv4, '192.0.2.128/25');
@@ -90,15 +82,13 @@ describe('Siit (stateless, RFC 7915 + RFC 7757)', () => {
 
   it('drops what neither the EAM table nor the prefix covers, and counts it', () => {
     const { siit, v4out } = setup();
-    siit
-      .inside()
-      .send(
-        buildPacket({
-          src: '2001:db8:ffff::1',
-          dst: '2001:db8:64::808:808',
-          udp: { srcPort: 1, dstPort: 53 },
-        }),
-      );
+    siit.inside().send(
+      buildPacket({
+        src: '2001:db8:ffff::1',
+        dst: '2001:db8:64::808:808',
+        udp: { srcPort: 1, dstPort: 53 },
+      }),
+    );
     assert.equal(v4out.length, 0);
     assert.equal(siit.stats.dropUnmapped, 1);
   });
@@ -114,16 +104,14 @@ describe('Siit (stateless, RFC 7915 + RFC 7757)', () => {
   it('hairpins an IPv6 packet whose IPv4 destination is itself EAM-mapped (RFC 7757 §4)', () => {
     const { siit, v6out, v4out } = setup({ eam: [{ ipv4: '192.0.2.0/24', ipv6: '2001:db8:aaaa::/120' }] });
     // Host ::5 reaches its neighbour by its IPv4 address embedded in the prefix.
-    siit
-      .inside()
-      .send(
-        buildPacket({
-          src: '2001:db8:aaaa::5',
-          dst: '2001:db8:64::c000:206',
-          ttl: 64,
-          tcp: { srcPort: 1000, dstPort: 80, flags: 2 },
-        }),
-      );
+    siit.inside().send(
+      buildPacket({
+        src: '2001:db8:aaaa::5',
+        dst: '2001:db8:64::c000:206',
+        ttl: 64,
+        tcp: { srcPort: 1000, dstPort: 80, flags: 2 },
+      }),
+    );
     assert.equal(v4out.length, 0);
     assert.equal(v6out.length, 1);
     const p = Ipv6Packet.checked(v6out[0])!;
