@@ -64,16 +64,14 @@ describe('NAT44 with reassembly', () => {
 
   it('reassembles inbound fragments of a reply and delivers them, re-fragmented, to the inside host', () => {
     const { nat, out, ins } = rig();
-    nat
-      .inside()
-      .send(
-        buildPacket({
-          src: '192.168.1.10',
-          dst: '198.51.100.7',
-          udp: { srcPort: 5000, dstPort: 53 },
-          payload: 'q',
-        }),
-      );
+    nat.inside().send(
+      buildPacket({
+        src: '192.168.1.10',
+        dst: '198.51.100.7',
+        udp: { srcPort: 5000, dstPort: 53 },
+        payload: 'q',
+      }),
+    );
     const ext = Ipv4Packet.checked(out[0])!;
     const extPort = (out[0][ext.headerLen] << 8) | out[0][ext.headerLen + 1];
     const reply = buildPacket({
@@ -141,24 +139,20 @@ describe('NAT44 with reassembly', () => {
       payload: payload(1440),
     });
     // The flow exists (SYN first) so the error can be matched to it.
-    nat
-      .inside()
-      .send(
-        buildPacket({
-          src: '192.168.1.10',
-          dst: '198.51.100.7',
-          tcp: { srcPort: 40000, dstPort: 80, flags: 0x02 },
-        }),
-      );
-    nat
-      .outside()
-      .send(
-        buildPacket({
-          src: '198.51.100.7',
-          dst: '203.0.113.1',
-          tcp: { srcPort: 80, dstPort: (out[0][20] << 8) | out[0][21], flags: 0x12, ack: 1 },
-        }),
-      );
+    nat.inside().send(
+      buildPacket({
+        src: '192.168.1.10',
+        dst: '198.51.100.7',
+        tcp: { srcPort: 40000, dstPort: 80, flags: 0x02 },
+      }),
+    );
+    nat.outside().send(
+      buildPacket({
+        src: '198.51.100.7',
+        dst: '203.0.113.1',
+        tcp: { srcPort: 80, dstPort: (out[0][20] << 8) | out[0][21], flags: 0x12, ack: 1 },
+      }),
+    );
     out.length = 0;
     ins.length = 0;
     nat.inside().send(pkt);
@@ -180,16 +174,14 @@ describe('NAT44 with reassembly', () => {
 
   it('fragments a DF=0 packet larger than the outside MTU', () => {
     const { nat, out } = rig({ mtu: 576 });
-    nat
-      .inside()
-      .send(
-        buildPacket({
-          src: '192.168.1.10',
-          dst: '198.51.100.7',
-          udp: { srcPort: 5000, dstPort: 53 },
-          payload: payload(1400),
-        }),
-      );
+    nat.inside().send(
+      buildPacket({
+        src: '192.168.1.10',
+        dst: '198.51.100.7',
+        udp: { srcPort: 5000, dstPort: 53 },
+        payload: payload(1400),
+      }),
+    );
     assert.ok(out.length >= 3);
     for (const f of out) assert.ok(f.length <= 576);
     assertChecksums(reassemble(out));
