@@ -45,7 +45,8 @@ export function onesSum(b: Uint8Array, off: number, len: number, acc = 0): numbe
 export function foldSum(acc: number): number {
   let s = acc;
   // Bit operations for sums below 2^32 (every incremental update); division only beyond that.
-  while (s > 0xffff) s = s < 0x100000000 ? (s & 0xffff) + (s >>> 16) : (s % 0x10000) + Math.floor(s / 0x10000);
+  while (s > 0xffff)
+    s = s < 0x100000000 ? (s & 0xffff) + (s >>> 16) : (s % 0x10000) + Math.floor(s / 0x10000);
   return s;
 }
 
