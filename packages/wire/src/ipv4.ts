@@ -20,7 +20,7 @@
  * ```
  */
 import { formatIpv4, parseIpv4, readIpv4, writeIpv4 } from './address.js';
-import { checksum, readChecksum, updateChecksum16, updateChecksum32, writeChecksum } from './checksum.js';
+import { checksum, readChecksum, updateChecksum16, writeChecksum } from './checksum.js';
 
 const VER_IHL = 0;
 const TOS = 1;
@@ -209,15 +209,28 @@ export class Ipv4Packet {
   }
   /** Sets the source address and updates the header checksum incrementally (RFC 1624). */
   setSrcIncremental(v: number): void {
-    const old = this.src;
-    this.setSrc(v);
-    this.setChecksum(updateChecksum32(this.checksum, old, v));
+    this.setAddressIncremental(this.off + SRC, v);
   }
   /** Sets the destination address and updates the header checksum incrementally. */
   setDstIncremental(v: number): void {
-    const old = this.dst;
-    this.setDst(v);
-    this.setChecksum(updateChecksum32(this.checksum, old, v));
+    this.setAddressIncremental(this.off + DST, v);
+  }
+  /**
+   * Works on 16-bit halves: a uint32 above 2^31 passed between functions V8 does not inline is
+   * boxed as a heap number, which would allocate per packet.
+   */
+  private setAddressIncremental(at: number, v: number): void {
+    const b = this.buf;
+    const oldHi = (b[at] << 8) | b[at + 1];
+    const oldLo = (b[at + 2] << 8) | b[at + 3];
+    const hi = (v >>> 16) & 0xffff;
+    const lo = v & 0xffff;
+    b[at] = hi >>> 8;
+    b[at + 1] = hi & 0xff;
+    b[at + 2] = lo >>> 8;
+    b[at + 3] = lo & 0xff;
+    const ck = this.off + CHECKSUM;
+    writeChecksum(b, ck, updateChecksum16(updateChecksum16(readChecksum(b, ck), oldHi, hi), oldLo, lo));
   }
   /** Decrements TTL and updates the checksum incrementally. Returns the new TTL. */
   decrementTtl(): number {
