@@ -209,17 +209,17 @@ export class Ipv4Packet {
   }
   /** Sets the source address and updates the header checksum incrementally (RFC 1624). */
   setSrcIncremental(v: number): void {
-    this.setAddressIncremental(this.off + SRC, v);
+    this.rewriteAddressAt(this.off + SRC, v);
   }
   /** Sets the destination address and updates the header checksum incrementally. */
   setDstIncremental(v: number): void {
-    this.setAddressIncremental(this.off + DST, v);
+    this.rewriteAddressAt(this.off + DST, v);
   }
   /**
    * Works on 16-bit halves: a uint32 above 2^31 passed between functions V8 does not inline is
    * boxed as a heap number, which would allocate per packet.
    */
-  private setAddressIncremental(at: number, v: number): void {
+  private rewriteAddressAt(at: number, v: number): void {
     const b = this.buf;
     const oldHi = (b[at] << 8) | b[at + 1];
     const oldLo = (b[at + 2] << 8) | b[at + 3];
