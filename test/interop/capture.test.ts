@@ -12,46 +12,7 @@ import { Capture, type L3Device } from '@l3kit/core';
 import { buildPacket, checksum } from '@l3kit/wire';
 import { interopTest, makeTopology, PLAN, skipReason, type Topology, tempDir } from './harness.js';
 import { CURL_TOOLS, curlDownload, pingServer, socatUdp } from './scenarios.js';
-
-const CHECKS = [
-  '-o',
-  'ip.check_checksum:TRUE',
-  '-o',
-  'tcp.check_checksum:TRUE',
-  '-o',
-  'udp.check_checksum:TRUE',
-];
-
-interface Decoded {
-  frames: number;
-  protocols: Set<string>;
-  problems: string[];
-}
-
-/** Decodes `file` with tshark (checksums validated) and collects malformed / bad-checksum lines. */
-function tsharkDecode(file: string): Decoded {
-  const fields = spawnSync(
-    'tshark',
-    ['-r', file, ...CHECKS, '-T', 'fields', '-e', 'frame.number', '-e', 'frame.protocols'],
-    { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
-  );
-  assert.equal(fields.status, 0, `tshark failed: ${fields.stderr}`);
-  const lines = fields.stdout.trim().split('\n').filter(Boolean);
-  const protocols = new Set<string>();
-  for (const l of lines) for (const p of (l.split('\t')[1] ?? '').split(':')) protocols.add(p);
-  const verbose = spawnSync('tshark', ['-r', file, ...CHECKS, '-V'], {
-    encoding: 'utf8',
-    maxBuffer: 1024 * 1024 * 1024,
-  });
-  assert.equal(verbose.status, 0, `tshark -V failed: ${verbose.stderr}`);
-  const problems = verbose.stdout
-    .split('\n')
-    .filter((l) =>
-      /malformed|status: bad|Expert Info \((Error|Warning)\/(Malformed|Checksum|Protocol)\)/i.test(l),
-    )
-    .slice(0, 20);
-  return { frames: lines.length, protocols, problems };
-}
+import { tsharkDecode } from './tshark.js';
 
 describe('capture: l3kit pcapng / pcap decoded by tshark', () => {
   let topo: Topology | undefined;
