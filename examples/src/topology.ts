@@ -23,6 +23,7 @@ import {
 } from '@l3kit/core';
 import { formatPacket } from '@l3kit/wire';
 import { type NatSceneResult, runNatScene } from './nat-scene.js';
+import { type Nat64SceneResult, runNat64Scene } from './nat64-scene.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -58,6 +59,8 @@ export interface DemoResult {
   hubStats: L3Hub['stats'];
   /** The NAT scene: two tenants with one inside address behind one NAT. */
   nat: NatSceneResult;
+  /** The NAT64 scene: an IPv6-only host pings an IPv4-only server. */
+  nat64: Nat64SceneResult;
 }
 
 /** A wall clock with sub-millisecond resolution (the demo measures real round trips). */
@@ -169,6 +172,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     step('NAT: two tenants, both 192.168.1.10, behind one NAT (203.0.113.1) reach a server outside');
     const nat = await runNatScene(cap, log, clock);
 
+    step('NAT64: an IPv6-only host pings an IPv4-only server through 2001:db8:64::/96 (RFC 6052, RFC 7915)');
+    const nat64 = await runNat64Scene(cap, log, clock);
+
     const s = hub.stats;
     step('done');
     log(
@@ -192,6 +198,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       portUnreachable,
       hubStats: { ...s },
       nat,
+      nat64,
     };
   } finally {
     for (const h of [alice, bob, carol]) h.close();

@@ -56,6 +56,11 @@ describe('the demo (npm run demo)', () => {
     assert.deepEqual(zones, ['1', '2']);
   });
 
+  it('gets an IPv6-only host a ping reply from an IPv4-only server through the NAT64', async () => {
+    const r = await runDemo({ clock: new ManualClock(1_763_000_000_000) });
+    assert.equal(r.nat64.replyFrom, '2001:db8:64::c633:6407');
+  });
+
   it('writes a pcapng in which every packet has correct checksums', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'l3kit-demo-'));
     try {
@@ -66,7 +71,7 @@ describe('the demo (npm run demo)', () => {
       assert.ok(r.packets >= 25, `only ${r.packets} packets`);
       assert.deepEqual(
         file.interfaces.map((i) => i.name),
-        ['alice', 'bob', 'carol', 'server', 'tenant-a', 'tenant-b'],
+        ['alice', 'bob', 'carol', 'server', 'tenant-a', 'tenant-b', 'v6-only-client', 'v4-only-server'],
       );
       for (const [i, p] of file.packets.entries()) assertChecksums(p.data, `frame ${i + 1}`);
       // The TTL-expired request and the time-exceeded answer are both in the capture.

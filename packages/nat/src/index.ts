@@ -13,6 +13,7 @@ export * from './fragment.js';
 export * from './helper-api.js';
 export { buildIcmpError } from './icmp.js';
 export * from './nat.js';
+export * from './nat64.js';
 export * from './options.js';
 export { PortAllocator } from './port-allocator.js';
 export * from './records.js';

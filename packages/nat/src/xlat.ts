@@ -682,6 +682,9 @@ export class Translator {
     const room = (mtu - IPV6_HEADER - FRAGMENT_HEADER) & ~7;
     const header = out.slice(0, IPV6_HEADER);
     header[6] = 44;
+    // Build every fragment before emitting any: a handler may re-enter this translator and
+    // overwrite the scratch buffer.
+    const frags: Uint8Array[] = [];
     for (let pos = dataStart; pos < dataEnd; pos += room) {
       const n = Math.min(room, dataEnd - pos);
       const last = pos + n >= dataEnd;
@@ -697,9 +700,10 @@ export class Translator {
         id,
       );
       frag.set(out.subarray(pos, pos + n), IPV6_HEADER + FRAGMENT_HEADER);
-      this.stats.fragmentsCreated++;
-      emit(frag);
+      frags.push(frag);
     }
+    this.stats.fragmentsCreated += frags.length;
+    for (const f of frags) emit(f);
   }
 
   /** Emits the IPv4 packet in `out[0..total)` as fragments of ≤ the IPv4 MTU. */
@@ -709,6 +713,7 @@ export class Translator {
     const base = (fw & 0x1fff) << 3;
     const lastMore = (fw & 0x2000) !== 0;
     const room = (this.ipv4Mtu - IPV4_HEADER) & ~7;
+    const frags: Uint8Array[] = []; // all built before any is emitted (re-entrancy)
     for (let pos = IPV4_HEADER; pos < total; pos += room) {
       const n = Math.min(room, total - pos);
       const last = pos + n >= total;
@@ -720,9 +725,10 @@ export class Translator {
       frag[11] = 0;
       writeU16(frag, 10, finishChecksum(onesSum(frag, 0, IPV4_HEADER, 0)));
       frag.set(out.subarray(pos, pos + n), IPV4_HEADER);
-      this.stats.fragmentsCreated++;
-      emit(frag);
+      frags.push(frag);
     }
+    this.stats.fragmentsCreated += frags.length;
+    for (const f of frags) emit(f);
   }
 
   /** A view of the first `len` bytes of the scratch buffer, cached per length (no allocation in steady state). */

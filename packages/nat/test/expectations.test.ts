@@ -240,4 +240,48 @@ describe('expectations and helpers', () => {
     assert.deepEqual([...r.out[0].bytes], [...pkt]);
     rig.close();
   });
+
+  it('a helper can open an expectation from onPacket for the connection’s tenant (FTP active-mode shape)', () => {
+    const rig = new Rig();
+    rig.addTenant('a');
+    rig.addTenant('b');
+    let expected: ExpectationRecord | undefined;
+    rig.nat.addHelper({
+      name: 'ftp-like',
+      proto: TCP,
+      ports: [21],
+      onPacket(ctx, host) {
+        const text = new TextDecoder().decode(
+          ctx.pkt.subarray(ctx.payloadOff, ctx.payloadOff + ctx.payloadLen),
+        );
+        const m = /^PORT (\d+)\r\n$/.exec(text);
+        if (ctx.direction === 'outbound' && m) {
+          const ip = ctx.insideIp;
+          expected = host.addExpectation({
+            proto: TCP,
+            insideIp: `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`,
+            insidePort: Number(m[1]),
+            tenant: ctx.tenant,
+            remoteIp: `${ctx.remoteIp >>> 24}.${(ctx.remoteIp >>> 16) & 255}.${(ctx.remoteIp >>> 8) & 255}.${ctx.remoteIp & 255}`,
+            remotePort: 20,
+            helper: 'ftp-like',
+          });
+        }
+        return undefined;
+      },
+    });
+    // Tenant b's client: SYN, SYN-ACK, ACK, then PORT.
+    const syn = rig.fromTenant('b', tcp(H1, 40000, R1, 21, SYN, 1)).out[0];
+    const ext = syn.srcPort as number;
+    rig.fromOutside(tcp(R1, 21, EXT, ext, SYN | ACK, 100, 2));
+    rig.fromTenant('b', tcp(H1, 40000, R1, 21, ACK, 2, 101));
+    rig.fromTenant('b', tcp(H1, 40000, R1, 21, PSH | ACK, 2, 101, 'PORT 50123\r\n'));
+    assert.ok(expected, 'the helper saw the command and added an expectation');
+    assert.equal(expected.tenant, rig.tenantId('b'));
+    const data = rig.fromOutside(tcp(R1, 20, expected.externalIp, expected.externalPort, SYN, 555));
+    assert.equal(data.tenant('b').length, 1, 'the data connection reaches tenant b');
+    assert.deepEqual([data.tenant('b')[0].dst, data.tenant('b')[0].dstPort], [H1, 50123]);
+    assert.equal(data.tenant('a').length + data.in.length, 0);
+    rig.close();
+  });
 });

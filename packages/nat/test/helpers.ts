@@ -5,7 +5,7 @@
  * a STUN-like prober that classifies mapping and filtering behaviour from the outside.
  */
 import assert from 'node:assert/strict';
-import { type L3Device, ManualClock, type PacketHandler } from '@l3kit/core';
+import { type L3Device, ManualClock, type PacketHandler, type PipeEnd, pipeL3 } from '@l3kit/core';
 import { assertChecksums } from '@l3kit/testkit';
 import { buildPacket, checksum, finishChecksum, onesSum, type Prefix } from '@l3kit/wire';
 import { Nat, type NatOptions } from '../src/index.js';
@@ -467,7 +467,7 @@ export class Rig {
   readonly options: NatOptions;
   /** Every packet emitted so far. */
   readonly log: Emitted[] = [];
-  readonly tenants = new Map<string, { dev: TestTenant; cleanup: () => void; id: number }>();
+  readonly tenants = new Map<string, { host: PipeEnd; cleanup: () => void; id: number }>();
   private readonly bad: string[] = [];
 
   constructor(options: RigOptions = {}, start = 1_000_000, make?: (o: NatOptions) => Nat) {
@@ -537,13 +537,18 @@ export class Rig {
     return this.step(() => this.nat.outside().send(pkt.slice()));
   }
 
-  /** Attaches a tenant device under `name` (with tenant id `id` when given); returns it. */
-  addTenant(name: string, id?: number): TestTenant {
-    const dev = new TestTenant(name);
-    dev.onReceive = (p) => this.capture(name, p);
-    const cleanup = id === undefined ? this.nat.connectL3(dev) : this.nat.connectL3(dev, { tenant: id });
-    this.tenants.set(name, { dev, cleanup, id: cleanup.tenant });
-    return dev;
+  /**
+   * Attaches a tenant under `name` (with tenant id `id` when given) through a `pipeL3` from
+   * `@l3kit/core`: one end goes to `nat.connectL3`, the other is the tenant host's interface.
+   * Returns the host end.
+   */
+  addTenant(name: string, id?: number): PipeEnd {
+    const [natEnd, hostEnd] = pipeL3();
+    hostEnd.setHandler((p) => this.capture(name, p));
+    const cleanup =
+      id === undefined ? this.nat.connectL3(natEnd) : this.nat.connectL3(natEnd, { tenant: id });
+    this.tenants.set(name, { host: hostEnd, cleanup, id: cleanup.tenant });
+    return hostEnd;
   }
 
   /** The NAT's tenant number of tenant `name`. */
@@ -557,7 +562,7 @@ export class Rig {
   fromTenant(name: string, pkt: Uint8Array): StepResult {
     const t = this.tenants.get(name);
     if (!t) throw new Error(`no tenant ${name}`);
-    return this.step(() => t.dev.emit(pkt.slice()));
+    return this.step(() => t.host.send(pkt.slice()));
   }
 
   /** Detaches tenant `name` (its cleanup function). */

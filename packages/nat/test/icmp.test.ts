@@ -14,6 +14,7 @@ import {
   liveMappings,
   packet,
   R1,
+  R2,
   Rig,
   ROUTER,
   SYN,
@@ -134,6 +135,18 @@ describe('ICMP', () => {
     const ra = rig.fromOutside(icmpError(ROUTER, EXT, 3, 3, a.bytes)).in;
     const rb = rig.fromOutside(icmpError(ROUTER, EXT, 3, 3, b.bytes)).in;
     assert.deepEqual([ra[0].dst, rb[0].dst], [H1, H2]);
+    rig.close();
+  });
+
+  it('an error about a session that never existed is dropped, even when its external port is mapped', () => {
+    const rig = new Rig();
+    const o = rig.udpOut(H1, 5000, R1, 53);
+    const forged = udp(EXT, o.srcPort as number, R2, 53); // the NAT never sent this to R2
+    assert.equal(rig.fromOutside(icmpError(ROUTER, EXT, 3, 3, forged)).in.length, 0);
+    const t = rig.fromInside(tcp(H1, 40000, R1, 80, SYN)).out[0];
+    const forgedTcp = tcp(EXT, t.srcPort as number, R2, 80, SYN);
+    assert.equal(rig.fromOutside(icmpError(ROUTER, EXT, 3, 1, forgedTcp)).in.length, 0);
+    assert.equal(liveMappings(rig.nat).length, 2, 'nothing deleted either');
     rig.close();
   });
 

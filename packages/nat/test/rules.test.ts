@@ -101,4 +101,31 @@ describe('drop and redirect rules', () => {
     assert.deepEqual([r.in[0].dst, r.in[0].dstPort], [H2, 8080]);
     rig.close();
   });
+
+  it('rules can be limited to one tenant', () => {
+    const rig = new Rig();
+    rig.addTenant('a');
+    rig.addTenant('b');
+    rig.nat.addDropRule({ proto: UDP, dstPort: 53, tenant: rig.tenantId('a') });
+    rig.nat.addRedirectRule({
+      proto: UDP,
+      dst: `${R1}/32`,
+      dstPort: 123,
+      toIp: R2,
+      toPort: 1123,
+      tenant: rig.tenantId('b'),
+    });
+    assert.equal(rig.fromTenant('a', udp(H1, 1, R1, 53)).out.length, 0, 'dropped for a');
+    assert.equal(rig.fromTenant('b', udp(H1, 1, R1, 53)).out.length, 1, 'not for b');
+    assert.equal(rig.fromInside(udp(H1, 1, R1, 53)).out.length, 1, 'not for the plain inside');
+    assert.deepEqual(
+      [
+        rig.fromTenant('b', udp(H1, 2, R1, 123)).out[0]?.dst,
+        rig.fromTenant('a', udp(H1, 2, R1, 123)).out[0]?.dst,
+      ],
+      [R2, R1],
+      'redirected for b only',
+    );
+    rig.close();
+  });
 });

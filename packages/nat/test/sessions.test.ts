@@ -128,4 +128,27 @@ describe('mappings and sessions', () => {
     );
     rig.close();
   });
+
+  it('ADM with EIF: an inbound packet to another mapping does not move the active mapping of that remote', {
+    todo: 'NAT bug: outbound to R2 switches from its ADM mapping Y to mapping X after R2 sent one packet to X (EIF); RFC 4787 §4.1: the mapping for (H1:5000, R2) must be reused',
+  }, () => {
+    const rig = new Rig({ mapping: 'address-dependent', filtering: 'endpoint-independent' });
+    const x = rig.udpOut(H1, 5000, R1, 53).srcPort as number;
+    const y = rig.udpOut(H1, 5000, R2, 53).srcPort as number;
+    assert.notEqual(x, y);
+    assert.equal(rig.udpIn(R2, 53, x).length, 1, 'EIF lets R2 reach X');
+    assert.equal(rig.udpOut(H1, 5000, R2, 53).srcPort, y, 'H1 keeps talking to R2 from Y');
+    rig.close();
+  });
+
+  it('APDM with ADF: an inbound packet to another mapping does not move the active mapping of that remote port', {
+    todo: 'NAT bug: outbound to R1:54 switches from its APDM mapping X to mapping Y after R1:54 sent one packet to Y (allowed by ADF)',
+  }, () => {
+    const rig = new Rig({ mapping: 'address-and-port-dependent', filtering: 'address-dependent' });
+    const x = rig.udpOut(H1, 5000, R1, 54).srcPort as number;
+    const y = rig.udpOut(H1, 5000, R1, 53).srcPort as number;
+    assert.equal(rig.udpIn(R1, 54, y).length, 1, 'ADF lets R1:54 reach Y');
+    assert.equal(rig.udpOut(H1, 5000, R1, 54).srcPort, x, 'H1 keeps talking to R1:54 from X');
+    rig.close();
+  });
 });

@@ -1,0 +1,1981 @@
+/**
+ * Stateful NAT64 (RFC 6146) on the RFC 7915 translator core.
+ *
+ * `nat64.inside()` faces the IPv6 network (tenant 0), `nat64.outside()` the IPv4 network;
+ * `nat64.connectL3(dev)` attaches more IPv6 tenants, each with its own address space. IPv4 nodes
+ * are seen from the IPv6 side under an RFC 6052 prefix (or, in `ipv4MappedMode`, as
+ * `::ffff:a.b.c.d`).
+ *
+ * State, after RFC 6146 §3:
+ * - **BIB** (Binding Information Base), one per protocol (TCP, UDP, ICMP echo): an IPv6 transport
+ *   address (tenant, address, port / identifier) ↔ an IPv4 pool transport address. Mapping is
+ *   endpoint-independent (§3.5.1 and RFC 4787 REQ-1): every remote sees the same IPv4 address
+ *   and port. Dynamic entries live while they have sessions; static entries are port forwards.
+ * - **Sessions** (one per remote IPv4 transport address of a BIB entry) carry the filtering state
+ *   (endpoint-independent or address-dependent, §3.5.1.1), the TCP state machine (§3.5.2.2) and
+ *   the lifetimes (UDP_MIN 2 min / UDP_DEFAULT 5 min, TCP_TRANS 4 min, TCP_EST 2 h 4 min,
+ *   TCP_INCOMING_SYN 6 s, ICMP 60 s; §4).
+ * - An inbound IPv4 SYN with no BIB entry (or one that filtering refuses) is held 6 s
+ *   (§3.5.2.2): dropped silently when the IPv6 SYN of the same connection goes out, else
+ *   answered with ICMP 3/3 (port unreachable) quoting the stored SYN.
+ *
+ * Hot path: struct-of-arrays typed storage, numeric hash chains, the port-owner arrays of
+ * {@link PortAllocator} for the IPv4 → IPv6 lookup, long-lived mapper objects whose fields are
+ * set per packet, a timer wheel with lazy refresh. No allocation per packet in steady state.
+ */
+import {
+  type Clock,
+  ClosedError,
+  ConfigError,
+  discard,
+  type L3Connector,
+  type L3Device,
+  type PacketHandler,
+  systemClock,
+} from '@l3kit/core';
+import { buildIcmpv4Error, buildIcmpv6Error, formatIpv4, formatIpv6, Prefix, parseIpv4 } from '@l3kit/wire';
+import { EventEmitter } from 'eventemitter3';
+import { Defragmenter, type DefragStats } from './defrag.js';
+import { TimerWheel } from './expiry.js';
+import { fragmentIpv6 } from './fragment.js';
+import { PORT_FREE, PortAllocator, type PortRange } from './port-allocator.js';
+import type { MappingRecord, TupleRecord } from './records.js';
+import { Rfc6052Prefix } from './rfc6052.js';
+import {
+  TCP_ACK,
+  TCP_STATE_NAMES,
+  TCP_SYN,
+  TcpState,
+  type TcpTimers,
+  tcpInitialState,
+  tcpNextState,
+  tcpRefreshes,
+  tcpTimeout,
+} from './tcp-state.js';
+import {
+  NO_PORT,
+  Translator,
+  type TranslatorStats,
+  type Xlat4to6Mapper,
+  type Xlat6to4Mapper,
+  type XlatMapResult,
+} from './xlat.js';
+
+// ==================================== options ====================================
+
+/** NAT64 lifetimes in milliseconds (RFC 6146 §4). */
+export interface Nat64Timeouts {
+  /** UDP session lifetime (UDP_DEFAULT 5 min; below UDP_MIN 2 min → `ERR_TIMEOUT_TOO_SHORT`). */
+  udp: number;
+  /** ICMP query session lifetime (ICMP_DEFAULT 60 s, also the minimum). */
+  icmp: number;
+  /** Established TCP (TCP_EST 2 h 4 min, also the minimum). */
+  tcpEstablished: number;
+  /** Transitory TCP: opening, closing, after RST (TCP_TRANS 4 min, also the minimum). */
+  tcpTransitory: number;
+  /** TCP_INCOMING_SYN: the V4 SYN hold and the V4 INIT session lifetime (6 s, also the minimum). */
+  tcpIncomingSyn: number;
+  /** A pool port freed by an expired BIB entry is not reused for this long (default 120 s). */
+  portReuse: number;
+}
+
+/** Default lifetimes (RFC 6146 §4). */
+export const NAT64_DEFAULT_TIMEOUTS: Readonly<Nat64Timeouts> = {
+  udp: 300_000,
+  icmp: 60_000,
+  tcpEstablished: 7_440_000,
+  tcpTransitory: 240_000,
+  tcpIncomingSyn: 6_000,
+  portReuse: 120_000,
+};
+
+/** RFC 6146 §4 minimums; smaller values throw `ConfigError` `ERR_TIMEOUT_TOO_SHORT`. */
+export const NAT64_MIN_TIMEOUTS: Readonly<Partial<Nat64Timeouts>> = {
+  udp: 120_000,
+  icmp: 60_000,
+  tcpEstablished: 7_440_000,
+  tcpTransitory: 240_000,
+  tcpIncomingSyn: 6_000,
+};
+
+/** Filtering behaviour of a {@link Nat64} (RFC 6146 §3.5.1.1 allows both). */
+export type Nat64Filtering = 'endpoint-independent' | 'address-dependent';
+
+/** Options of `new Nat64(options)`. */
+export interface Nat64Options {
+  /** RFC 6052 prefix under which IPv4 nodes appear on the IPv6 side. Default `'64:ff9b::/96'`. */
+  prefix?: string;
+  /** Allow non-global IPv4 addresses under the Well-Known Prefix (RFC 6052 §3.1 forbids it). Default false. */
+  allowNonGlobal?: boolean;
+  /** pktkit-style `::ffff:a.b.c.d` addresses instead of `prefix` (not RFC 6146). Default false. */
+  ipv4MappedMode?: boolean;
+  /** The NAT64's IPv6 address and the inside network, e.g. `'2001:db8::1/64'` (source of its ICMPv6 errors). */
+  inside: string | Prefix;
+  /** The NAT64's first IPv4 pool address, e.g. `'203.0.113.1/24'`. */
+  outside: string | Prefix;
+  /** More IPv4 pool addresses. */
+  outsidePool?: readonly string[];
+  /** Time source. Default: the shared system clock. */
+  clock?: Clock;
+  /** Pool port ranges `[lo, hi]` inclusive. Defaults: tcp / udp `[1024, 65535]`, icmp `[0, 65535]`. */
+  portRange?: { tcp?: PortRange; udp?: PortRange; icmp?: PortRange };
+  /** Default `'address-dependent'` (the safer of the two RFC 6146 allows). */
+  filtering?: Nat64Filtering;
+  /** Lifetimes (ms); see {@link NAT64_DEFAULT_TIMEOUTS}. */
+  timeouts?: Partial<Nat64Timeouts>;
+  /** IPv6 → prefix-embedded pool address → back inside (RFC 6146 §3.8). Default true. */
+  hairpinning?: boolean;
+  /** Fragment IPv4 → IPv6 packets with DF clear to this size (RFC 7915 §4). Default 1280. */
+  lowestIpv6Mtu?: number;
+  /** Next-hop MTU on the IPv4 side. Default 1500. */
+  ipv4Mtu?: number;
+  /** Next-hop MTU on the IPv6 side. Default 1500. */
+  ipv6Mtu?: number;
+  /** Most BIB entries at once (beyond: drop + ICMPv6 1/3). Default Infinity. */
+  maxMappings?: number;
+  /** Most V4 SYNs held at once; more are dropped (`unsolicited-syn`). Default 1024. */
+  maxHeldSyns?: number;
+  /** Own unref'd `maintain()` timer period; 0 = none. Default 1000. */
+  maintainIntervalMs?: number;
+  /** Randomness for port selection. Default `Math.random`. */
+  random?: () => number;
+}
+
+/** Every reason the NAT64 drops a packet: keys of {@link Nat64Stats.drops}. */
+export const NAT64_DROP_REASONS = [
+  'malformed',
+  'bad-checksum',
+  'ttl-exceeded',
+  'unsupported-protocol',
+  'icmp-unsupported',
+  'icmp-nested',
+  'icmp-error-no-mapping',
+  'no-mapping',
+  'filtered',
+  'unsolicited-syn',
+  'table-full',
+  'ports-exhausted',
+  'not-for-us',
+  'no-hairpin',
+  'too-big',
+  'source-route',
+  'segments-left',
+  'udp-zero-checksum',
+  'fragment',
+  'closed',
+] as const;
+
+/** A NAT64 drop reason. */
+export type Nat64DropReason = (typeof NAT64_DROP_REASONS)[number];
+
+/** Counters of a {@link Nat64} (`nat64.stats`). */
+export interface Nat64Stats {
+  /** IPv6 → IPv4 packets emitted (fragments count each). */
+  readonly packetsOut: number;
+  /** IPv4 → IPv6 packets emitted. */
+  readonly packetsIn: number;
+  readonly bytesOut: number;
+  readonly bytesIn: number;
+  /** Packets hairpinned (IPv6 → pool address → IPv6). */
+  hairpinned: number;
+  /** BIB entries created (dynamic and static). */
+  mappingsCreated: number;
+  /** Dynamic BIB entries removed when their last session expired. */
+  mappingsExpired: number;
+  /** BIB entries removed otherwise (static removal, tenant cleanup, rollback excluded). */
+  mappingsRemoved: number;
+  sessionsCreated: number;
+  sessionsExpired: number;
+  /** ICMP errors translated, either direction. */
+  icmpErrorsTranslated: number;
+  /** ICMP errors the NAT64 sent (ICMPv6 1/3, ICMP 3/3 after a SYN hold, translator errors). */
+  icmpErrorsSent: number;
+  /** V4 SYNs held (RFC 6146 §3.5.2.2). */
+  synHeld: number;
+  /** Held V4 SYNs dropped silently because the IPv6 SYN of the connection went out. */
+  synHoldMatched: number;
+  /** Datagrams reassembled before translation. */
+  fragmentsReassembled: number;
+  readonly activeMappings: number;
+  readonly activeSessions: number;
+  /** Drops by reason; every key exists from the start. */
+  readonly drops: Record<Nat64DropReason, number>;
+}
+
+/** One NAT64 session (or a session-less static BIB entry), as `nat64.mappings()` returns it. */
+export interface Nat64MappingRecord extends MappingRecord {
+  /** The IPv4 remote as the IPv6 node addresses it (under the prefix). */
+  remoteIp6: string;
+}
+
+/** A static BIB entry (a port forward). */
+export interface Nat64StaticBinding {
+  proto: 6 | 17 | 1;
+  /** The IPv6 node's address. */
+  ipv6: string;
+  /** Its port (ICMP: echo identifier). */
+  port6: number;
+  /** The pool address (default: the first). */
+  ipv4?: string;
+  port4: number;
+  /** Default 0. */
+  tenant?: number;
+}
+
+/** Typed control events (never one per packet). */
+export interface Nat64Events {
+  /** A BIB entry was created (the record is its first session, or LISTEN for a static one). */
+  'mapping-created': [Nat64MappingRecord];
+  /** A session timed out. */
+  'mapping-expired': [Nat64MappingRecord];
+  /** A session or static entry was removed (static removal, tenant cleanup). */
+  'mapping-removed': [Nat64MappingRecord];
+}
+
+/** Snapshot of one BIB entry. */
+export interface Nat64SnapshotBinding {
+  tenant: number;
+  proto: number;
+  ipv6: string;
+  port6: number;
+  ipv4: string;
+  port4: number;
+  static: boolean;
+  sessions: Array<{
+    remoteIp: string;
+    remotePort: number;
+    /** `TcpState` code, 0 for UDP / ICMP. */
+    state: number;
+    /** Bit 0: outbound seen, bit 1: inbound seen, bit 2: created by an inbound packet. */
+    flags: number;
+    expiresInMs: number;
+    packetsOut: number;
+    packetsIn: number;
+    bytesOut: number;
+    bytesIn: number;
+  }>;
+}
+
+/** All NAT64 state, JSON-serialisable; times relative to the snapshot. */
+export interface Nat64Snapshot {
+  version: 1;
+  kind: 'nat64';
+  bindings: Nat64SnapshotBinding[];
+}
+
+/** The cleanup function `connectL3` returns; `tenant` is the tenant id. */
+export type Nat64TenantCleanup = (() => void) & { readonly tenant: number };
+
+// ==================================== internals ====================================
+
+const SLOT_TCP = 0;
+const SLOT_UDP = 1;
+const SLOT_ICMP = 2;
+const SLOT_PROTO = [6, 17, 1] as const;
+const SLOT_NAME = ['tcp', 'udp', 'icmp'] as const;
+const DIR_OUT = 1;
+const DIR_IN = 2;
+const CREATED_IN = 4;
+
+const TRANSLATOR_DROPS: ReadonlyArray<[keyof TranslatorStats, Nat64DropReason]> = [
+  ['dropMalformed', 'malformed'],
+  ['dropBadChecksum', 'bad-checksum'],
+  ['dropTtlExceeded', 'ttl-exceeded'],
+  ['dropSourceRoute', 'source-route'],
+  ['dropSegmentsLeft', 'segments-left'],
+  ['dropIcmpUntranslatable', 'icmp-unsupported'],
+  ['dropIcmpFragment', 'malformed'],
+  ['dropIcmpNested', 'icmp-nested'],
+  ['dropUdpZeroChecksum', 'udp-zero-checksum'],
+  ['dropUnmapped', 'no-mapping'],
+  ['dropTooBig', 'too-big'],
+];
+
+function mix(h: number, v: number): number {
+  h = Math.imul(h ^ v, 0x9e3779b1);
+  return h ^ (h >>> 15);
+}
+
+function rd32(b: Uint8Array, o: number): number {
+  return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+}
+
+function growI32(a: Int32Array, n: number, fill = 0): Int32Array<ArrayBuffer> {
+  const g = new Int32Array(n);
+  if (fill !== 0) g.fill(fill);
+  g.set(a);
+  return g;
+}
+function growU32(a: Uint32Array, n: number): Uint32Array<ArrayBuffer> {
+  const g = new Uint32Array(n);
+  g.set(a);
+  return g;
+}
+function growU16(a: Uint16Array, n: number): Uint16Array<ArrayBuffer> {
+  const g = new Uint16Array(n);
+  g.set(a);
+  return g;
+}
+function growU8(a: Uint8Array, n: number): Uint8Array<ArrayBuffer> {
+  const g = new Uint8Array(n);
+  g.set(a);
+  return g;
+}
+function growF64(a: Float64Array, n: number): Float64Array<ArrayBuffer> {
+  const g = new Float64Array(n);
+  g.set(a);
+  return g;
+}
+
+interface HeldSyn {
+  key: string;
+  pkt: Uint8Array;
+  pool: number;
+  deadline: number;
+  done: boolean;
+}
+
+interface Tenant {
+  dev: L3Device | undefined;
+  deliver: PacketHandler;
+  defrag: Defragmenter | undefined;
+}
+
+/** IPv6 → IPv4 mapper: the outer source was resolved before translation; ICMP error quotes are looked up. */
+class Mapper6to4 implements Xlat6to4Mapper {
+  pkt: Uint8Array = new Uint8Array(0);
+  tenant = 0;
+  addr = 0;
+  port = 0;
+  /** The outer destination's IPv4 address (int32). */
+  remote = 0;
+  constructor(private readonly nat: Nat64) {}
+  local6(b: Uint8Array, off: number, proto: number, port: number, r: XlatMapResult): boolean {
+    if (b === this.pkt && off === 8) {
+      r.addr = this.addr;
+      r.port = port === NO_PORT ? port : this.port;
+      return true;
+    }
+    return this.nat._inner6(this.tenant, b, off, proto, port, r);
+  }
+  remote6(b: Uint8Array, off: number): number {
+    // The outer destination was resolved (and checked) before translation.
+    if (b === this.pkt && off === 24) return this.remote >>> 0;
+    return this.nat._remote6(b, off);
+  }
+}
+
+/** IPv4 → IPv6 mapper: the outer destination's BIB entry was resolved before translation. */
+class Mapper4to6 implements Xlat4to6Mapper {
+  bib = 0;
+  constructor(private readonly nat: Nat64) {}
+  remote4(v4: number, out: Uint8Array, off: number): boolean {
+    return this.nat._embed(v4, out, off);
+  }
+  local4(v4: number, proto: number, port: number, out: Uint8Array, off: number): number {
+    if (off === 24) {
+      this.nat._writeAddr6(this.bib, out, off);
+      return port === NO_PORT ? port : this.nat._port6(this.bib);
+    }
+    return this.nat._inner4(v4, proto, port, out, off);
+  }
+}
+
+/** One of the NAT64's two interfaces. */
+class Nat64Interface implements L3Device {
+  handler: PacketHandler = discard;
+  constructor(
+    private readonly nat: Nat64,
+    private readonly side: 'inside' | 'outside',
+    private prefix: Prefix,
+  ) {}
+  setHandler(handler: PacketHandler): void {
+    this.handler = handler;
+    this.nat._setHandler(this.side, handler);
+  }
+  send(pkt: Uint8Array): void {
+    if (this.side === 'inside') this.nat._fromInside(0, pkt);
+    else this.nat._fromOutside(pkt);
+  }
+  addr(): Prefix | undefined {
+    return this.prefix;
+  }
+  setAddr(prefix: Prefix): void {
+    if (prefix.toString() !== this.prefix.toString())
+      throw new ConfigError('ERR_UNSUPPORTED', 'Nat64: addresses are fixed at construction');
+    this.prefix = prefix;
+  }
+  close(): void {
+    this.nat.close();
+  }
+}
+
+interface Resolved {
+  prefix: Rfc6052Prefix;
+  inside: Prefix;
+  pool: number[];
+  poolText: string[];
+  ranges: PortRange[];
+  filtering: Nat64Filtering;
+  timeouts: Nat64Timeouts;
+  hairpinning: boolean;
+  lowestIpv6Mtu: number;
+  ipv4Mtu: number;
+  ipv6Mtu: number;
+  maxMappings: number;
+  maxHeldSyns: number;
+  maintainIntervalMs: number;
+  random: () => number;
+  clock: Clock;
+}
+
+function resolveOptions(o: Nat64Options): Resolved {
+  if (!o || typeof o !== 'object') throw new ConfigError('ERR_BAD_OPTION', 'Nat64: options object required');
+  const inside = typeof o.inside === 'string' ? Prefix.tryParse(o.inside) : o.inside;
+  if (!(inside instanceof Prefix) || inside.version !== 6)
+    throw new ConfigError('ERR_BAD_PREFIX', `inside: not an IPv6 prefix: ${String(o.inside)}`);
+  const outside = typeof o.outside === 'string' ? Prefix.tryParse(o.outside) : o.outside;
+  if (!(outside instanceof Prefix) || outside.version !== 4)
+    throw new ConfigError('ERR_BAD_PREFIX', `outside: not an IPv4 prefix: ${String(o.outside)}`);
+  const pool = [outside.ipv4 >>> 0];
+  if (o.outsidePool !== undefined && !Array.isArray(o.outsidePool))
+    throw new ConfigError('ERR_BAD_OPTION', 'outsidePool must be an array of IPv4 addresses');
+  for (const a of o.outsidePool ?? []) {
+    const v = typeof a === 'string' ? parseIpv4(a) : null;
+    if (v === null) throw new ConfigError('ERR_BAD_PREFIX', `outsidePool: not an IPv4 address: ${String(a)}`);
+    if (!pool.includes(v >>> 0)) pool.push(v >>> 0);
+  }
+  if (pool.length > 65535) throw new ConfigError('ERR_BAD_OPTION', 'outsidePool: too many addresses');
+  if (o.ipv4MappedMode !== undefined && typeof o.ipv4MappedMode !== 'boolean')
+    throw new ConfigError('ERR_BAD_OPTION', 'ipv4MappedMode must be a boolean');
+  if (o.ipv4MappedMode && o.prefix !== undefined)
+    throw new ConfigError('ERR_CONFLICTING_OPTIONS', 'ipv4MappedMode replaces prefix: give one of them');
+  if (o.prefix !== undefined && typeof o.prefix !== 'string')
+    throw new ConfigError('ERR_BAD_PREFIX', 'prefix must be a string like 64:ff9b::/96');
+  const prefix = o.ipv4MappedMode
+    ? Rfc6052Prefix.parse('::ffff:0:0/96')
+    : Rfc6052Prefix.parse(o.prefix ?? '64:ff9b::/96', { allowNonGlobal: o.allowNonGlobal === true });
+  const filtering = o.filtering ?? 'address-dependent';
+  if (filtering !== 'endpoint-independent' && filtering !== 'address-dependent')
+    throw new ConfigError('ERR_BAD_OPTION', `filtering: unknown behaviour ${String(o.filtering)}`);
+  const timeouts: Nat64Timeouts = { ...NAT64_DEFAULT_TIMEOUTS };
+  if (o.timeouts !== undefined && (o.timeouts === null || typeof o.timeouts !== 'object'))
+    throw new ConfigError('ERR_BAD_OPTION', 'timeouts must be an object of milliseconds');
+  for (const [k, v] of Object.entries(o.timeouts ?? {})) {
+    if (!(k in NAT64_DEFAULT_TIMEOUTS))
+      throw new ConfigError('ERR_BAD_OPTION', `timeouts.${k}: unknown timeout`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+      throw new ConfigError('ERR_BAD_OPTION', `timeouts.${k} must be a number of milliseconds >= 0`);
+    const min = NAT64_MIN_TIMEOUTS[k as keyof Nat64Timeouts];
+    if (min !== undefined && v < min)
+      throw new ConfigError(
+        'ERR_TIMEOUT_TOO_SHORT',
+        `timeouts.${k} = ${v} ms is below the RFC 6146 minimum of ${min} ms`,
+      );
+    timeouts[k as keyof Nat64Timeouts] = v;
+  }
+  const ranges: PortRange[] = [
+    [1024, 65535],
+    [1024, 65535],
+    [0, 65535],
+    [1, 65535],
+  ];
+  if (o.portRange !== undefined) {
+    if (o.portRange === null || typeof o.portRange !== 'object')
+      throw new ConfigError('ERR_BAD_PORT_RANGE', 'portRange must be an object { tcp?, udp?, icmp? }');
+    for (const [k, r] of Object.entries(o.portRange)) {
+      const slot = SLOT_NAME.indexOf(k as 'tcp');
+      if (slot < 0) throw new ConfigError('ERR_BAD_PORT_RANGE', `portRange.${k}: unknown protocol`);
+      const lo0 = slot === SLOT_ICMP ? 0 : 1;
+      if (
+        !Array.isArray(r) ||
+        r.length !== 2 ||
+        !Number.isInteger(r[0]) ||
+        !Number.isInteger(r[1]) ||
+        r[0] < lo0 ||
+        r[1] > 65535 ||
+        r[0] > r[1]
+      )
+        throw new ConfigError(
+          'ERR_BAD_PORT_RANGE',
+          `portRange.${k} must be [lo, hi] with ${lo0} <= lo <= hi <= 65535`,
+        );
+      ranges[slot] = [r[0], r[1]];
+    }
+  }
+  const mtu = (name: string, v: number | undefined, def: number, min: number): number => {
+    if (v === undefined) return def;
+    if (!Number.isInteger(v) || v < min || v > 65535)
+      throw new ConfigError('ERR_BAD_OPTION', `${name} must be an integer ${min}..65535`);
+    return v;
+  };
+  const maxMappings = o.maxMappings ?? Number.POSITIVE_INFINITY;
+  if (typeof maxMappings !== 'number' || !(maxMappings >= 0))
+    throw new ConfigError('ERR_BAD_OPTION', 'maxMappings must be a number >= 0');
+  const maxHeldSyns = o.maxHeldSyns ?? 1024;
+  if (!Number.isInteger(maxHeldSyns) || maxHeldSyns < 0)
+    throw new ConfigError('ERR_BAD_OPTION', 'maxHeldSyns must be an integer >= 0');
+  const maintainIntervalMs = o.maintainIntervalMs ?? 1000;
+  if (!Number.isInteger(maintainIntervalMs) || maintainIntervalMs < 0 || maintainIntervalMs > 0x7fffffff)
+    throw new ConfigError('ERR_BAD_OPTION', 'maintainIntervalMs must be 0..2147483647');
+  if (o.hairpinning !== undefined && typeof o.hairpinning !== 'boolean')
+    throw new ConfigError('ERR_BAD_OPTION', 'hairpinning must be a boolean');
+  if (o.clock !== undefined && typeof o.clock?.now !== 'function')
+    throw new ConfigError('ERR_BAD_OPTION', 'clock must have a now() method');
+  if (o.random !== undefined && typeof o.random !== 'function')
+    throw new ConfigError('ERR_BAD_OPTION', 'random must be a function returning [0, 1)');
+  return {
+    prefix,
+    inside,
+    pool,
+    poolText: pool.map((v) => formatIpv4(v)),
+    ranges,
+    filtering,
+    timeouts,
+    hairpinning: o.hairpinning ?? true,
+    lowestIpv6Mtu: mtu('lowestIpv6Mtu', o.lowestIpv6Mtu, 1280, 1280),
+    ipv4Mtu: mtu('ipv4Mtu', o.ipv4Mtu, 1500, 68),
+    ipv6Mtu: mtu('ipv6Mtu', o.ipv6Mtu, 1500, 1280),
+    maxMappings,
+    maxHeldSyns,
+    maintainIntervalMs,
+    random: o.random ?? Math.random,
+    clock: o.clock ?? systemClock(),
+  };
+}
+
+// ==================================== the device ====================================
+
+/**
+ * A stateful NAT64 (RFC 6146).
+ *
+ * @example
+ * ```ts
+ * const nat64 = new Nat64({ prefix: '2001:db8:64::/96', inside: '2001:db8::1/64', outside: '203.0.113.1/24', clock });
+ * connectL3(ipv6Host, nat64.inside());
+ * connectL3(nat64.outside(), ipv4Router);
+ * // the IPv6 host reaches 198.51.100.7 as 2001:db8:64::c633:6407
+ * ```
+ */
+export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
+  /** Counters and drops by reason (a live object). */
+  readonly stats: Nat64Stats;
+  /** The translator's own counters (per RFC 7915 rule). */
+  readonly translatorStats: Readonly<TranslatorStats>;
+
+  private readonly o: Resolved;
+  private readonly clock: Clock;
+  private readonly xlat: Translator;
+  private readonly insideIf: Nat64Interface;
+  private readonly outsideIf: Nat64Interface;
+  private readonly tenants: Array<Tenant | undefined> = [];
+  private nextTenant = 1;
+  private outHandler: PacketHandler = discard;
+  private readonly ctr = new Float64Array(4);
+  private readonly drops: Record<Nat64DropReason, number>;
+  private readonly shadow: Record<string, number> = {};
+  private closed = false;
+  private readonly timer: ReturnType<typeof setInterval> | undefined;
+  private readonly ports: PortAllocator;
+  private readonly pool: Int32Array;
+  private readonly poolBase: number;
+  private readonly poolContiguous: boolean;
+  private readonly m6: Mapper6to4;
+  private readonly m4: Mapper4to6;
+  private readonly wheel: TimerWheel;
+  private defrag4: Defragmenter | undefined;
+  private innerMiss = false;
+  /** TCP lifetimes in the shape `tcpTimeout` takes: RFC 6146 has TCP_TRANS for every transitory state. */
+  private readonly tcpTimers: TcpTimers;
+  private nextFragId = 1;
+
+  // ---- BIB (struct of arrays) ----
+  private bCap = 0;
+  private bCount = 0;
+  private bFree: number[] = [];
+  private bNextFresh = 0;
+  private bSlot = new Uint8Array(0); // slot + 1, 0 = free
+  private bTenant = new Int32Array(0);
+  private bAddr = new Int32Array(0); // 4 words per entry
+  private bPort6 = new Uint16Array(0);
+  private bPool = new Uint16Array(0);
+  private bPort4 = new Uint16Array(0);
+  private bStatic = new Uint8Array(0);
+  private bSessHead = new Int32Array(0);
+  private bSessCount = new Int32Array(0);
+  private bHash = new Int32Array(0);
+  private bNext = new Int32Array(0);
+  private bHeads = new Int32Array(1024).fill(-1);
+
+  // ---- sessions ----
+  private sCap = 0;
+  private sCount = 0;
+  private sFree: number[] = [];
+  private sNextFresh = 0;
+  private sLive = new Uint8Array(0);
+  private sBib = new Int32Array(0);
+  private sRemote = new Int32Array(0);
+  private sRport = new Uint16Array(0);
+  private sState = new Uint8Array(0);
+  private sFlags = new Uint8Array(0);
+  private sDeadline = new Float64Array(0);
+  private sPrev = new Int32Array(0);
+  private sNextInBib = new Int32Array(0);
+  private sHash = new Int32Array(0);
+  private sNext = new Int32Array(0);
+  private sPktOut = new Uint32Array(0);
+  private sPktIn = new Uint32Array(0);
+  private sBytesOut = new Uint32Array(0);
+  private sBytesIn = new Uint32Array(0);
+  private sHeads = new Int32Array(1024).fill(-1);
+
+  // ---- per-packet context (long-lived) ----
+  private curSess = -1;
+  private curTenant = 0;
+  private hairpinQueue: Uint8Array[] | null = null;
+  private readonly held: HeldSyn[] = [];
+  private heldHead = 0;
+  private readonly heldByKey = new Map<string, HeldSyn>();
+
+  private readonly emit4: PacketHandler;
+  private readonly emit6: PacketHandler;
+  private readonly reply4: PacketHandler;
+  private readonly reply6: PacketHandler;
+  private readonly onDue: (id: number, now: number) => number;
+
+  constructor(options: Nat64Options) {
+    super();
+    this.o = resolveOptions(options);
+    const o = this.o;
+    this.clock = o.clock;
+    this.tcpTimers = {
+      tcpEstablished: o.timeouts.tcpEstablished,
+      tcpTransitory: o.timeouts.tcpTransitory,
+      tcpTimeWait: o.timeouts.tcpTransitory,
+      tcpRst: o.timeouts.tcpTransitory,
+    };
+    this.xlat = new Translator({
+      lowestIpv6Mtu: o.lowestIpv6Mtu,
+      ipv4Mtu: o.ipv4Mtu,
+      ipv6Mtu: o.ipv6Mtu,
+      icmpSource4: o.poolText[0],
+      icmpSource6: o.inside.address(),
+    });
+    this.translatorStats = this.xlat.stats;
+    for (const [k] of TRANSLATOR_DROPS) this.shadow[k] = 0;
+    this.shadow.icmpSent = 0;
+    this.drops = Object.fromEntries(NAT64_DROP_REASONS.map((r) => [r, 0])) as Record<Nat64DropReason, number>;
+    const ctr = this.ctr;
+    const self = this;
+    this.stats = {
+      get packetsOut() {
+        return ctr[0];
+      },
+      get packetsIn() {
+        return ctr[1];
+      },
+      get bytesOut() {
+        return ctr[2];
+      },
+      get bytesIn() {
+        return ctr[3];
+      },
+      hairpinned: 0,
+      mappingsCreated: 0,
+      mappingsExpired: 0,
+      mappingsRemoved: 0,
+      sessionsCreated: 0,
+      sessionsExpired: 0,
+      icmpErrorsTranslated: 0,
+      icmpErrorsSent: 0,
+      synHeld: 0,
+      synHoldMatched: 0,
+      fragmentsReassembled: 0,
+      get activeMappings() {
+        return self.bCount;
+      },
+      get activeSessions() {
+        return self.sCount;
+      },
+      drops: this.drops,
+    };
+    this.pool = Int32Array.from(o.pool, (v) => v | 0);
+    this.poolBase = this.pool[0];
+    this.poolContiguous = o.pool.every((v, i) => v === o.pool[0] + i);
+    this.ports = new PortAllocator(o.pool.length, o.ranges, o.timeouts.portReuse, o.random, true, false);
+    this.m6 = new Mapper6to4(this);
+    this.m4 = new Mapper4to6(this);
+    this.wheel = new TimerWheel(100, 16, this.clock.now(), 1024);
+    this.insideIf = new Nat64Interface(this, 'inside', o.inside);
+    this.outsideIf = new Nat64Interface(
+      this,
+      'outside',
+      Prefix.parse(typeof options.outside === 'string' ? options.outside : options.outside.toString()),
+    );
+    this.tenants[0] = { dev: this.insideIf, deliver: discard, defrag: undefined };
+    this.emit4 = (p) => {
+      const s = this.curSess;
+      ctr[0]++;
+      ctr[2] += p.length;
+      if (s >= 0) {
+        this.sPktOut[s]++;
+        this.sBytesOut[s] += p.length;
+      }
+      if (this.hairpinQueue !== null) this.hairpinQueue.push(p.slice());
+      else this.outHandler(p);
+    };
+    this.emit6 = (p) => {
+      const s = this.curSess;
+      ctr[1]++;
+      ctr[3] += p.length;
+      if (s >= 0) {
+        this.sPktIn[s]++;
+        this.sBytesIn[s] += p.length;
+      }
+      this.tenants[this.curTenant]?.deliver(p);
+    };
+    this.reply4 = (p) => this.outHandler(p);
+    this.reply6 = (p) => this.tenants[this.curTenant]?.deliver(p);
+    this.onDue = (id, now) => {
+      if (this.sLive[id] === 0) return -1;
+      const d = this.sDeadline[id];
+      if (d > now) return d;
+      this.stats.sessionsExpired++;
+      this.removeSession(id, 'expired');
+      return -1;
+    };
+    if (o.maintainIntervalMs > 0) {
+      this.timer = setInterval(() => this.maintain(), o.maintainIntervalMs);
+      this.timer.unref?.();
+    }
+  }
+
+  /** Restores a NAT64 from {@link Nat64.snapshot} output (re-attach tenants with `connectL3(dev, { tenant })`). */
+  static restore(snapshot: Nat64Snapshot, options: Nat64Options): Nat64 {
+    const bad = (what: string): never => {
+      throw new ConfigError('ERR_BAD_SNAPSHOT', `bad snapshot: ${what}`);
+    };
+    if (!snapshot || typeof snapshot !== 'object' || snapshot.version !== 1 || snapshot.kind !== 'nat64')
+      bad('not a version 1 NAT64 snapshot');
+    if (!Array.isArray(snapshot.bindings)) bad('bindings must be an array');
+    const nat = new Nat64(options);
+    const now = nat.clock.now();
+    const int = (v: unknown, lo: number, hi: number, what: string): number => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)
+        bad(`${what} must be an integer ${lo}..${hi}`);
+      return v as number;
+    };
+    try {
+      for (const b of snapshot.bindings) {
+        if (!b || typeof b !== 'object') bad('binding must be an object');
+        const slot = SLOT_PROTO.indexOf(b.proto as 6);
+        if (slot < 0) bad(`proto ${String(b.proto)}`);
+        const tenant = int(b.tenant, 0, 0x7fffffff, 'tenant');
+        const a6 = typeof b.ipv6 === 'string' ? Prefix.tryParse(b.ipv6) : null;
+        if (a6?.version !== 6) bad(`ipv6 ${String(b.ipv6)}`);
+        const v4 = typeof b.ipv4 === 'string' ? parseIpv4(b.ipv4) : null;
+        const poolIdx = v4 === null ? -1 : nat.poolIndex(v4 | 0);
+        if (poolIdx < 0) bad(`ipv4 ${String(b.ipv4)} is not a pool address`);
+        const port6 = int(b.port6, 0, 65535, 'port6');
+        const port4 = int(b.port4, 0, 65535, 'port4');
+        if (nat.ports.owner(slot, poolIdx, port4) !== PORT_FREE) bad(`port ${port4} used twice`);
+        if (!nat.tenants[tenant])
+          nat.tenants[tenant] = { dev: undefined, deliver: discard, defrag: undefined };
+        const bib = nat.newBib(tenant, slot, (a6 as Prefix).ip, 0, port6, poolIdx, port4, b.static === true);
+        if (!Array.isArray(b.sessions)) bad('sessions must be an array');
+        for (const s of b.sessions) {
+          const r4 = typeof s?.remoteIp === 'string' ? parseIpv4(s.remoteIp) : null;
+          if (r4 === null) bad(`remoteIp ${String(s?.remoteIp)}`);
+          const st = int(s.state, 0, 7, 'state');
+          const id = nat.newSession(
+            bib,
+            (r4 as number) | 0,
+            int(s.remotePort, 0, 65535, 'remotePort'),
+            slot === SLOT_TCP ? Math.max(1, st) : 0,
+            int(s.flags, 0, 7, 'flags'),
+            now + Math.max(0, Number(s.expiresInMs) || 0),
+          );
+          nat.sPktOut[id] = int(s.packetsOut, 0, 0xffffffff, 'packetsOut');
+          nat.sPktIn[id] = int(s.packetsIn, 0, 0xffffffff, 'packetsIn');
+          nat.sBytesOut[id] = int(s.bytesOut, 0, 0xffffffff, 'bytesOut');
+          nat.sBytesIn[id] = int(s.bytesIn, 0, 0xffffffff, 'bytesIn');
+        }
+      }
+    } catch (e) {
+      nat.close();
+      throw e;
+    }
+    nat.stats.mappingsCreated = 0;
+    nat.stats.sessionsCreated = 0;
+    return nat;
+  }
+
+  /** The IPv6-facing interface (tenant 0). */
+  inside(): L3Device {
+    return this.insideIf;
+  }
+  /** The IPv4-facing interface. */
+  outside(): L3Device {
+    return this.outsideIf;
+  }
+
+  /**
+   * Attaches an IPv6 tenant: its own address space (the same IPv6 addresses as other tenants
+   * allowed). Returns a cleanup function (with `.tenant`) that detaches it and removes its state.
+   */
+  connectL3(dev: L3Device, opts: { tenant?: number } = {}): Nat64TenantCleanup {
+    if (this.closed) throw new ClosedError('Nat64');
+    if (!dev || typeof dev.setHandler !== 'function' || typeof dev.send !== 'function')
+      throw new ConfigError('ERR_BAD_OPTION', 'connectL3: an L3Device (setHandler, send) is required');
+    let id = opts?.tenant;
+    if (id === undefined) {
+      while (this.tenants[this.nextTenant]?.dev) this.nextTenant++;
+      id = this.nextTenant++;
+    } else {
+      if (!Number.isInteger(id) || id < 1 || id > 0x7fffffff)
+        throw new ConfigError('ERR_BAD_OPTION', 'tenant id must be an integer >= 1');
+      if (this.tenants[id]?.dev)
+        throw new ConfigError('ERR_TENANT_IN_USE', `tenant ${id} is already attached`);
+    }
+    const tid = id;
+    const t: Tenant = this.tenants[tid] ?? { dev: undefined, deliver: discard, defrag: undefined };
+    t.dev = dev;
+    t.deliver = (p) => dev.send(p);
+    this.tenants[tid] = t;
+    dev.setHandler((p) => this._fromInside(tid, p));
+    let done = false;
+    const cleanup = (() => {
+      if (done) return;
+      done = true;
+      dev.setHandler(discard);
+      this.removeTenantState(tid);
+      t.defrag?.close();
+      this.tenants[tid] = undefined;
+    }) as Nat64TenantCleanup;
+    Object.defineProperty(cleanup, 'tenant', { value: tid, enumerable: true });
+    return cleanup;
+  }
+
+  /** The tenant id of an attached device, or `undefined`. */
+  tenantOf(dev: L3Device): number | undefined {
+    for (let i = 0; i < this.tenants.length; i++) if (this.tenants[i]?.dev === dev) return i;
+    return undefined;
+  }
+
+  /** The IPv6 address (text) under which the IPv6 side reaches an IPv4 address. */
+  ipv6Of(ipv4: string): string {
+    const v = parseIpv4(ipv4);
+    if (v === null) throw new ConfigError('ERR_BAD_ADDRESS', `not an IPv4 address: ${JSON.stringify(ipv4)}`);
+    return this.o.prefix.format(v >>> 0);
+  }
+
+  /**
+   * Adds a static BIB entry (a port forward): IPv4 `ipv4:port4` ↔ IPv6 `[ipv6]:port6` of
+   * `tenant`. Any IPv4 remote may open sessions to it. Throws `ERR_BAD_OPTION` for bad values,
+   * `ERR_PORT_IN_USE` when the pool port is taken, `ERR_FORWARD_CONFLICT` when the IPv6 transport
+   * address already has a BIB entry.
+   */
+  addStaticBinding(b: Nat64StaticBinding): Nat64StaticBinding {
+    if (this.closed) throw new ClosedError('Nat64');
+    const slot = SLOT_PROTO.indexOf(b?.proto as 6);
+    if (slot < 0) throw new ConfigError('ERR_BAD_OPTION', 'proto must be 6, 17 or 1');
+    const a6 = typeof b.ipv6 === 'string' ? Prefix.tryParse(b.ipv6) : null;
+    if (a6?.version !== 6 || a6.bits !== 128)
+      throw new ConfigError('ERR_BAD_OPTION', `ipv6: not an IPv6 address: ${String(b.ipv6)}`);
+    for (const [k, v] of [
+      ['port6', b.port6],
+      ['port4', b.port4],
+    ] as const)
+      if (!Number.isInteger(v) || v < 0 || v > 65535)
+        throw new ConfigError('ERR_BAD_OPTION', `${k} must be an integer 0..65535`);
+    const tenant = b.tenant ?? 0;
+    if (!Number.isInteger(tenant) || tenant < 0 || !this.tenants[tenant])
+      throw new ConfigError('ERR_NO_SUCH_TENANT', `no tenant ${String(b.tenant)}`);
+    const v4 = b.ipv4 === undefined ? this.pool[0] : parseIpv4(b.ipv4);
+    const poolIdx = v4 === null ? -1 : this.poolIndex(v4 | 0);
+    if (poolIdx < 0) throw new ConfigError('ERR_BAD_OPTION', `ipv4: not a pool address: ${String(b.ipv4)}`);
+    if (this.ports.owner(slot, poolIdx, b.port4) !== PORT_FREE)
+      throw new ConfigError(
+        'ERR_PORT_IN_USE',
+        `${this.o.poolText[poolIdx]}:${b.port4}/${SLOT_NAME[slot]} is in use`,
+      );
+    if (this.find6(tenant, slot, a6.ip, 0, b.port6) >= 0)
+      throw new ConfigError(
+        'ERR_FORWARD_CONFLICT',
+        `[${b.ipv6}]:${b.port6}/${SLOT_NAME[slot]} already has a binding`,
+      );
+    const bib = this.newBib(tenant, slot, a6.ip, 0, b.port6, poolIdx, b.port4, true);
+    if (this.listenerCount('mapping-created') > 0) this.emit('mapping-created', this.listenRecord(bib));
+    return this.staticRecord(bib);
+  }
+
+  /** Removes a static BIB entry (and its sessions) by protocol and pool port; returns whether one existed. */
+  removeStaticBinding(proto: number, port4: number, ipv4?: string): boolean {
+    const slot = SLOT_PROTO.indexOf(proto as 6);
+    const v4 = ipv4 === undefined ? this.pool[0] : parseIpv4(ipv4);
+    const poolIdx = v4 === null ? -1 : this.poolIndex(v4 | 0);
+    if (slot < 0 || poolIdx < 0 || !Number.isInteger(port4) || port4 < 0 || port4 > 65535) return false;
+    const bib = this.ports.owner(slot, poolIdx, port4);
+    if (bib < 0 || this.bStatic[bib] === 0) return false;
+    this.removeBib(bib, 'removed');
+    return true;
+  }
+
+  /** The static BIB entries. */
+  listStaticBindings(): Nat64StaticBinding[] {
+    const out: Nat64StaticBinding[] = [];
+    for (let b = 0; b < this.bNextFresh; b++)
+      if (this.bSlot[b] !== 0 && this.bStatic[b]) out.push(this.staticRecord(b));
+    return out;
+  }
+
+  /** One record per session, plus a LISTEN record for each static entry without sessions. */
+  mappings(): Nat64MappingRecord[] {
+    const out: Nat64MappingRecord[] = [];
+    for (let b = 0; b < this.bNextFresh; b++) {
+      if (this.bSlot[b] === 0) continue;
+      if (this.bSessHead[b] < 0) out.push(this.listenRecord(b));
+      for (let s = this.bSessHead[b]; s >= 0; s = this.sNextInBib[s]) out.push(this.sessionRecord(s));
+    }
+    return out;
+  }
+
+  /** `conntrack -L` style text, one line per record (IPv6 original tuple, IPv4 reply tuple; zone = tenant). */
+  formatConntrack(): string {
+    const recs = this.mappings();
+    const tuple = (r: Nat64MappingRecord, t: TupleRecord, reply: boolean) =>
+      r.proto === 1
+        ? `src=${t.src} dst=${t.dst} type=${reply ? 0 : 128} code=0 id=${reply ? t.dstPort : t.srcPort}`
+        : `src=${t.src} dst=${t.dst} sport=${t.srcPort} dport=${t.dstPort}`;
+    const lines = recs.map((r) => {
+      const secs =
+        r.expiresInMs === Number.POSITIVE_INFINITY
+          ? 'static'
+          : String(Math.max(0, Math.ceil(r.expiresInMs / 1000)));
+      const state = r.proto === 6 || r.state === 'LISTEN' ? `${r.state} ` : '';
+      const mark = r.state === 'LISTEN' ? '[STATIC] ' : r.packetsIn > 0 ? '[ASSURED] ' : '[UNREPLIED] ';
+      return (
+        `ipv6     10 ${r.protoName.padEnd(8)} ${String(r.proto).padEnd(2)} ${secs} ${state}${tuple(r, r.original, false)} ` +
+        `packets=${r.packetsOut} bytes=${r.bytesOut} ${tuple(r, r.reply, true)} packets=${r.packetsIn} bytes=${r.bytesIn} ` +
+        `${mark}mark=0 zone=${r.tenant} use=1`
+      );
+    });
+    return `${lines.join('\n')}${lines.length ? '\n' : ''}conntrack v1.4 (l3kit nat64): ${lines.length} flow entries have been shown.\n`;
+  }
+
+  /** All state as JSON-serialisable data (times relative to now). */
+  snapshot(): Nat64Snapshot {
+    const now = this.clock.now();
+    const bindings: Nat64SnapshotBinding[] = [];
+    for (let b = 0; b < this.bNextFresh; b++) {
+      if (this.bSlot[b] === 0) continue;
+      const sessions: Nat64SnapshotBinding['sessions'] = [];
+      for (let s = this.bSessHead[b]; s >= 0; s = this.sNextInBib[s])
+        sessions.push({
+          remoteIp: formatIpv4(this.sRemote[s] >>> 0),
+          remotePort: this.sRport[s],
+          state: this.sState[s],
+          flags: this.sFlags[s],
+          expiresInMs: Math.max(0, this.sDeadline[s] - now),
+          packetsOut: this.sPktOut[s],
+          packetsIn: this.sPktIn[s],
+          bytesOut: this.sBytesOut[s],
+          bytesIn: this.sBytesIn[s],
+        });
+      bindings.push({
+        tenant: this.bTenant[b],
+        proto: SLOT_PROTO[this.bSlot[b] - 1],
+        ipv6: this.addr6Text(b),
+        port6: this.bPort6[b],
+        ipv4: this.o.poolText[this.bPool[b]],
+        port4: this.bPort4[b],
+        static: this.bStatic[b] === 1,
+        sessions,
+      });
+    }
+    return { version: 1, kind: 'nat64', bindings };
+  }
+
+  /** Expires sessions (and emptied dynamic BIB entries) and held SYNs due at `clock.now()`. O(due). */
+  maintain(): number {
+    if (this.closed) return 0;
+    const now = this.clock.now();
+    const n = this.wheel.advance(now, this.onDue);
+    while (this.heldHead < this.held.length && this.held[this.heldHead].deadline <= now) {
+      const h = this.held[this.heldHead++];
+      if (h.done) continue;
+      h.done = true;
+      this.heldByKey.delete(h.key);
+      this.drops['unsolicited-syn']++;
+      // RFC 6146 §3.5.2.2 (V4 INIT): "If the lifetime expires, an ICMP Port Unreachable error (Type 3,
+      // Code 3) containing the IPv4 SYN packet stored is sent back to the source of the v4 SYN".
+      const err = buildIcmpv4Error(h.pkt, { src: this.o.poolText[h.pool], type: 3, code: 3 });
+      if (err) {
+        this.stats.icmpErrorsSent++;
+        this.outHandler(err);
+      }
+    }
+    if (this.heldHead > 256 && this.heldHead * 2 > this.held.length) {
+      this.held.splice(0, this.heldHead);
+      this.heldHead = 0;
+    }
+    this.defrag4?.maintain();
+    for (const t of this.tenants) t?.defrag?.maintain();
+    return n;
+  }
+
+  /** Statistics of the defragmenter in front of the IPv4 side (`'outside'`) or of a tenant's IPv6 side. */
+  defragStats(side: 'outside' | number): Readonly<DefragStats> | undefined {
+    return side === 'outside' ? this.defrag4?.stats : this.tenants[side]?.defrag?.stats;
+  }
+
+  /** Stops the timer; later packets are dropped (`closed`), API calls throw `ClosedError`. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.defrag4?.close();
+    for (const t of this.tenants) t?.defrag?.close();
+  }
+
+  // ================================ packet path ================================
+
+  /** @internal */
+  _setHandler(side: 'inside' | 'outside', h: PacketHandler): void {
+    if (side === 'inside') (this.tenants[0] as Tenant).deliver = h;
+    else this.outHandler = h;
+  }
+
+  /** @internal IPv6 packet from tenant `tenant`. */
+  _fromInside(tenant: number, pkt: Uint8Array): void {
+    if (this.closed) {
+      this.drops.closed++;
+      return;
+    }
+    if (pkt.length < 40 || pkt[0] >> 4 !== 6) {
+      this.drops.malformed++;
+      return;
+    }
+    const nh = pkt[6];
+    if (nh === 0 || nh === 43 || nh === 44 || nh === 60 || nh === 51) {
+      this.tenantDefrag(tenant).send(pkt);
+      return;
+    }
+    this.out6(tenant, pkt);
+  }
+
+  /** @internal IPv4 packet from the outside. */
+  _fromOutside(pkt: Uint8Array): void {
+    if (this.closed) {
+      this.drops.closed++;
+      return;
+    }
+    if (pkt.length < 20 || pkt[0] >> 4 !== 4) {
+      this.drops.malformed++;
+      return;
+    }
+    if (((pkt[6] & 0x3f) | pkt[7]) !== 0) {
+      this.outsideDefrag().send(pkt);
+      return;
+    }
+    this.in4(pkt);
+  }
+
+  private tenantDefrag(tenant: number): Defragmenter {
+    const t = this.tenants[tenant] as Tenant;
+    if (t.defrag) return t.defrag;
+    const d = new Defragmenter({
+      clock: this.clock,
+      maintainIntervalMs: 0,
+      icmpSource6: this.o.inside.address(),
+    });
+    d.setHandler((p) => {
+      const max = d.lastMaxFragmentSize;
+      if (max > 0) this.stats.fragmentsReassembled++;
+      this.out6(tenant, p, max);
+    });
+    d.setReplyHandler((p) => this.tenants[tenant]?.deliver(p));
+    t.defrag = d;
+    return d;
+  }
+
+  private outsideDefrag(): Defragmenter {
+    if (this.defrag4) return this.defrag4;
+    const d = new Defragmenter({ clock: this.clock, maintainIntervalMs: 0, icmpSource4: this.o.poolText[0] });
+    d.setHandler((p) => {
+      if (d.lastMaxFragmentSize > 0) this.stats.fragmentsReassembled++;
+      this.in4(p);
+    });
+    d.setReplyHandler((p) => this.outHandler(p));
+    this.defrag4 = d;
+    return d;
+  }
+
+  /**
+   * IPv6 → IPv4 for a whole (non-fragment) packet. `fragMax` > 0: the packet was reassembled
+   * from fragments of at most that size; when its translation exceeds the IPv4 MTU it is split
+   * again (fragments of the largest size seen) and each piece translated, so the IPv4 side gets
+   * fragments with DF clear (RFC 7915 §5.1) instead of the sender getting Packet Too Big for a
+   * datagram it had already fragmented.
+   */
+  private out6(tenant: number, pkt: Uint8Array, fragMax = 0): void {
+    const end = 40 + ((pkt[4] << 8) | pkt[5]);
+    if (end > pkt.length) {
+      this.drops.malformed++;
+      return;
+    }
+    let nh = pkt[6];
+    let p = 40;
+    while (nh === 0 || nh === 43 || nh === 60) {
+      if (p + 8 > end) {
+        this.drops.malformed++;
+        return;
+      }
+      nh = pkt[p];
+      p += (pkt[p + 1] + 1) << 3;
+    }
+    if (p > end || nh === 44) {
+      this.drops[nh === 44 ? 'fragment' : 'malformed']++;
+      return;
+    }
+    const r4u = this._remote6(pkt, 24);
+    if (r4u < 0) {
+      this.drops['not-for-us']++;
+      return;
+    }
+    const r4 = r4u | 0; // int32 in the tables
+    let slot: number;
+    let sport: number;
+    let dport = 0;
+    let flags = 0;
+    if (nh === 6) {
+      if (p + 20 > end) {
+        this.drops.malformed++;
+        return;
+      }
+      slot = SLOT_TCP;
+      sport = (pkt[p] << 8) | pkt[p + 1];
+      dport = (pkt[p + 2] << 8) | pkt[p + 3];
+      flags = pkt[p + 13];
+    } else if (nh === 17) {
+      if (p + 8 > end) {
+        this.drops.malformed++;
+        return;
+      }
+      slot = SLOT_UDP;
+      sport = (pkt[p] << 8) | pkt[p + 1];
+      dport = (pkt[p + 2] << 8) | pkt[p + 3];
+    } else if (nh === 58) {
+      if (p + 8 > end) {
+        this.drops.malformed++;
+        return;
+      }
+      const type = pkt[p];
+      if (type < 128) {
+        this.icmpError6(tenant, pkt, r4);
+        return;
+      }
+      if (type !== 128 && type !== 129) {
+        this.drops['icmp-unsupported']++;
+        return;
+      }
+      slot = SLOT_ICMP;
+      sport = (pkt[p + 4] << 8) | pkt[p + 5];
+      flags = type; // 128 may create a binding, 129 may not
+    } else {
+      this.drops['unsupported-protocol']++;
+      return;
+    }
+    const hairpin = this.poolIndex(r4) >= 0;
+    if (hairpin && !this.o.hairpinning) {
+      this.drops['no-hairpin']++;
+      return;
+    }
+    const now = this.clock.now();
+    let b = this.find6(tenant, slot, pkt, 8, sport);
+    let createdB = false;
+    if (b < 0) {
+      // RFC 6146 §3.5.1.1 / §3.5.2.2 / §3.5.3: only a UDP packet, a TCP SYN or an echo request makes a binding.
+      if ((slot === SLOT_TCP && (flags & TCP_SYN) === 0) || (slot === SLOT_ICMP && flags !== 128)) {
+        this.drops['no-mapping']++;
+        return;
+      }
+      if (this.bCount >= this.o.maxMappings) {
+        this.drops['table-full']++;
+        this.addressUnreachable(tenant, pkt);
+        return;
+      }
+      b = this.allocBib(tenant, slot, pkt, 8, sport, now);
+      if (b < 0) {
+        this.drops['ports-exhausted']++;
+        this.addressUnreachable(tenant, pkt);
+        return;
+      }
+      createdB = true;
+    }
+    const rport = slot === SLOT_ICMP ? 0 : dport;
+    let s = this.findSession(b, r4, rport);
+    let createdS = false;
+    if (s < 0) {
+      let st = 0;
+      if (slot === SLOT_TCP) {
+        st = tcpInitialState(flags, true);
+        if (st < 0 || (flags & TCP_SYN) === 0) {
+          // A TCP segment other than SYN opens no session (RFC 6146 §3.5.2.2, CLOSED state).
+          if (createdB) this.removeBib(b, 'rollback');
+          this.drops['no-mapping']++;
+          return;
+        }
+      } else if (slot === SLOT_ICMP && flags !== 128) {
+        this.drops['no-mapping']++;
+        return;
+      }
+      s = this.newSession(b, r4, rport, st, 0, now + 1);
+      createdS = true;
+    }
+    const m = this.m6;
+    m.pkt = pkt;
+    m.tenant = tenant;
+    m.addr = this.pool[this.bPool[b]];
+    m.port = this.bPort4[b];
+    m.remote = r4;
+    this.curSess = s;
+    this.curTenant = tenant;
+    this.innerMiss = false;
+    if (hairpin) this.hairpinQueue = [];
+    let ok: boolean;
+    if (fragMax > 0 && end - 20 > this.o.ipv4Mtu && nh !== 58) {
+      const pieces = fragmentIpv6(
+        pkt.subarray(0, end),
+        Math.max(1280, Math.min(fragMax, this.o.ipv4Mtu + 28)),
+        this.nextFragId++,
+      );
+      ok = typeof pieces !== 'string';
+      if (typeof pieces !== 'string')
+        for (const piece of pieces) {
+          // A handler may have re-entered the NAT64 between pieces: set the whole context again.
+          m.pkt = piece;
+          m.tenant = tenant;
+          m.addr = this.pool[this.bPool[b]];
+          m.port = this.bPort4[b];
+          m.remote = r4;
+          this.curSess = s;
+          this.curTenant = tenant;
+          ok = this.xlat.translate6to4(piece, m, this.emit4, this.reply6) && ok;
+        }
+    } else {
+      ok = this.xlat.translate6to4(pkt, m, this.emit4, this.reply6);
+    }
+    const queue = this.hairpinQueue;
+    this.hairpinQueue = null;
+    if (!ok) {
+      if (createdS) this.removeSession(s, 'rollback');
+      else if (createdB) this.removeBib(b, 'rollback');
+      this.accountTranslatorDrop();
+      return;
+    }
+    this.touch(s, flags, true, createdS, now);
+    if (createdS) {
+      this.stats.sessionsCreated++;
+      if (slot === SLOT_TCP && this.heldByKey.size > 0) this.matchHeldSyn(b, r4, rport);
+    }
+    if (createdB) {
+      this.stats.mappingsCreated++;
+      if (this.listenerCount('mapping-created') > 0) this.emit('mapping-created', this.sessionRecord(s));
+    }
+    if (queue !== null) {
+      for (const q of queue) {
+        this.stats.hairpinned++;
+        this._fromOutside(q);
+      }
+    }
+  }
+
+  /** An ICMPv6 error from the IPv6 side: translated with the quoted packet mapped back; no state change. */
+  private icmpError6(tenant: number, pkt: Uint8Array, r4: number): void {
+    if (this.poolIndex(r4) >= 0) {
+      // An error about a hairpinned packet: not translated to IPv4 (it would come straight back).
+      this.drops['icmp-unsupported']++;
+      return;
+    }
+    this.m6.pkt = pkt;
+    this.m6.tenant = tenant;
+    this.m6.addr = this.pool[0];
+    this.m6.port = 0;
+    this.m6.remote = r4;
+    this.curSess = -1;
+    this.curTenant = tenant;
+    this.innerMiss = false;
+    if (this.xlat.translate6to4(pkt, this.m6, this.emit4, this.reply6)) this.stats.icmpErrorsTranslated++;
+    else this.accountTranslatorDrop();
+  }
+
+  /** IPv4 → IPv6 for a whole (non-fragment) packet. */
+  private in4(pkt: Uint8Array): void {
+    const hl = (pkt[0] & 15) << 2;
+    const total = (pkt[2] << 8) | pkt[3];
+    if (hl < 20 || total < hl || total > pkt.length) {
+      this.drops.malformed++;
+      return;
+    }
+    const poolIdx = this.poolIndex(rd32(pkt, 16));
+    if (poolIdx < 0) {
+      this.drops['not-for-us']++;
+      return;
+    }
+    const src = rd32(pkt, 12);
+    const proto = pkt[9];
+    let slot: number;
+    let sport = 0;
+    let dport: number;
+    let flags = 0;
+    if (proto === 6) {
+      if (hl + 20 > total) {
+        this.drops.malformed++;
+        return;
+      }
+      slot = SLOT_TCP;
+      sport = (pkt[hl] << 8) | pkt[hl + 1];
+      dport = (pkt[hl + 2] << 8) | pkt[hl + 3];
+      flags = pkt[hl + 13];
+    } else if (proto === 17) {
+      if (hl + 8 > total) {
+        this.drops.malformed++;
+        return;
+      }
+      slot = SLOT_UDP;
+      sport = (pkt[hl] << 8) | pkt[hl + 1];
+      dport = (pkt[hl + 2] << 8) | pkt[hl + 3];
+    } else if (proto === 1) {
+      if (hl + 8 > total) {
+        this.drops.malformed++;
+        return;
+      }
+      const type = pkt[hl];
+      if (type === 3 || type === 11 || type === 12) {
+        this.icmpError4(pkt, hl, total);
+        return;
+      }
+      if (type !== 0 && type !== 8) {
+        this.drops['icmp-unsupported']++;
+        return;
+      }
+      slot = SLOT_ICMP;
+      dport = (pkt[hl + 4] << 8) | pkt[hl + 5];
+    } else {
+      this.drops['unsupported-protocol']++;
+      return;
+    }
+    const b = this.ports.owner(slot, poolIdx, dport);
+    const syn = slot === SLOT_TCP && (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
+    if (b < 0) {
+      if (syn) this.holdSyn(pkt, poolIdx, dport, src, sport);
+      else this.drops['no-mapping']++;
+      return;
+    }
+    const now = this.clock.now();
+    let s = this.findSession(b, src, sport);
+    let createdS = false;
+    if (s < 0) {
+      const allowed =
+        this.bStatic[b] === 1 || this.o.filtering === 'endpoint-independent' || this.hasSessionWith(b, src);
+      if (!allowed) {
+        if (syn) this.holdSyn(pkt, poolIdx, dport, src, sport);
+        else this.drops.filtered++;
+        return;
+      }
+      let st = 0;
+      if (slot === SLOT_TCP) {
+        st = tcpInitialState(flags, false);
+        if (st < 0) {
+          this.drops['no-mapping']++;
+          return;
+        }
+      }
+      s = this.newSession(b, src, sport, st, CREATED_IN, now + 1);
+      createdS = true;
+    }
+    this.m4.bib = b;
+    this.curSess = s;
+    this.curTenant = this.bTenant[b];
+    this.innerMiss = false;
+    if (!this.xlat.translate4to6(pkt, this.m4, this.emit6, this.reply4)) {
+      if (createdS) this.removeSession(s, 'rollback');
+      this.accountTranslatorDrop();
+      return;
+    }
+    this.touch(s, flags, false, createdS, now);
+    if (createdS) this.stats.sessionsCreated++;
+  }
+
+  /** An ICMPv4 error to a pool address: translated when the quoted packet belongs to a BIB entry. */
+  private icmpError4(pkt: Uint8Array, hl: number, total: number): void {
+    const at = hl + 8;
+    if (at + 20 > total || pkt[at] >> 4 !== 4) {
+      this.drops.malformed++;
+      return;
+    }
+    const ihl = (pkt[at] & 15) << 2;
+    const proto = pkt[at + 9];
+    const l4 = at + ihl;
+    const firstFrag = (((pkt[at + 6] & 0x1f) << 8) | pkt[at + 7]) === 0;
+    let port = -1;
+    let slot = -1;
+    if (firstFrag && (proto === 6 || proto === 17) && l4 + 2 <= total) {
+      slot = proto === 6 ? SLOT_TCP : SLOT_UDP;
+      port = (pkt[l4] << 8) | pkt[l4 + 1];
+    } else if (firstFrag && proto === 1 && l4 + 6 <= total && (pkt[l4] === 8 || pkt[l4] === 0)) {
+      slot = SLOT_ICMP;
+      port = (pkt[l4 + 4] << 8) | pkt[l4 + 5];
+    }
+    const poolIdx = this.poolIndex(rd32(pkt, at + 12));
+    const b = slot < 0 || poolIdx < 0 ? -1 : this.ports.owner(slot, poolIdx, port);
+    if (b < 0) {
+      // RFC 6146 §3.5.3: an ICMPv4 error without a matching BIB entry is dropped.
+      this.drops['icmp-error-no-mapping']++;
+      return;
+    }
+    this.m4.bib = b;
+    this.curSess = -1;
+    this.curTenant = this.bTenant[b];
+    this.innerMiss = false;
+    if (this.xlat.translate4to6(pkt, this.m4, this.emit6, this.reply4)) this.stats.icmpErrorsTranslated++;
+    else this.accountTranslatorDrop();
+  }
+
+  /** Attributes a translator drop (its counter that moved) to a NAT64 drop reason. */
+  private accountTranslatorDrop(): void {
+    const t = this.xlat.stats;
+    const sh = this.shadow;
+    for (const [k, reason] of TRANSLATOR_DROPS) {
+      const d = t[k] - sh[k];
+      if (d !== 0) {
+        sh[k] = t[k];
+        this.drops[k === 'dropUnmapped' && this.innerMiss ? 'icmp-error-no-mapping' : reason] += d;
+      }
+    }
+    if (t.icmpSent !== sh.icmpSent) {
+      this.stats.icmpErrorsSent += t.icmpSent - sh.icmpSent;
+      sh.icmpSent = t.icmpSent;
+    }
+  }
+
+  /** ICMPv6 1/3 (address unreachable) to the sender: no BIB entry could be made (RFC 6146 §3.5.1.1). */
+  private addressUnreachable(tenant: number, pkt: Uint8Array): void {
+    const err = buildIcmpv6Error(pkt, { src: this.o.inside.address(), type: 1, code: 3 });
+    if (err) {
+      this.stats.icmpErrorsSent++;
+      this.tenants[tenant]?.deliver(err);
+    }
+  }
+
+  /** RFC 6146 §3.5.2.2: an inbound SYN without a usable binding waits TCP_INCOMING_SYN for the IPv6 SYN. */
+  private holdSyn(pkt: Uint8Array, pool: number, port4: number, src: number, sport: number): void {
+    const key = `${pool}:${port4}:${src}:${sport}`;
+    if (this.heldByKey.has(key)) {
+      this.drops['unsolicited-syn']++; // a retransmission: one held copy is enough
+      return;
+    }
+    if (this.heldByKey.size >= this.o.maxHeldSyns) {
+      this.drops['unsolicited-syn']++;
+      return;
+    }
+    const h: HeldSyn = {
+      key,
+      pkt: pkt.slice(0, (pkt[2] << 8) | pkt[3]),
+      pool,
+      deadline: this.clock.now() + this.o.timeouts.tcpIncomingSyn,
+      done: false,
+    };
+    this.held.push(h);
+    this.heldByKey.set(key, h);
+    this.stats.synHeld++;
+  }
+
+  private matchHeldSyn(b: number, r4: number, rport: number): void {
+    const key = `${this.bPool[b]}:${this.bPort4[b]}:${r4}:${rport}`;
+    const h = this.heldByKey.get(key);
+    if (!h) return;
+    h.done = true;
+    this.heldByKey.delete(key);
+    this.stats.synHoldMatched++;
+  }
+
+  /** Applies a translated packet to its session: TCP state and lifetime (RFC 6146 §3.5.2.2, §4). */
+  private touch(s: number, flags: number, outbound: boolean, created: boolean, now: number): void {
+    const b = this.sBib[s];
+    const slot = this.bSlot[b] - 1;
+    this.sFlags[s] |= outbound ? DIR_OUT : DIR_IN;
+    const t = this.o.timeouts;
+    let life: number;
+    if (slot === SLOT_TCP) {
+      const old = this.sState[s];
+      const st = created ? old : tcpNextState(old, flags, outbound);
+      this.sState[s] = st;
+      if (!created && !tcpRefreshes(old) && st === old) return; // TIME_WAIT / RST: no refresh
+      if (st === TcpState.synRecv)
+        life = t.tcpIncomingSyn; // V4 INIT
+      else life = tcpTimeout(this.tcpTimers, st, (this.sFlags[s] & 3) === 3);
+    } else {
+      life = slot === SLOT_UDP ? t.udp : t.icmp;
+    }
+    const d = now + life;
+    const prev = this.sDeadline[s];
+    this.sDeadline[s] = d;
+    if (d < prev) this.wheel.pullIn(s, d);
+  }
+
+  // ================================ mappers (internal) ================================
+
+  /** @internal The IPv4 address (unsigned) of an IPv6 address under the prefix, or -1. */
+  _remote6(b: Uint8Array, off: number): number {
+    const p = this.o.prefix;
+    if (!p.matches(b, off)) return -1;
+    const v4 = p.extract(b, off);
+    return p.allowed(v4) ? v4 : -1;
+  }
+
+  /** @internal */
+  _embed(v4: number, out: Uint8Array, off: number): boolean {
+    const p = this.o.prefix;
+    if (!p.allowed(v4 >>> 0)) return false;
+    p.embed(v4 >>> 0, out, off);
+    return true;
+  }
+
+  /** @internal */
+  _writeAddr6(b: number, out: Uint8Array, off: number): void {
+    const a = this.bAddr;
+    const i = b << 2;
+    for (let k = 0; k < 4; k++) {
+      const w = a[i + k];
+      out[off + 4 * k] = w >>> 24;
+      out[off + 4 * k + 1] = (w >>> 16) & 0xff;
+      out[off + 4 * k + 2] = (w >>> 8) & 0xff;
+      out[off + 4 * k + 3] = w & 0xff;
+    }
+  }
+
+  /** @internal */
+  _port6(b: number): number {
+    return this.bPort6[b];
+  }
+
+  /** @internal The quoted packet of an ICMPv6 error: its destination is a local node with a BIB entry. */
+  _inner6(
+    tenant: number,
+    b: Uint8Array,
+    off: number,
+    proto: number,
+    port: number,
+    r: XlatMapResult,
+  ): boolean {
+    const slot = proto === 6 ? SLOT_TCP : proto === 17 ? SLOT_UDP : proto === 1 ? SLOT_ICMP : -1;
+    const bib = slot < 0 || port === NO_PORT ? -1 : this.find6(tenant, slot, b, off, port);
+    if (bib < 0) {
+      this.innerMiss = true;
+      return false;
+    }
+    r.addr = this.pool[this.bPool[bib]];
+    r.port = this.bPort4[bib];
+    return true;
+  }
+
+  /** @internal The quoted packet of an ICMPv4 error: its source is a pool transport address. */
+  _inner4(v4: number, proto: number, port: number, out: Uint8Array, off: number): number {
+    const slot = proto === 6 ? SLOT_TCP : proto === 17 ? SLOT_UDP : proto === 1 ? SLOT_ICMP : -1;
+    const pool = this.poolIndex(v4 | 0);
+    const bib = slot < 0 || pool < 0 || port === NO_PORT ? -1 : this.ports.owner(slot, pool, port);
+    if (bib < 0) {
+      this.innerMiss = true;
+      return -2;
+    }
+    this._writeAddr6(bib, out, off);
+    return this.bPort6[bib];
+  }
+
+  // ================================ tables ================================
+
+  private poolIndex(v4: number): number {
+    const pool = this.pool;
+    if (this.poolContiguous) {
+      const i = (v4 - this.poolBase) >>> 0;
+      return i < pool.length ? i : -1;
+    }
+    for (let i = 0; i < pool.length; i++) if (pool[i] === v4) return i;
+    return -1;
+  }
+
+  private bibHash(tenant: number, slot: number, b: Uint8Array, off: number, port: number): number {
+    let h = mix(tenant * 3 + slot, port);
+    h = mix(h, rd32(b, off));
+    h = mix(h, rd32(b, off + 4));
+    h = mix(h, rd32(b, off + 8));
+    h = mix(h, rd32(b, off + 12));
+    return h & 0x3fffffff;
+  }
+
+  private find6(tenant: number, slot: number, b: Uint8Array, off: number, port: number): number {
+    const h = this.bibHash(tenant, slot, b, off, port);
+    const s1 = slot + 1;
+    for (let i = this.bHeads[h & (this.bHeads.length - 1)]; i >= 0; i = this.bNext[i]) {
+      if (
+        this.bHash[i] !== h ||
+        this.bSlot[i] !== s1 ||
+        this.bPort6[i] !== port ||
+        this.bTenant[i] !== tenant
+      )
+        continue;
+      const a = i << 2;
+      if (
+        this.bAddr[a] === rd32(b, off) &&
+        this.bAddr[a + 1] === rd32(b, off + 4) &&
+        this.bAddr[a + 2] === rd32(b, off + 8) &&
+        this.bAddr[a + 3] === rd32(b, off + 12)
+      )
+        return i;
+    }
+    return -1;
+  }
+
+  /** A new dynamic BIB entry: a pool port (the same pool address for the same IPv6 address when it has room). */
+  private allocBib(
+    tenant: number,
+    slot: number,
+    b: Uint8Array,
+    off: number,
+    port6: number,
+    now: number,
+  ): number {
+    const n = this.pool.length;
+    let first = 0;
+    if (n > 1) {
+      let h = mix(tenant, rd32(b, off));
+      h = mix(h, rd32(b, off + 4));
+      h = mix(h, rd32(b, off + 8));
+      h = mix(h, rd32(b, off + 12));
+      first = (h >>> 0) % n;
+    }
+    const id = this.bFree.length > 0 ? (this.bFree[this.bFree.length - 1] as number) : this.bNextFresh;
+    for (let k = 0; k < n; k++) {
+      const pool = (first + k) % n;
+      this.ensureBib(id + 1);
+      const p4 = this.ports.allocate(slot, pool, port6, id, now);
+      if (p4 >= 0) {
+        const got = this.newBib(tenant, slot, b, off, port6, pool, p4, false, true);
+        return got;
+      }
+    }
+    return -1;
+  }
+
+  private ensureBib(n: number): void {
+    if (n <= this.bCap) return;
+    const c = Math.max(1024, this.bCap * 2, n);
+    this.bSlot = growU8(this.bSlot, c);
+    this.bTenant = growI32(this.bTenant, c);
+    this.bAddr = growI32(this.bAddr, c * 4);
+    this.bPort6 = growU16(this.bPort6, c);
+    this.bPool = growU16(this.bPool, c);
+    this.bPort4 = growU16(this.bPort4, c);
+    this.bStatic = growU8(this.bStatic, c);
+    this.bSessHead = growI32(this.bSessHead, c, -1);
+    this.bSessCount = growI32(this.bSessCount, c);
+    this.bHash = growI32(this.bHash, c);
+    this.bNext = growI32(this.bNext, c, -1);
+    this.bCap = c;
+  }
+
+  /** Creates a BIB entry with a pool port already chosen (`taken`: the allocator already marked it). */
+  private newBib(
+    tenant: number,
+    slot: number,
+    b: Uint8Array,
+    off: number,
+    port6: number,
+    pool: number,
+    port4: number,
+    isStatic: boolean,
+    taken = false,
+  ): number {
+    const id = this.bFree.length > 0 ? (this.bFree.pop() as number) : this.bNextFresh++;
+    this.ensureBib(id + 1);
+    if (!taken) this.ports.take(slot, pool, port4, id);
+    else this.ports.setOwner(slot, pool, port4, id);
+    this.bSlot[id] = slot + 1;
+    this.bTenant[id] = tenant;
+    const a = id << 2;
+    for (let k = 0; k < 4; k++) this.bAddr[a + k] = rd32(b, off + 4 * k);
+    this.bPort6[id] = port6;
+    this.bPool[id] = pool;
+    this.bPort4[id] = port4;
+    this.bStatic[id] = isStatic ? 1 : 0;
+    this.bSessHead[id] = -1;
+    this.bSessCount[id] = 0;
+    const h = this.bibHash(tenant, slot, b, off, port6);
+    this.bHash[id] = h;
+    this.bCount++;
+    if (this.bCount > this.bHeads.length) this.rehashBib(this.bHeads.length * 2);
+    else {
+      const bucket = h & (this.bHeads.length - 1);
+      this.bNext[id] = this.bHeads[bucket];
+      this.bHeads[bucket] = id;
+    }
+    if (isStatic) this.stats.mappingsCreated++;
+    return id;
+  }
+
+  private rehashBib(size: number): void {
+    const heads = new Int32Array(size).fill(-1);
+    for (let i = 0; i < this.bNextFresh; i++) {
+      if (this.bSlot[i] === 0) continue;
+      const bucket = this.bHash[i] & (size - 1);
+      this.bNext[i] = heads[bucket];
+      heads[bucket] = i;
+    }
+    this.bHeads = heads;
+  }
+
+  private removeBib(b: number, why: 'expired' | 'removed' | 'rollback'): void {
+    while (this.bSessHead[b] >= 0)
+      this.removeSession(this.bSessHead[b], why === 'rollback' ? 'rollback' : 'removed', true);
+    if (why === 'removed' && this.bStatic[b] && this.listenerCount('mapping-removed') > 0)
+      this.emit('mapping-removed', this.listenRecord(b));
+    const bucket = this.bHash[b] & (this.bHeads.length - 1);
+    let prev = -1;
+    for (let i = this.bHeads[bucket]; i >= 0; prev = i, i = this.bNext[i]) {
+      if (i !== b) continue;
+      if (prev < 0) this.bHeads[bucket] = this.bNext[i];
+      else this.bNext[prev] = this.bNext[i];
+      break;
+    }
+    const slot = this.bSlot[b] - 1;
+    this.ports.release(
+      slot,
+      this.bPool[b],
+      this.bPort4[b],
+      this.clock.now(),
+      why !== 'rollback' && !this.bStatic[b],
+    );
+    this.bSlot[b] = 0;
+    this.bCount--;
+    this.bFree.push(b);
+    if (why === 'expired') this.stats.mappingsExpired++;
+    else if (why === 'removed') this.stats.mappingsRemoved++;
+  }
+
+  private sessHash(b: number, r4: number, rport: number): number {
+    return mix(mix(b, r4), rport) & 0x3fffffff;
+  }
+
+  private findSession(b: number, r4: number, rport: number): number {
+    const h = this.sessHash(b, r4, rport);
+    for (let i = this.sHeads[h & (this.sHeads.length - 1)]; i >= 0; i = this.sNext[i])
+      if (this.sHash[i] === h && this.sBib[i] === b && this.sRemote[i] === r4 && this.sRport[i] === rport)
+        return i;
+    return -1;
+  }
+
+  /** Address-dependent filtering: does the entry have a session with this remote address? */
+  private hasSessionWith(b: number, r4: number): boolean {
+    for (let s = this.bSessHead[b]; s >= 0; s = this.sNextInBib[s]) if (this.sRemote[s] === r4) return true;
+    return false;
+  }
+
+  private ensureSessions(n: number): void {
+    if (n <= this.sCap) return;
+    const c = Math.max(1024, this.sCap * 2, n);
+    this.sLive = growU8(this.sLive, c);
+    this.sBib = growI32(this.sBib, c);
+    this.sRemote = growI32(this.sRemote, c);
+    this.sRport = growU16(this.sRport, c);
+    this.sState = growU8(this.sState, c);
+    this.sFlags = growU8(this.sFlags, c);
+    this.sDeadline = growF64(this.sDeadline, c);
+    this.sPrev = growI32(this.sPrev, c, -1);
+    this.sNextInBib = growI32(this.sNextInBib, c, -1);
+    this.sHash = growI32(this.sHash, c);
+    this.sNext = growI32(this.sNext, c, -1);
+    this.sPktOut = growU32(this.sPktOut, c);
+    this.sPktIn = growU32(this.sPktIn, c);
+    this.sBytesOut = growU32(this.sBytesOut, c);
+    this.sBytesIn = growU32(this.sBytesIn, c);
+    this.sCap = c;
+    this.wheel.ensureCapacity(c);
+  }
+
+  private newSession(
+    b: number,
+    r4: number,
+    rport: number,
+    state: number,
+    flags: number,
+    deadline: number,
+  ): number {
+    const id = this.sFree.length > 0 ? (this.sFree.pop() as number) : this.sNextFresh++;
+    this.ensureSessions(id + 1);
+    this.sLive[id] = 1;
+    this.sBib[id] = b;
+    this.sRemote[id] = r4;
+    this.sRport[id] = rport;
+    this.sState[id] = state;
+    this.sFlags[id] = flags;
+    this.sDeadline[id] = deadline;
+    this.sPktOut[id] = 0;
+    this.sPktIn[id] = 0;
+    this.sBytesOut[id] = 0;
+    this.sBytesIn[id] = 0;
+    // Link into the entry's list.
+    const head = this.bSessHead[b];
+    this.sPrev[id] = -1;
+    this.sNextInBib[id] = head;
+    if (head >= 0) this.sPrev[head] = id;
+    this.bSessHead[b] = id;
+    this.bSessCount[b]++;
+    const h = this.sessHash(b, r4, rport);
+    this.sHash[id] = h;
+    this.sCount++;
+    if (this.sCount > this.sHeads.length) this.rehashSessions(this.sHeads.length * 2);
+    else {
+      const bucket = h & (this.sHeads.length - 1);
+      this.sNext[id] = this.sHeads[bucket];
+      this.sHeads[bucket] = id;
+    }
+    this.wheel.schedule(id, deadline);
+    return id;
+  }
+
+  private rehashSessions(size: number): void {
+    const heads = new Int32Array(size).fill(-1);
+    for (let i = 0; i < this.sNextFresh; i++) {
+      if (this.sLive[i] === 0) continue;
+      const bucket = this.sHash[i] & (size - 1);
+      this.sNext[i] = heads[bucket];
+      heads[bucket] = i;
+    }
+    this.sHeads = heads;
+  }
+
+  /** Removes a session; the entry goes too when it was its last session and it is dynamic (RFC 6146 §3.5.1.1). */
+  private removeSession(s: number, why: 'expired' | 'removed' | 'rollback', keepBib = false): void {
+    if (why !== 'rollback') {
+      const ev = why === 'expired' ? 'mapping-expired' : 'mapping-removed';
+      if (this.listenerCount(ev) > 0) this.emit(ev, this.sessionRecord(s));
+    }
+    const b = this.sBib[s];
+    const bucket = this.sHash[s] & (this.sHeads.length - 1);
+    let prev = -1;
+    for (let i = this.sHeads[bucket]; i >= 0; prev = i, i = this.sNext[i]) {
+      if (i !== s) continue;
+      if (prev < 0) this.sHeads[bucket] = this.sNext[i];
+      else this.sNext[prev] = this.sNext[i];
+      break;
+    }
+    const p = this.sPrev[s];
+    const n = this.sNextInBib[s];
+    if (p >= 0) this.sNextInBib[p] = n;
+    else this.bSessHead[b] = n;
+    if (n >= 0) this.sPrev[n] = p;
+    this.bSessCount[b]--;
+    this.wheel.cancel(s);
+    this.sLive[s] = 0;
+    this.sCount--;
+    this.sFree.push(s);
+    if (!keepBib && this.bSessHead[b] < 0 && this.bStatic[b] === 0) this.removeBib(b, why);
+  }
+
+  private removeTenantState(tenant: number): void {
+    for (let b = 0; b < this.bNextFresh; b++)
+      if (this.bSlot[b] !== 0 && this.bTenant[b] === tenant) this.removeBib(b, 'removed');
+  }
+
+  // ================================ records ================================
+
+  private addr6Text(b: number): string {
+    const tmp = new Uint8Array(16);
+    this._writeAddr6(b, tmp, 0);
+    return formatIpv6(tmp, 0);
+  }
+
+  private staticRecord(b: number): Nat64StaticBinding {
+    return {
+      proto: SLOT_PROTO[this.bSlot[b] - 1],
+      ipv6: this.addr6Text(b),
+      port6: this.bPort6[b],
+      ipv4: this.o.poolText[this.bPool[b]],
+      port4: this.bPort4[b],
+      tenant: this.bTenant[b],
+    };
+  }
+
+  private baseRecord(
+    b: number,
+  ): Omit<Nat64MappingRecord, 'original' | 'reply' | 'remoteIp' | 'remoteIp6' | 'remotePort'> {
+    const slot = this.bSlot[b] - 1;
+    return {
+      id: b,
+      tenant: this.bTenant[b],
+      proto: SLOT_PROTO[slot],
+      protoName: SLOT_NAME[slot],
+      kind: this.bStatic[b] ? 'static' : 'dynamic',
+      insideIp: this.addr6Text(b),
+      insidePort: this.bPort6[b],
+      externalIp: this.o.poolText[this.bPool[b]],
+      externalPort: this.bPort4[b],
+      state: 'LISTEN',
+      expiresInMs: Number.POSITIVE_INFINITY,
+      packetsOut: 0,
+      bytesOut: 0,
+      packetsIn: 0,
+      bytesIn: 0,
+    };
+  }
+
+  private listenRecord(b: number): Nat64MappingRecord {
+    const base = this.baseRecord(b);
+    return {
+      ...base,
+      remoteIp: '0.0.0.0',
+      remotePort: 0,
+      remoteIp6: '::',
+      original: { src: base.insideIp, srcPort: base.insidePort, dst: '::', dstPort: 0 },
+      reply: { src: '0.0.0.0', srcPort: 0, dst: base.externalIp, dstPort: base.externalPort },
+    };
+  }
+
+  private sessionRecord(s: number): Nat64MappingRecord {
+    const b = this.sBib[s];
+    const base = this.baseRecord(b);
+    const slot = this.bSlot[b] - 1;
+    const r4 = this.sRemote[s] >>> 0;
+    const remoteIp = formatIpv4(r4);
+    const remoteIp6 = this.o.prefix.format(r4);
+    const rport = this.sRport[s];
+    const st = this.sState[s];
+    return {
+      ...base,
+      id: 0x40000000 + s,
+      remoteIp,
+      remotePort: rport,
+      remoteIp6,
+      original: {
+        src: base.insideIp,
+        srcPort: base.insidePort,
+        dst: remoteIp6,
+        dstPort: slot === SLOT_ICMP ? base.insidePort : rport,
+      },
+      reply: {
+        src: remoteIp,
+        srcPort: slot === SLOT_ICMP ? base.externalPort : rport,
+        dst: base.externalIp,
+        dstPort: base.externalPort,
+      },
+      state: slot === SLOT_TCP ? TCP_STATE_NAMES[st] : (this.sFlags[s] & 3) === 3 ? 'ASSURED' : 'UNREPLIED',
+      expiresInMs: Math.max(0, this.sDeadline[s] - this.clock.now()),
+      packetsOut: this.sPktOut[s],
+      bytesOut: this.sBytesOut[s],
+      packetsIn: this.sPktIn[s],
+      bytesIn: this.sBytesIn[s],
+    };
+  }
+}
