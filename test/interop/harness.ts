@@ -36,6 +36,8 @@ export const TOOL_PACKAGES: Record<string, string> = {
   ethtool: 'ethtool',
   sleep: 'coreutils',
   sha256sum: 'coreutils',
+  'wireguard-go': 'wireguard-go',
+  wg: 'wireguard-tools',
 };
 
 const toolCache = new Map<string, boolean>();

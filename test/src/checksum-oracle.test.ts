@@ -88,3 +88,14 @@ describe('the independent checksum oracle', () => {
     assert.ok(verifyPacket(pkt).ok, JSON.stringify(verifyPacket(pkt).problems));
   });
 });
+
+describe('the oracle with Node Buffers', () => {
+  it('leaves a Buffer packet untouched while checking it (Buffer.slice would alias)', () => {
+    const pkt = Buffer.from(
+      buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', udp: { srcPort: 1, dstPort: 2 }, payload: 'x' }),
+    );
+    const before = Buffer.from(pkt);
+    assert.ok(verifyPacket(pkt).ok);
+    assert.deepEqual(pkt, before);
+  });
+});

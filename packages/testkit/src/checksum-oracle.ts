@@ -113,7 +113,8 @@ function checkL4(
   }
   if (embedded) return; // embedded transport headers are truncated copies; no checksum rule applies
   const found = dv.getUint16(start + csumOff);
-  const copy = b.slice(start, end);
+  // Uint8Array's slice copies; Buffer's (a Uint8Array subclass) would alias and be spoiled below.
+  const copy = Uint8Array.prototype.slice.call(b, start, end);
   copy[csumOff] = 0;
   copy[csumOff + 1] = 0;
   const parts: Array<[Uint8Array, number, number]> = [];
@@ -141,7 +142,7 @@ function checkIpv4Header(
   const ihl = (b[off] & 0x0f) * 4;
   if (ihl < 20 || off + ihl > end) return -1;
   const found = b[off + 10] * 256 + b[off + 11];
-  const copy = b.slice(off, off + ihl);
+  const copy = Uint8Array.prototype.slice.call(b, off, off + ihl);
   copy[10] = 0;
   copy[11] = 0;
   const expected = internetChecksum([[copy, 0, ihl]]);

@@ -3,8 +3,9 @@
  * "cryptokey routing"). Used for the source check of decrypted packets and for routing outgoing
  * packets to a peer. Lookups walk bytes of the packet directly and never allocate.
  */
-import { Prefix } from '@l3kit/wire';
+
 import { ConfigError } from '@l3kit/core';
+import { Prefix } from '@l3kit/wire';
 
 class Node<T> {
   zero: Node<T> | undefined;

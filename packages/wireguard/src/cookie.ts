@@ -117,7 +117,12 @@ export class CookieGenerator {
   consumeReply(reply: Uint8Array): boolean {
     if (!this.hasLastMac1) return false;
     const nonce = reply.subarray(Cookie.nonce, Cookie.nonce + 24);
-    const c = xaeadOpen(this.cookieKey, nonce, reply.subarray(Cookie.cookie, Cookie.cookie + 32), this.lastMac1);
+    const c = xaeadOpen(
+      this.cookieKey,
+      nonce,
+      reply.subarray(Cookie.cookie, Cookie.cookie + 32),
+      this.lastMac1,
+    );
     if (!c) return false;
     this.cookie.set(c);
     this.cookieAt = this.clock.now();

@@ -19,7 +19,8 @@ const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 
 /** Encodes a 32-byte key as WireGuard base64 (44 characters). */
 export function encodeKey(key: Uint8Array): string {
-  if (key.length !== KEY_LEN) throw new ConfigError('ERR_BAD_KEY', `a key is ${KEY_LEN} bytes, got ${key.length}`);
+  if (key.length !== KEY_LEN)
+    throw new ConfigError('ERR_BAD_KEY', `a key is ${KEY_LEN} bytes, got ${key.length}`);
   return Buffer.from(key).toString('base64');
 }
 

@@ -9,7 +9,13 @@
  * Transport (16+n):  type=4 | 3×0 | receiver u32 | counter u64 | packet n (padded to 16) + 16
  * ```
  */
-import { COOKIE_REPLY_LEN, INITIATION_LEN, MessageType, RESPONSE_LEN, TRANSPORT_MIN_LEN } from './constants.js';
+import {
+  COOKIE_REPLY_LEN,
+  INITIATION_LEN,
+  MessageType,
+  RESPONSE_LEN,
+  TRANSPORT_MIN_LEN,
+} from './constants.js';
 
 /** Offsets in a handshake initiation. */
 export const Init = {

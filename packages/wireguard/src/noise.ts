@@ -4,10 +4,18 @@
  * AEAD is ChaCha20-Poly1305 (Node native). mac1 / mac2 are added by `cookie.ts`.
  */
 import { createHash, createHmac, type KeyObject } from 'node:crypto';
-import { CONSTRUCTION, IDENTIFIER, INITIATION_LEN, LABEL_COOKIE, LABEL_MAC1, MessageType, RESPONSE_LEN } from './constants.js';
-import { aeadOpen, aeadSeal } from './xchacha.js';
+import {
+  CONSTRUCTION,
+  IDENTIFIER,
+  INITIATION_LEN,
+  LABEL_COOKIE,
+  LABEL_MAC1,
+  MessageType,
+  RESPONSE_LEN,
+} from './constants.js';
 import { dh, generateKeyPair, privateKeyObject, publicFromPrivate } from './keys.js';
 import { Init, Resp, readU32le, writeU32le } from './messages.js';
+import { aeadOpen, aeadSeal } from './xchacha.js';
 
 const ZERO12 = new Uint8Array(12);
 const EMPTY = new Uint8Array(0);
@@ -144,7 +152,11 @@ function compare(a: Uint8Array, b: Uint8Array): number {
  * Creates a handshake initiation (macs left zero) for `hs`, with our sender index `localIndex`
  * and timestamp `timestamp`. Returns null if the remote static key is invalid.
  */
-export function createInitiation(hs: Handshake, localIndex: number, timestamp: Uint8Array): Uint8Array | null {
+export function createInitiation(
+  hs: Handshake,
+  localIndex: number,
+  timestamp: Uint8Array,
+): Uint8Array | null {
   if (!hs.staticStatic) return null;
   const msg = new Uint8Array(INITIATION_LEN);
   msg[0] = MessageType.Initiation;
@@ -189,13 +201,13 @@ export interface InitiationOpened {
 export function openInitiation(local: StaticIdentity, msg: Uint8Array): InitiationOpened | null {
   let h = hash(INITIAL_HASH, local.publicKey);
   let c = INITIAL_CHAIN_KEY;
-  const ei = msg.slice(Init.ephemeral, Init.ephemeral + 32);
+  const ei = new Uint8Array(msg.subarray(Init.ephemeral, Init.ephemeral + 32)); // a copy (Buffer#slice is not)
   [c] = kdf(1, c, ei);
   h = hash(h, ei);
   const es = dh(local.privateKey, ei);
   if (!es) return null;
-  let k: Uint8Array;
-  [c, k] = kdf(2, c, es);
+  const [c1, k] = kdf(2, c, es);
+  c = c1;
   const encStatic = msg.subarray(Init.static, Init.static + 48);
   const sPub = aeadOpen(k, ZERO12, encStatic, h);
   if (!sPub) return null;
@@ -223,7 +235,10 @@ export function openInitiation(local: StaticIdentity, msg: Uint8Array): Initiati
 }
 
 /** Creates the response to a consumed initiation (macs left zero) and derives the session keys. */
-export function createResponse(hs: Handshake, localIndex: number): { msg: Uint8Array; keys: SessionKeys } | null {
+export function createResponse(
+  hs: Handshake,
+  localIndex: number,
+): { msg: Uint8Array; keys: SessionKeys } | null {
   if (hs.state !== HandshakeState.InitiationConsumed) return null;
   const msg = new Uint8Array(RESPONSE_LEN);
   msg[0] = MessageType.Response;
@@ -254,7 +269,7 @@ export function createResponse(hs: Handshake, localIndex: number): { msg: Uint8A
 export function consumeResponse(hs: Handshake, msg: Uint8Array): SessionKeys | null {
   if (hs.state !== HandshakeState.InitiationCreated || !hs.localEphemeral || !hs.staticStatic) return null;
   if (readU32le(msg, Resp.receiver) !== hs.localIndex) return null;
-  const er = msg.slice(Resp.ephemeral, Resp.ephemeral + 32);
+  const er = new Uint8Array(msg.subarray(Resp.ephemeral, Resp.ephemeral + 32));
   let c = kdf(1, hs.chainKey, er)[0];
   let h = hash(hs.hash, er);
   const ee = dh(hs.localEphemeral, er);

@@ -40,7 +40,11 @@ function qr(x: Uint32Array, a: number, b: number, c: number, d: number): void {
  * nonce. Writes into `out` (new 32-byte buffer if omitted). Throws {@link ConfigError}
  * `ERR_BAD_KEY` for wrong lengths.
  */
-export function hchacha20(key: Uint8Array, nonce16: Uint8Array, out: Uint8Array = new Uint8Array(32)): Uint8Array {
+export function hchacha20(
+  key: Uint8Array,
+  nonce16: Uint8Array,
+  out: Uint8Array = new Uint8Array(32),
+): Uint8Array {
   if (key.length !== 32 || nonce16.length !== 16)
     throw new ConfigError('ERR_BAD_KEY', 'hchacha20 needs a 32-byte key and a 16-byte nonce');
   const x = st;
@@ -71,7 +75,12 @@ export function hchacha20(key: Uint8Array, nonce16: Uint8Array, out: Uint8Array 
 }
 
 /** ChaCha20-Poly1305 seal: returns `ciphertext || tag` (16-byte tag). */
-export function aeadSeal(key: Uint8Array, nonce12: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+export function aeadSeal(
+  key: Uint8Array,
+  nonce12: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+): Uint8Array {
   const c = createCipheriv('chacha20-poly1305', key, nonce12, { authTagLength: 16 });
   c.setAAD(aad, { plaintextLength: plaintext.length });
   const ct = c.update(plaintext);
@@ -83,7 +92,12 @@ export function aeadSeal(key: Uint8Array, nonce12: Uint8Array, plaintext: Uint8A
 }
 
 /** ChaCha20-Poly1305 open of `ciphertext || tag`: the plaintext, or `null` if authentication fails. */
-export function aeadOpen(key: Uint8Array, nonce12: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | null {
+export function aeadOpen(
+  key: Uint8Array,
+  nonce12: Uint8Array,
+  sealed: Uint8Array,
+  aad: Uint8Array,
+): Uint8Array | null {
   if (sealed.length < 16) return null;
   try {
     const d = createDecipheriv('chacha20-poly1305', key, nonce12, { authTagLength: 16 });
@@ -101,7 +115,12 @@ const xnonce = new Uint8Array(12);
 const subkey = new Uint8Array(32);
 
 /** XChaCha20-Poly1305 seal with a 24-byte nonce: returns `ciphertext || tag`. */
-export function xaeadSeal(key: Uint8Array, nonce24: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+export function xaeadSeal(
+  key: Uint8Array,
+  nonce24: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+): Uint8Array {
   if (nonce24.length !== 24) throw new ConfigError('ERR_BAD_KEY', 'XChaCha20-Poly1305 needs a 24-byte nonce');
   hchacha20(key, nonce24.subarray(0, 16), subkey);
   xnonce.fill(0, 0, 4);
@@ -110,7 +129,12 @@ export function xaeadSeal(key: Uint8Array, nonce24: Uint8Array, plaintext: Uint8
 }
 
 /** XChaCha20-Poly1305 open: the plaintext, or `null` if authentication fails. */
-export function xaeadOpen(key: Uint8Array, nonce24: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | null {
+export function xaeadOpen(
+  key: Uint8Array,
+  nonce24: Uint8Array,
+  sealed: Uint8Array,
+  aad: Uint8Array,
+): Uint8Array | null {
   if (nonce24.length !== 24 || key.length !== 32) return null;
   hchacha20(key, nonce24.subarray(0, 16), subkey);
   xnonce.fill(0, 0, 4);
