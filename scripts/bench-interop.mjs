@@ -8,9 +8,16 @@
 //                         addresses (veth, offloads off): the yardstick
 //   e2e.nat44.iperf3      iperf3 TCP through l3kit's NAT44 (@l3kit/nat)
 //   e2e.nat44.iperf3.gso  the NAT with IFF_VNET_HDR + offloads on both TUNs
+//   e2e.wireguard.iperf3  iperf3 TCP from a wireguard-go client through l3kit's WireGuardServer
+//                         and Nat (the topology of test/interop/wireguard.test.ts, one client)
+//   e2e.wireguard-go.iperf3  the reference: the same addresses, wireguard-go on both ends (gateway
+//                         namespace with kernel forwarding + nftables masquerade, veth links)
 // All setups are built first and their runs interleaved; each figure is the median of its runs,
 // with the 1-minute load average at each run recorded (the machine is shared).
 // Usage: node scripts/bench-interop.mjs [prefix ...] [--seconds N] [--runs N]
+//   prefix: measure only the setups whose name starts with one of them (e.g. e2e.wireguard).
+//   --seconds: iperf3 duration of every run (default: 5 s for the WireGuard setups, 4 s else).
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
@@ -22,7 +29,7 @@ const opt = (name, dflt) => {
   const i = args.indexOf(name);
   return i >= 0 ? Number(args[i + 1]) : dflt;
 };
-const seconds = opt('--seconds', 4);
+const secondsOpt = opt('--seconds', undefined);
 const runs = opt('--runs', 3);
 const prefixes = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
 const wanted = (name) => prefixes.length === 0 || prefixes.some((p) => name.startsWith(p));
@@ -49,7 +56,7 @@ function median(xs) {
 }
 
 /** One iperf3 TCP run client -> server; returns receiver Mbit/s and retransmits. */
-async function iperfOnce(client, server, serverAddr) {
+async function iperfOnce(client, server, serverAddr, seconds) {
   const srv = server.spawn(['iperf3', '-s', '-1', '-B', serverAddr, '-p', '5201']);
   try {
     await server.waitForPort(5201, 'tcp', 10_000, srv);
@@ -71,6 +78,13 @@ try {
   ({ Nat } = await import('@l3kit/nat'));
 } catch {
   /* not built */
+}
+let wgt;
+let wgtError;
+try {
+  wgt = await import(pathToFileURL(join(root, 'test', 'dist', 'interop', 'wireguard-topology.js')).href);
+} catch (e) {
+  wgtError = e;
 }
 
 /**
@@ -214,10 +228,122 @@ natSetup(
   { vnetHdr: true, offload: true },
 );
 
+/** Pings 203.0.113.2 through a fresh tunnel until it answers: the handshake is done before timing. */
+async function warmUp(ns) {
+  for (let i = 0; ; i++) {
+    const r = await ns.run(['ping', '-c', '1', '-W', '3', h.PLAN.server], { timeoutMs: 10_000 });
+    if (r.code === 0) return;
+    if (i === 4) throw new Error(`no ping through the tunnel: ${r.stdout} ${r.stderr}`);
+  }
+}
+function requireWireGuard(extraTools = []) {
+  if (!wgt) throw new Error(`test/dist/interop/wireguard-topology.js: ${wgtError?.message ?? 'missing'}`);
+  const missing = [...wgt.WG_TOOLS, 'ping', ...extraTools].filter((t) => !h.hasTool(t));
+  if (missing.length)
+    throw new Error(`missing ${missing.join(', ')} (apt-get install wireguard-go wireguard-tools)`);
+}
+/** Packets `dev` in `ns` dropped on transmit (a full TUN / veth queue). */
+function txDropped(ns, dev) {
+  return JSON.parse(ns.ip('-s', '-j', 'link', 'show', 'dev', dev))[0]?.stats64?.tx?.dropped;
+}
+/** UDP datagrams `ns` dropped because a socket's receive buffer was full (/proc/net/snmp). */
+function udpRcvbufErrors(ns) {
+  const r = spawnSync('ip', ['netns', 'exec', ns.name, 'cat', '/proc/net/snmp'], { encoding: 'utf8' });
+  const [head, vals] = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('Udp: '));
+  const i = head?.split(' ').indexOf('RcvbufErrors') ?? -1;
+  return i > 0 ? Number(vals.split(' ')[i]) : undefined;
+}
+/** wireguard-go's version string (e.g. v0.0.20220316). */
+function wireguardGoVersion() {
+  const r = spawnSync('wireguard-go', ['--version'], { encoding: 'utf8' });
+  return /v[\d.]+/.exec(r.stdout ?? '')?.[0];
+}
+/** The MTU of `dev` in `ns` (the tunnel's: wireguard-go's default 1420). */
+function mtuOf(ns, dev) {
+  return Number(/ mtu (\d+)/.exec(ns.ip('link', 'show', dev))?.[1]);
+}
+setups.push({
+  name: 'e2e.wireguard.iperf3',
+  seconds: 5,
+  description:
+    "iperf3 TCP from a wireguard-go client (10.0.0.2, its own namespace) through l3kit's WireGuardServer and Nat (masquerade to 203.0.113.1) to a server namespace; WireGuard UDP over a TUN into an l3kit VirtualHost, server side TUN MTU 1500, no offloads (the topology of test/interop/wireguard.test.ts with one client; median of interleaved runs)",
+  async make() {
+    requireWireGuard();
+    const topo = await wgt.makeWireGuardTopology({ clients: 1 });
+    try {
+      const c = topo.clients[0];
+      await warmUp(c.ns);
+      const peer = topo.wg.peer(c.pub);
+      return {
+        client: c.ns,
+        server: topo.server,
+        extra: () => {
+          const st = peer?.stats ?? {};
+          const nonzero = (o) =>
+            Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => typeof v === 'number' && v > 0));
+          return {
+            mtu: 1500,
+            tunnelMtu: mtuOf(c.ns, c.wgIf),
+            wireguardGo: wireguardGoVersion(),
+            // WireGuard UDP lost on the way into l3kit (the client's underlay TUN queue)
+            underlayTxDropped: txDropped(c.ns, c.tun.name),
+            handshakes: st.handshakesCompleted,
+            peerRxPackets: st.rxPackets,
+            peerTxPackets: st.txPackets,
+            peerDrops: nonzero({
+              badSource: st.badSource,
+              malformed: st.malformed,
+              replay: st.replay,
+              decryptFailed: st.decryptFailed,
+              expired: st.expired,
+              queueDropped: st.queueDropped,
+              tooBig: st.tooBig,
+            }),
+            natDrops: nonzero(topo.nat.stats.drops),
+          };
+        },
+        dispose: () => topo.dispose(),
+      };
+    } catch (e) {
+      await topo.dispose();
+      throw e;
+    }
+  },
+});
+setups.push({
+  name: 'e2e.wireguard-go.iperf3',
+  seconds: 5,
+  description:
+    'the reference for e2e.wireguard.iperf3: the same addresses with wireguard-go on both ends; the gateway is a namespace with wireguard-go (172.31.0.1:51820, 10.0.0.1), kernel forwarding and nftables masquerade to 203.0.113.1; veth links MTU 1500, offloads off (median of interleaved runs)',
+  async make() {
+    requireWireGuard(wgt?.WG_GO_REFERENCE_TOOLS ?? []);
+    const topo = await wgt.makeWireGuardGoTopology();
+    try {
+      await warmUp(topo.client.ns);
+      return {
+        client: topo.client.ns,
+        server: topo.server,
+        extra: () => ({
+          mtu: 1500,
+          tunnelMtu: mtuOf(topo.client.ns, topo.client.wgIf),
+          wireguardGo: wireguardGoVersion(),
+          // WireGuard UDP lost on the way into the gateway's wireguard-go (full socket buffer)
+          gatewayUdpRcvbufErrors: udpRcvbufErrors(topo.gateway),
+        }),
+        dispose: () => topo.dispose(),
+      };
+    } catch (e) {
+      await topo.dispose();
+      throw e;
+    }
+  },
+});
+
 const live = [];
 for (const s of setups.filter((x) => wanted(x.name))) {
   try {
-    live.push({ ...s, env: await s.make(), figures: [], retransmits: 0, load: [] });
+    const seconds = secondsOpt ?? s.seconds ?? 4;
+    live.push({ ...s, seconds, env: await s.make(), figures: [], retransmits: 0, load: [] });
   } catch (e) {
     console.error(`${s.name}: skipped: ${e.message}`);
   }
@@ -225,7 +351,7 @@ for (const s of setups.filter((x) => wanted(x.name))) {
 for (let i = 0; i < runs; i++) {
   for (const s of live) {
     const load = os.loadavg()[0];
-    const r = await iperfOnce(s.env.client, s.env.server, h.PLAN.server);
+    const r = await iperfOnce(s.env.client, s.env.server, h.PLAN.server, s.seconds);
     s.figures.push(Math.round(r.mbps * 10) / 10);
     s.retransmits += r.retransmits ?? 0;
     s.load.push(Math.round(load * 10) / 10);
@@ -239,14 +365,14 @@ for (const s of live) {
     unit: 'Mbit/s',
     value,
     runs: s.figures,
-    seconds,
+    seconds: s.seconds,
     retransmits: s.retransmits,
     loadavg1: s.load,
     ...s.env.extra(),
     description: s.description,
   });
   console.log(
-    `${s.name.padEnd(24)} ${String(value).padStart(10)} Mbit/s  runs=${JSON.stringify(s.figures)} retransmits=${s.retransmits} load=${JSON.stringify(s.load)}`,
+    `${s.name.padEnd(26)} ${String(value).padStart(10)} Mbit/s  runs=${JSON.stringify(s.figures)} retransmits=${s.retransmits} load=${JSON.stringify(s.load)}`,
   );
   await s.env.dispose();
 }

@@ -3,9 +3,10 @@
  * both with the inside address 10.0.0.2, handshake with an l3kit `WireGuardServer` whose
  * connector is an l3kit `Nat`; a server namespace (203.0.113.2, no route back) is outside.
  *
- * The WireGuard underlay stays inside this test's namespaces: each client namespace reaches the
- * gateway's UDP port over a TUN (172.31.<k>.2 → 172.31.0.1) that ends in an l3kit VirtualHost,
- * whose UDP socket feeds `WireGuardServer.receive` (a custom transport).
+ * The topology is built by `makeWireGuardTopology` (wireguard-topology.ts, shared with
+ * `scripts/bench-interop.mjs`). The WireGuard underlay stays inside this test's namespaces: each
+ * client namespace reaches the gateway's UDP port over a TUN (172.31.<k>.2 → 172.31.0.1) that
+ * ends in an l3kit VirtualHost, whose UDP socket feeds `WireGuardServer.receive`.
  *
  * ```text
  *  ns c1: wg0 10.0.0.2 ─┐ UDP over TUN ┌─ VirtualHost 172.31.0.1:51820 ─ WireGuardServer ─ Nat ─TUN─ ns s: 203.0.113.2
@@ -17,130 +18,32 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe } from 'node:test';
-import { VirtualHost } from '@l3kit/core';
-import { Nat } from '@l3kit/nat';
-import type { TunDevice } from '@l3kit/tun';
-import { genkey, pubkey, WireGuardServer } from '@l3kit/wireguard';
-import { freshId, ifName, interopTest, Netns, python3, skipReason, tempDir, tunInto } from './harness.js';
+import { interopTest, python3, skipReason, tempDir } from './harness.js';
+import {
+  makeWireGuardTopology,
+  WG_SERVER as SERVER,
+  WG_TOOLS as TOPOLOGY_TOOLS,
+  type WireGuardTopology,
+} from './wireguard-topology.js';
 
 /** Tools this file needs (Debian packages: wireguard-go, wireguard-tools, iputils-ping, curl). */
-const WG_TOOLS = ['wireguard-go', 'wg', 'ping'] as const;
-const SERVER = '203.0.113.2';
-const WG_PORT = 51820;
-
-interface Client {
-  ns: Netns;
-  tun: TunDevice;
-  wgIf: string;
-  key: string;
-  pub: string;
-}
-
-async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const WG_TOOLS = [...TOPOLOGY_TOOLS, 'ping'] as const;
 
 describe('wireguard: two wireguard-go clients with the same inside address behind an l3kit Nat', () => {
-  let server: Netns | undefined;
-  let serverTun: TunDevice | undefined;
-  let nat: Nat | undefined;
-  let wg: WireGuardServer | undefined;
-  let underlay: VirtualHost | undefined;
-  const clients: Client[] = [];
+  let topo: WireGuardTopology | undefined;
 
   before(async () => {
     if (skipReason([...WG_TOOLS])) return;
-    const id = freshId();
-    server = new Netns(`${id}s`);
-    serverTun = tunInto(server, ifName(id, 's'), `${SERVER}/24`);
-    const n = new Nat({ inside: '10.0.0.1/24', outside: '203.0.113.1/24' });
-    nat = n;
-    const sTun = serverTun;
-    n.outside().setHandler((p) => sTun.send(p));
-    sTun.setHandler((p) => n.outside().send(p));
-
-    // the underlay: a virtual host at 172.31.0.1 with one TUN per client namespace
-    const host = new VirtualHost({ addr: '172.31.0.1/16' });
-    underlay = host;
-    const tuns: TunDevice[] = [];
-    host.setHandler((p) => tuns[p[18]]?.send(p)); // 172.31.<k>.2: route by the third octet
-    const sock = host.udp.bind(WG_PORT);
-    const gw = new WireGuardServer({
-      privateKey: genkey(),
-      connector: n,
-      transport: { send: (m, port, addr) => sock.send(m, port, addr), close: () => sock.close() },
-    });
-    wg = gw;
-    sock.on('message', (data, r) => gw.receive(data, r.address, r.port));
-
-    const dir = tempDir();
-    for (const k of [1, 2]) {
-      const ns = new Netns(`${id}c${k}`);
-      const tun = tunInto(ns, ifName(id, `u${k}`), `172.31.${k}.2/24`);
-      tuns[k] = tun;
-      tun.setHandler((p) => host.send(p));
-      ns.ip('route', 'add', '172.31.0.1/32', 'dev', tun.name);
-      const wgIf = ifName(id, `w${k}`);
-      const proc = ns.spawn(['wireguard-go', '-f', wgIf]);
-      await waitFor(() => {
-        if (!proc.running) throw new Error(`wireguard-go exited: ${proc.stderr}`);
-        try {
-          ns.ip('link', 'show', wgIf);
-          return true;
-        } catch {
-          return false;
-        }
-      }, `wireguard-go to create ${wgIf}`);
-      const key = genkey();
-      const keyFile = join(dir, `c${k}.key`);
-      writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
-      // wg talks to wireguard-go over its UAPI socket; retry until the socket exists
-      for (let tries = 0; ; tries++) {
-        const r = await ns.run([
-          'wg',
-          'set',
-          wgIf,
-          'private-key',
-          keyFile,
-          'peer',
-          gw.publicKey,
-          'endpoint',
-          `172.31.0.1:${WG_PORT}`,
-          'allowed-ips',
-          '0.0.0.0/0',
-        ]);
-        if (r.code === 0) break;
-        if (tries > 40) throw new Error(`wg set failed: ${r.stderr}`);
-        await new Promise((res) => setTimeout(res, 100));
-      }
-      ns.ip('addr', 'add', '10.0.0.2/24', 'dev', wgIf);
-      ns.ip('link', 'set', wgIf, 'up');
-      ns.ip('route', 'add', '203.0.113.0/24', 'dev', wgIf);
-      const pub = pubkey(key);
-      gw.addPeer({ publicKey: pub, allowedIps: ['10.0.0.2/32'] });
-      clients.push({ ns, tun, wgIf, key, pub });
-    }
+    topo = await makeWireGuardTopology({ clients: 2 });
   });
 
   after(async () => {
-    wg?.close();
-    nat?.close();
-    underlay?.close();
-    for (const c of clients) {
-      c.tun.close();
-      await c.ns.dispose();
-    }
-    serverTun?.close();
-    await server?.dispose();
+    await topo?.dispose();
   });
 
   const ok = () => {
-    assert.ok(wg && nat && server && clients.length === 2, 'topology was not created');
-    return { wg, nat, server, clients };
+    assert.ok(topo && topo.clients.length === 2, 'topology was not created');
+    return topo;
   };
 
   interopTest(
