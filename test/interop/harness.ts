@@ -38,6 +38,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   sha256sum: 'coreutils',
   'wireguard-go': 'wireguard-go',
   wg: 'wireguard-tools',
+  tayga: 'tayga',
 };
 
 const toolCache = new Map<string, boolean>();
