@@ -20,9 +20,9 @@
  *   datagram, fragmented by the client, crosses to the small link and its echo (fragmented by the
  *   IPv4 server) comes back intact. The 10 MB download is intact too: there the server sizes its
  *   segments to its own 1280-byte link (MSS 1240), so no PMTU discovery is needed downstream.
- * - Known l3kit bug (a `todo` test): a fragmented ICMPv6 echo is refused with Packet Too Big.
- *   tayga does not translate fragmented ICMPv6 either (observed: the fragments enter its TUN and
- *   nothing leaves), so that case has no tayga counterpart.
+ * - A fragmented ICMPv6 echo is reassembled, translated with DF clear (RFC 7915 §5.1) and
+ *   IPv4-fragmented for the small link. tayga does not translate fragmented ICMPv6 (observed: the
+ *   fragments enter its TUN and nothing leaves), so that case has no tayga counterpart.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -520,16 +520,9 @@ describe(`nat64: l3kit Nat64 with a ${SMALL_MTU}-byte IPv4 link (path MTU)`, () 
     },
   );
 
-  // A bug in @l3kit/nat, shown here (see the todo text); node:test runs a todo test and reports
-  // its failure without failing the run.
+  // Reassembled datagrams keep DF clear (RFC 7915 §5.1), so the IPv4 side gets fragments.
   it('a 1400-byte ping -6 that the client fragments at the learned MTU is translated and answered', {
     skip: skipReason(['ping']),
-    todo:
-      'NAT64 bug: a fragmented ICMPv6 echo is reassembled (stats.fragmentsReassembled grows) but then ' +
-      'translated as an unfragmented packet: nat64.ts out6() excludes next header 58 from re-fragmentation ' +
-      'and xlat.ts writeIpv4Header() sets DF because the reassembled datagram has no Fragment Header ' +
-      '(RFC 7915 §5.1 wants DF=0 for it), so every echo gets ICMPv6 Packet Too Big mtu=1300, the size ' +
-      'the client already fragments to, and the datagram never passes. A 3000-byte UDP datagram is fine.',
   }, async () => {
     assert.equal(await clientPmtu(e()), LEARNED_MTU, 'run after the Packet Too Big test');
     const r = await e().client.run(

@@ -110,7 +110,10 @@ export function mappingHash(
   );
 }
 
-/** Hash of an outbound 5-tuple (tenant, proto, inside ip:port, destination ip:port). */
+/**
+ * Hash of an outbound 5-tuple (tenant, proto, inside ip:port, destination ip:port).
+ * `Nat.fastOut` computes the same expression inline: change both together.
+ */
 export function outHash(
   tenant: number,
   proto: number,
@@ -132,6 +135,7 @@ export function outHash(
  * Hash of a session key: the mapping's external endpoint (`extKey` = outside address index × 65536
  * + external port; one mapping per external endpoint, no port overloading) and the remote endpoint.
  * Inbound packets find their session with one lookup, without going through the mapping.
+ * `Nat.fastIn` computes the same expression inline: change both together.
  */
 export function sessionHash(proto: number, extKey: number, remIp: number, remPort: number): number {
   return mix(
@@ -199,9 +203,11 @@ export class FlowTable {
   sMapPrev: Int32Array;
   sId: Float64Array;
   sBuckets: Int32Array;
-  private sBucketMask: number;
+  /** `sBuckets.length - 1` (read by the NAT's fast paths, which walk the chains inline). */
+  sBucketMask: number;
   sOutBuckets: Int32Array;
-  private sOutMask: number;
+  /** `sOutBuckets.length - 1`. */
+  sOutMask: number;
   private sFree = -1;
   private sNextIdx = 0;
   private nextId = 1;

@@ -372,6 +372,16 @@ class Mapper4to6 implements Xlat4to6Mapper {
   remote4(v4: number, out: Uint8Array, off: number): boolean {
     return this.nat._embed(v4, out, off);
   }
+  remote4At(b: Uint8Array, at: number, out: Uint8Array, off: number): boolean {
+    return this.nat._embedAt(b, at, out, off);
+  }
+  local4At(b: Uint8Array, at: number, proto: number, port: number, out: Uint8Array, off: number): number {
+    if (off === 24) {
+      this.nat._writeAddr6(this.bib, out, off);
+      return port === NO_PORT ? port : this.nat._port6(this.bib);
+    }
+    return this.nat._inner4(rd32(b, at) >>> 0, proto, port, out, off);
+  }
   local4(v4: number, proto: number, port: number, out: Uint8Array, off: number): number {
     if (off === 24) {
       this.nat._writeAddr6(this.bib, out, off);
@@ -582,6 +592,12 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private readonly poolContiguous: boolean;
   private readonly m6: Mapper6to4;
   private readonly m4: Mapper4to6;
+  /** The prefix with a zero IPv4 address (RFC 6052 §2.2): a template for embedding from bytes. */
+  private readonly embedTemplate = new Uint8Array(16);
+  /** Where the four IPv4 address bytes sit in an IPv6 address under the prefix (RFC 6052 §2.2). */
+  private readonly v4At = new Int32Array(4);
+  /** The Well-Known Prefix without `allowNonGlobal`: only global IPv4 addresses (RFC 6052 §3.1). */
+  private readonly onlyGlobal: boolean;
   private readonly wheel: TimerWheel;
   private defrag4: Defragmenter | undefined;
   private innerMiss = false;
@@ -646,6 +662,14 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   constructor(options: Nat64Options) {
     super();
     this.o = resolveOptions(options);
+    const pfx = this.o.prefix;
+    pfx.embed(0, this.embedTemplate, 0);
+    const probe = new Uint8Array(16);
+    for (let k = 0; k < 4; k++) {
+      pfx.embed(0xff << (24 - 8 * k), probe, 0);
+      this.v4At[k] = probe.findIndex((x, i) => x !== this.embedTemplate[i]);
+    }
+    this.onlyGlobal = pfx.wellKnown && !pfx.allowNonGlobal;
     const o = this.o;
     this.clock = o.clock;
     this.tcpTimers = {
@@ -660,6 +684,8 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       ipv6Mtu: o.ipv6Mtu,
       icmpSource4: o.poolText[0],
       icmpSource6: o.inside.address(),
+      // The device contract lets a receiver rewrite the buffer: IPv6 → IPv4 without a payload copy.
+      inPlace6to4: true,
     });
     this.translatorStats = this.xlat.stats;
     for (const [k] of TRANSLATOR_DROPS) this.shadow[k] = 0;
@@ -1138,12 +1164,19 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       this.drops[nh === 44 ? 'fragment' : 'malformed']++;
       return;
     }
-    const r4u = this._remote6(pkt, 24);
-    if (r4u < 0) {
+    // The destination's IPv4 address, read from the bytes as an int32 (as in the tables): a uint32
+    // returned from a call that is not inlined would be a heap number, one allocation per packet.
+    const pfx = this.o.prefix;
+    if (!pfx.matches(pkt, 24)) {
       this.drops['not-for-us']++;
       return;
     }
-    const r4 = r4u | 0; // int32 in the tables
+    const e = this.v4At;
+    const r4 = (pkt[24 + e[0]] << 24) | (pkt[24 + e[1]] << 16) | (pkt[24 + e[2]] << 8) | pkt[24 + e[3]];
+    if (this.onlyGlobal && !pfx.allowed(r4 >>> 0)) {
+      this.drops['not-for-us']++;
+      return;
+    }
     let slot: number;
     let sport: number;
     let dport = 0;
@@ -1264,7 +1297,13 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
           ok = this.xlat.translate6to4(piece, m, this.emit4, this.reply6) && ok;
         }
     } else {
-      ok = this.xlat.translate6to4(pkt, m, this.emit4, this.reply6);
+      // Reassembled (ICMPv6 included, which is never split again): DF stays clear (RFC 7915 §5.1).
+      this.xlat.arrivedFragmented = fragMax > 0;
+      try {
+        ok = this.xlat.translate6to4(pkt, m, this.emit4, this.reply6);
+      } finally {
+        this.xlat.arrivedFragmented = false;
+      }
     }
     const queue = this.hairpinQueue;
     this.hairpinQueue = null;
@@ -1540,6 +1579,19 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const p = this.o.prefix;
     if (!p.allowed(v4 >>> 0)) return false;
     p.embed(v4 >>> 0, out, off);
+    return true;
+  }
+
+  /** @internal {@link _embed} for the IPv4 address at `b[at..at+4)`, kept as bytes. */
+  _embedAt(b: Uint8Array, at: number, out: Uint8Array, off: number): boolean {
+    if (this.onlyGlobal && !this.o.prefix.allowed(rd32(b, at) >>> 0)) return false;
+    const t = this.embedTemplate;
+    for (let k = 0; k < 16; k++) out[off + k] = t[k];
+    const e = this.v4At;
+    out[off + e[0]] = b[at];
+    out[off + e[1]] = b[at + 1];
+    out[off + e[2]] = b[at + 2];
+    out[off + e[3]] = b[at + 3];
     return true;
   }
 

@@ -72,6 +72,10 @@ export const C_BYTES_OUT = 1;
 export const C_PKTS_IN = 2;
 /** Index of bytesIn. */
 export const C_BYTES_IN = 3;
+/** Index of the packets translated by the NAT's fast paths (internal: benchmarks check it). */
+export const C_FAST_PATH = 4;
+/** Length of the hot counter array. */
+export const HOT_COUNTERS = 5;
 
 /**
  * Fresh counters; `active` reads the live counts. The per-packet counters live in `hot` (a

@@ -10,7 +10,10 @@
  * stands for a local node is a pool / EAM / BIB address).
  *
  * Translation writes into the translator's own scratch buffer and emits a view of it: the input
- * packet is not modified, and handlers that keep a packet copy it (the device contract).
+ * packet is not modified, and handlers that keep a packet copy it (the device contract). With
+ * `inPlace6to4`, IPv6 → IPv4 non-ICMP packets that fit the IPv4 MTU are instead rewritten in
+ * the input buffer (the IPv4 header over the end of the IPv6 header, payload untouched, transport
+ * checksum adjusted incrementally) and emitted as a view of it: no payload copy.
  */
 import type { PacketHandler } from '@l3kit/core';
 import {
@@ -43,6 +46,18 @@ export interface Xlat4to6Mapper {
    * at `out[off]` and return the port to use (the same one when unchanged), or -2 to drop.
    */
   local4(v4: number, proto: number, port: number, out: Uint8Array, off: number): number;
+  /**
+   * Optional: {@link remote4} for the address at `b[at..at+4)`, used for the outer source of
+   * non-ICMP packets when present. A mapper on a hot path implements it to keep addresses as
+   * bytes: a uint32 above 2^30 passed to a call that is not inlined is a heap number, one
+   * allocation per packet.
+   */
+  remote4At?(b: Uint8Array, at: number, out: Uint8Array, off: number): boolean;
+  /**
+   * Optional: {@link local4} for the address at `b[at..at+4)`, used for the outer destination of
+   * non-ICMP packets when present (see {@link remote4At}).
+   */
+  local4At?(b: Uint8Array, at: number, proto: number, port: number, out: Uint8Array, off: number): number;
 }
 
 /** Where an {@link Xlat6to4Mapper} puts an IPv4 address and port. */
@@ -78,6 +93,13 @@ export interface TranslatorOptions {
    * its checksum cannot be computed without reassembly) or drop all (RFC 7915 §4.5).
    */
   udpZeroChecksum?: 'compute' | 'drop';
+  /**
+   * Translate IPv6 → IPv4 TCP / UDP / other non-ICMP packets in the input buffer (the device
+   * contract lets a receiver rewrite it): the IPv4 header is written over the end of the IPv6
+   * header and the payload is not copied. The emitted packet is then a view of the input. Default
+   * false: the input is left untouched and the output is built in a scratch buffer.
+   */
+  inPlace6to4?: boolean;
   /** Source of ICMPv4 errors the translator itself sends (TTL exceeded, fragmentation needed). */
   icmpSource4?: string;
   /** Source of ICMPv6 errors the translator itself sends. */
@@ -148,15 +170,24 @@ export class Translator {
   private readonly ipv4Mtu: number;
   private readonly copyTc: boolean;
   private readonly udpZeroCompute: boolean;
+  private readonly inPlace: boolean;
   private readonly icmpSource4: string | undefined;
   private readonly icmpSource6: string | undefined;
   private readonly out = new Uint8Array(SCRATCH);
   private readonly views: Uint8Array[] = [];
+  private placedFor: Uint8Array | null = null;
+  private placedView: Uint8Array = new Uint8Array(0);
   private readonly v4 = Ipv4Packet.empty();
   private readonly v6 = Ipv6Packet.empty();
   private readonly chain = new Ipv6HeaderChain();
   private readonly mapped = new XlatMapResult();
   private nextId = 1;
+  /**
+   * Set by a caller that reassembled the IPv6 datagram before translating it: RFC 7915 §5.1 gives
+   * a packet that arrived with a Fragment header DF = 0, so the result may be fragmented for the
+   * IPv4 next hop instead of being refused with Packet Too Big.
+   */
+  arrivedFragmented = false;
 
   constructor(options: TranslatorOptions = {}) {
     this.lowestIpv6Mtu = options.lowestIpv6Mtu ?? 1280;
@@ -167,6 +198,7 @@ export class Translator {
     if (this.ipv4Mtu < 68) throw new RangeError('the IPv4 MTU must be at least 68 (RFC 791)');
     this.copyTc = (options.trafficClass ?? 'copy') === 'copy';
     this.udpZeroCompute = (options.udpZeroChecksum ?? 'compute') === 'compute';
+    this.inPlace = options.inPlace6to4 ?? false;
     this.icmpSource4 = options.icmpSource4;
     this.icmpSource6 = options.icmpSource6;
   }
@@ -208,12 +240,21 @@ export class Translator {
       if (len < 0) return false;
     } else {
       len = total - hl;
-      out.set(pkt.subarray(hl, total), start);
+      // Copy the whole input so that its data lands at `start` (the IPv4 header falls in the
+      // IPv6 header area, overwritten below): `set` of a whole array needs no subarray view.
+      if (start >= hl && start - hl + pkt.length <= out.length) out.set(pkt, start - hl);
+      else out.set(pkt.subarray(hl, total), start);
       // Addresses (and the local port) first, then fix the transport checksum for them.
-      if (!mapper.remote4(ip.src, out, 8)) return this.drop('dropUnmapped');
+      // Addresses go to the mapper as bytes when it can take them (no heap numbers, see remote4At).
+      const mapped =
+        mapper.remote4At !== undefined ? mapper.remote4At(pkt, 12, out, 8) : mapper.remote4(ip.src, out, 8);
+      if (!mapped) return this.drop('dropUnmapped');
       const hasPorts = firstPart && ((proto === 6 && len >= 20) || (proto === 17 && len >= 8));
       const oldPort = hasPorts ? (pkt[hl + 2] << 8) | pkt[hl + 3] : NO_PORT;
-      const port = mapper.local4(ip.dst, proto, oldPort, out, 24);
+      const port =
+        mapper.local4At !== undefined
+          ? mapper.local4At(pkt, 16, proto, oldPort, out, 24)
+          : mapper.local4(ip.dst, proto, oldPort, out, 24);
       if (port === -2) return this.drop('dropUnmapped');
       if (hasPorts) {
         const ckOff = start + (proto === 6 ? 16 : 6);
@@ -475,48 +516,57 @@ export class Translator {
       if (len < 0) return false;
     } else {
       len = end - dataStart;
-      out.set(pkt.subarray(dataStart, end), o4);
       const hasPorts = first && ((proto === 6 && len >= 20) || (proto === 17 && len >= 8));
       if (first && (proto === 6 || proto === 17) && !hasPorts) return this.drop('dropMalformed');
       const oldPort = hasPorts ? (pkt[dataStart] << 8) | pkt[dataStart + 1] : NO_PORT;
       if (!mapper.local6(pkt, 8, proto, oldPort, res)) return this.drop('dropUnmapped');
       const dst4 = mapper.remote6(pkt, 24);
       if (dst4 < 0) return this.drop('dropUnmapped');
-      writeU32(out, 12, res.addr);
-      writeU32(out, 16, dst4);
+      const src4 = res.addr;
+      const port = res.port;
+      // Transport checksum: remove the IPv6 addresses and old port, add the IPv4 ones and new port.
+      let ckOff = -1;
+      let ck = 0;
       if (hasPorts) {
-        const ckOff = o4 + (proto === 6 ? 16 : 6);
-        const oldCk = (out[ckOff] << 8) | out[ckOff + 1];
+        ckOff = proto === 6 ? 16 : 6;
+        const oldCk = (pkt[dataStart + ckOff] << 8) | pkt[dataStart + ckOff + 1];
         if (proto === 17 && oldCk === 0) return this.drop('dropUdpZeroChecksum'); // illegal in IPv6
-        writeU16(out, o4, res.port);
         const removed = onesSum(pkt, 8, 32, oldPort);
-        const added = onesSum(out, 12, 8, res.port);
-        let ck = adjust(oldCk, removed, added);
+        const added = (src4 >>> 16) + (src4 & 0xffff) + (dst4 >>> 16) + (dst4 & 0xffff) + port;
+        ck = adjust(oldCk, removed, added);
         if (proto === 17 && ck === 0) ck = 0xffff;
-        writeU16(out, ckOff, ck);
       }
+      const total = IPV4_HEADER + len;
+      if (this.inPlace && total <= this.ipv4Mtu) {
+        // In place (the device contract lets a receiver rewrite the buffer): the IPv4 header is
+        // 20 bytes shorter than the IPv6 header, so it goes over the last 20 bytes before the
+        // data, and the data does not move. Everything read from the IPv6 header and extension
+        // headers was read above; the chain's fields are parsed copies.
+        if (hasPorts) {
+          writeU16(pkt, dataStart, port);
+          writeU16(pkt, dataStart + ckOff, ck);
+        }
+        const h = dataStart - IPV4_HEADER;
+        this.writeIpv4Header(pkt, h, total, proto, hasFrag);
+        writeU32(pkt, h + 12, src4);
+        writeU32(pkt, h + 16, dst4);
+        finishHeader4(pkt, h);
+        this.stats.translated6to4++;
+        emit(this.inPlaceView(pkt, h, total));
+        return true;
+      }
+      // In the scratch buffer (and then fragmented or refused when too big for the IPv4 next hop).
+      out.set(pkt.subarray(dataStart, end), o4);
+      if (hasPorts) {
+        writeU16(out, o4, port);
+        writeU16(out, o4 + ckOff, ck);
+      }
+      writeU32(out, 12, src4);
+      writeU32(out, 16, dst4);
     }
     const total = IPV4_HEADER + len;
-    // The IPv4 header (RFC 7915 §5.1).
-    const tc = this.copyTc ? ip.trafficClass : 0;
-    out[0] = 0x45;
-    out[1] = tc;
-    writeU16(out, 2, total);
-    let df: boolean;
-    if (hasFrag) {
-      writeU16(out, 4, chain.fragmentId & 0xffff);
-      df = false;
-      writeU16(out, 6, (chain.moreFragments ? 0x2000 : 0) | (fragOff >> 3));
-    } else {
-      writeU16(out, 4, this.newId());
-      df = total > DF_THRESHOLD;
-      writeU16(out, 6, df ? 0x4000 : 0);
-    }
-    out[8] = ip.hopLimit - 1;
-    out[9] = proto;
-    out[10] = 0;
-    out[11] = 0;
-    writeU16(out, 10, finishChecksum(onesSum(out, 0, IPV4_HEADER, 0)));
+    const df = this.writeIpv4Header(out, 0, total, proto, hasFrag);
+    finishHeader4(out, 0);
     if (total > this.ipv4Mtu) {
       if (df) {
         this.reply6(pkt, 2, 0, Math.max(1280, this.ipv4Mtu + 20), reply);
@@ -667,6 +717,53 @@ export class Translator {
 
   // ================================ helpers ================================
 
+  /**
+   * Writes the IPv4 header of a translated packet at `b[h..h+20)` (RFC 7915 §5.1) from the IPv6
+   * header bound to `this.v6` and the parsed chain: TOS, length, ID / fragment fields (the
+   * Fragment Header's, or a new ID with DF set above 1260 bytes), TTL − 1 and protocol. The
+   * caller writes the addresses, then the checksum ({@link finishHeader4}). Returns whether DF is set.
+   */
+  private writeIpv4Header(b: Uint8Array, h: number, total: number, proto: number, hasFrag: boolean): boolean {
+    const ip = this.v6;
+    const chain = this.chain;
+    const ttl = ip.hopLimit - 1;
+    const tc = this.copyTc ? ip.trafficClass : 0;
+    let df = false;
+    let id: number;
+    let fw: number;
+    if (hasFrag) {
+      id = chain.fragmentId & 0xffff;
+      fw = (chain.moreFragments ? 0x2000 : 0) | (chain.fragmentOffset >> 3);
+    } else {
+      id = this.newId();
+      df = !this.arrivedFragmented && total > DF_THRESHOLD;
+      fw = df ? 0x4000 : 0;
+    }
+    b[h] = 0x45;
+    b[h + 1] = tc;
+    writeU16(b, h + 2, total);
+    writeU16(b, h + 4, id);
+    writeU16(b, h + 6, fw);
+    b[h + 8] = ttl;
+    b[h + 9] = proto;
+    return df;
+  }
+
+  /**
+   * The view `pkt[h..h+len)` of a packet translated in place. The last one is kept: a receiver
+   * that reads every packet into the same array (a TUN read loop) costs no allocation. A cache
+   * per input array (a WeakMap) was measured slower than the allocation with 10,000 arrays.
+   */
+  private inPlaceView(pkt: Uint8Array, h: number, len: number): Uint8Array {
+    let v = this.placedView;
+    if (this.placedFor !== pkt || v.length !== len || v.byteOffset !== pkt.byteOffset + h) {
+      v = pkt.subarray(h, h + len);
+      this.placedFor = pkt;
+      this.placedView = v;
+    }
+    return v;
+  }
+
   /** Emits the IPv6 packet in `out` (fixed header at 0, data at `dataStart..dataEnd`) as fragments of ≤ `mtu`. */
   private fragment6(
     dataStart: number,
@@ -791,6 +888,13 @@ function adjust(ck: number, removed: number, added: number): number {
 /** Pseudo-header sum for the IPv6 header at `out[0..40)` with upper-layer length `len`. */
 function pseudoHeaderSum6Raw(out: Uint8Array, proto: number, len: number): number {
   return pseudoHeaderSum6(out, 0, proto, len);
+}
+
+/** Computes and stores the checksum of the IPv4 header at `b[h..h+20)`. */
+function finishHeader4(b: Uint8Array, h: number): void {
+  b[h + 10] = 0;
+  b[h + 11] = 0;
+  writeU16(b, h + 10, finishChecksum(onesSum(b, h, IPV4_HEADER, 0)));
 }
 
 function writeU16(b: Uint8Array, o: number, v: number): void {

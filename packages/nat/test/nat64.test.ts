@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type L3Device, ManualClock, type PacketHandler } from '@l3kit/core';
 import { assertChecksums, verifyPacket } from '@l3kit/testkit';
-import { buildPacket, formatIpv4, formatIpv6 } from '@l3kit/wire';
+import { buildPacket, formatIpv4, formatIpv6, parseIpv6 } from '@l3kit/wire';
 import fc from 'fast-check';
 import { Defragmenter } from '../src/defrag.js';
 import { fragmentIpv4, fragmentIpv6 } from '../src/fragment.js';
@@ -823,5 +823,91 @@ describe('Nat64 state details', () => {
     assert.equal(got.length, 1);
     assert.equal(dst6(got[0]), H2);
     again.close();
+  });
+});
+
+describe('Nat64 fast path: IPv6 → IPv4 in the input buffer', () => {
+  it('emits a translated TCP segment as a view of the buffer it was given, with the Well-Known Prefix too', () => {
+    // Under the Well-Known Prefix only global IPv4 addresses may be embedded (RFC 6052 §3.1).
+    for (const [prefix, remote] of [
+      [PREFIX, R1],
+      ['64:ff9b::/96', '93.184.216.34'],
+    ]) {
+      const clock = new ManualClock(1_000_000);
+      const nat = new Nat64({
+        prefix,
+        inside: '2001:db8::1/64',
+        outside: `${POOL}/24`,
+        clock,
+        maintainIntervalMs: 0,
+      });
+      const seen: Uint8Array[] = [];
+      nat.outside().setHandler((p) => {
+        assertChecksums(p, 'packet emitted on the IPv4 side');
+        seen.push(p);
+      });
+      const syn = buildPacket({
+        src: H1,
+        dst: nat.ipv6Of(remote),
+        tcp: { srcPort: 40000, dstPort: 80, flags: 0x02, seq: 1 },
+        payload: 'hello',
+      });
+      nat.inside().send(syn);
+      assert.equal(seen.length, 1);
+      const v4 = seen[0];
+      assert.equal(v4.buffer, syn.buffer, 'no copy: the IPv4 packet is written over the IPv6 header');
+      assert.equal(v4.length, syn.length - 20);
+      assert.equal(formatIpv4(((v4[12] << 24) | (v4[13] << 16) | (v4[14] << 8) | v4[15]) >>> 0), POOL);
+      assert.equal(formatIpv4(((v4[16] << 24) | (v4[17] << 16) | (v4[18] << 8) | v4[19]) >>> 0), remote);
+      assert.equal(new TextDecoder().decode(v4.subarray(40)), 'hello');
+      nat.close();
+    }
+  });
+
+  it('refuses a destination under the Well-Known Prefix that embeds a non-global IPv4 address (RFC 6052 §3.1)', () => {
+    const clock = new ManualClock(1_000_000);
+    const nat = new Nat64({
+      prefix: '64:ff9b::/96',
+      inside: '2001:db8::1/64',
+      outside: `${POOL}/24`,
+      clock,
+      maintainIntervalMs: 0,
+    });
+    let n = 0;
+    nat.outside().setHandler(() => n++);
+    nat.inside().send(
+      buildPacket({
+        src: H1,
+        dst: '64:ff9b::a00:1',
+        tcp: { srcPort: 40000, dstPort: 80, flags: 0x02, seq: 1 },
+      }),
+    );
+    assert.equal(n, 0);
+    assert.equal(nat.stats.drops['not-for-us'], 1);
+    nat.close();
+  });
+});
+
+describe('Nat64 addresses from bytes for every RFC 6052 prefix length', () => {
+  it('extracts the IPv4 destination and embeds the IPv4 source at the right bytes for /32 to /96', () => {
+    for (const prefix of [
+      '2001:db9::/32',
+      '2001:db9:100::/40',
+      '2001:db9:122::/48',
+      '2001:db9:122:300::/56',
+      '2001:db9:122:344::/64',
+      '2001:db9:122:344::/96',
+    ]) {
+      const r = rig({ prefix });
+      r.send6(buildPacket({ src: H1, dst: r.v6(R1), udp: { srcPort: 5000, dstPort: 53 }, payload: 'q' }));
+      const q = r.one4();
+      assert.equal(formatIpv4(((q[16] << 24) | (q[17] << 16) | (q[18] << 8) | q[19]) >>> 0), R1, prefix);
+      const port = (q[20] << 8) | q[21];
+      r.send4(buildPacket({ src: R1, dst: POOL, udp: { srcPort: 53, dstPort: port }, payload: 'a' }));
+      const a = r.one6();
+      assert.equal(formatIpv6(a, 8), formatIpv6(parseIpv6(r.v6(R1)) as Uint8Array, 0), prefix);
+      assert.equal(formatIpv6(a, 24), H1);
+      r.nat.close();
+    }
   });
 });

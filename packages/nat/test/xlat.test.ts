@@ -17,7 +17,7 @@ import {
   pseudoHeaderSum6,
 } from '@l3kit/wire';
 import fc from 'fast-check';
-import { fragmentIpv4 } from '../src/fragment.js';
+import { fragmentIpv4, fragmentIpv6 } from '../src/fragment.js';
 import { Rfc6052Prefix } from '../src/rfc6052.js';
 import {
   NO_PORT,
@@ -891,5 +891,188 @@ describe('Translator robustness', () => {
     assert.equal(r.length, orig.length);
     assert.deepEqual(r.subarray(40), orig.subarray(40));
     assert.equal(r[7], orig[7] - 2);
+  });
+});
+
+describe('In-place IPv6 → IPv4 translation (inPlace6to4) and byte-based mappers', () => {
+  /** Translates `pkt` with a fresh translator; returns the emitted packet as given (not copied). */
+  function once(pkt: Uint8Array, opts: TranslatorOptions, m: Xlat6to4Mapper = portShift) {
+    const x = new Translator({ icmpSource6: '2001:db8:ffff::1', ...opts });
+    const emitted: Uint8Array[] = [];
+    const ok = x.translate6to4(
+      pkt,
+      m,
+      (p) => emitted.push(p),
+      () => {},
+    );
+    return { ok, emitted, x };
+  }
+  const tcp6 = () =>
+    buildPacket({
+      src: '2001:db8::7',
+      dst: v6('198.51.100.9'),
+      hopLimit: 33,
+      tcp: { srcPort: 40000, dstPort: 443, flags: 0x18, seq: 5, ack: 9 },
+      payload: new Uint8Array(1000).fill(0x5a),
+    });
+  const udp6 = () =>
+    buildPacket({
+      src: '2001:db8::7',
+      dst: v6('198.51.100.9'),
+      udp: { srcPort: 5353, dstPort: 53 },
+      payload: 'in place',
+    });
+
+  it('rewrites a TCP or UDP packet in its own buffer, byte for byte as the scratch-buffer translation', () => {
+    for (const make of [tcp6, udp6]) {
+      const expected = once(make(), {}).emitted[0].slice();
+      const input = make();
+      const r = once(input, { inPlace6to4: true });
+      assert.equal(r.ok, true);
+      assert.equal(r.emitted.length, 1);
+      const out = r.emitted[0];
+      assert.equal(out.buffer, input.buffer, 'a view of the input buffer');
+      assert.equal(out.byteOffset, input.byteOffset + 20, 'the IPv4 header ends where the IPv6 header ended');
+      assert.deepEqual(out, expected);
+      assertChecksums(out, 'in-place IPv4 packet');
+      assert.equal(ip4(out).src, parseIpv4('203.0.113.1'));
+      assert.equal(ip4(out).dst, parseIpv4('198.51.100.9'));
+    }
+  });
+
+  it('translates fragments in place with the Fragment header ID, offset and MF (RFC 7915 §5.1.1)', () => {
+    const whole = buildPacket({
+      src: '2001:db8::7',
+      dst: v6('198.51.100.9'),
+      udp: { srcPort: 5353, dstPort: 53 },
+      payload: new Uint8Array(2000).fill(7),
+    });
+    const pieces = fragmentIpv6(whole, 1280, 0x1234abcd) as Uint8Array[];
+    assert.ok(Array.isArray(pieces) && pieces.length === 2);
+    for (const piece of pieces) {
+      const expected = once(piece.slice(), {}).emitted[0].slice();
+      const r = once(piece, { inPlace6to4: true });
+      assert.equal(r.emitted.length, 1);
+      assert.equal(r.emitted[0].buffer, piece.buffer);
+      assert.equal(
+        r.emitted[0].byteOffset,
+        piece.byteOffset + 48 - 20,
+        'over the end of the Fragment header',
+      );
+      assert.deepEqual(r.emitted[0], expected);
+      assert.equal(ip4(r.emitted[0]).identification, 0xabcd);
+      assertChecksums(r.emitted[0], 'in-place IPv4 fragment');
+    }
+  });
+
+  it('leaves the input alone when the packet must be fragmented for the IPv4 MTU, or is ICMPv6', () => {
+    // A whole packet above 1260 bytes would get DF (and Packet Too Big): use a fragment (DF clear).
+    const frag = (
+      fragmentIpv6(
+        buildPacket({
+          src: '2001:db8::7',
+          dst: v6('198.51.100.9'),
+          udp: { srcPort: 1, dstPort: 2 },
+          payload: new Uint8Array(3000),
+        }),
+        1500,
+        9,
+      ) as Uint8Array[]
+    )[0];
+    const fragCopy = frag.slice();
+    const r = once(frag, { inPlace6to4: true, ipv4Mtu: 576 });
+    assert.ok(r.emitted.length > 1, 'fragmented');
+    assert.deepEqual(frag, fragCopy, 'input untouched');
+    for (const f of r.emitted) assertChecksums(f, 'IPv4 fragment');
+    const echo = buildPacket({
+      src: '2001:db8::7',
+      dst: v6('198.51.100.9'),
+      icmpv6: { type: 128, code: 0, identifier: 7, sequence: 1, data: new Uint8Array(8).fill(1) },
+    });
+    const echoCopy = echo.slice();
+    const e = once(echo, { inPlace6to4: true });
+    assert.equal(e.emitted.length, 1);
+    assert.deepEqual(echo, echoCopy, 'ICMPv6 is built in the scratch buffer');
+    assertChecksums(e.emitted[0], 'ICMP echo');
+  });
+
+  it('never emits a bad checksum in place for arbitrary ports, addresses and payloads', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 65535 }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.boolean(),
+        (port, v4, payload, udp) => {
+          const pkt = buildPacket({
+            src: '2001:db8::9',
+            dst: prefix.format(v4),
+            ...(udp
+              ? { udp: { srcPort: port, dstPort: 80 } }
+              : { tcp: { srcPort: port, dstPort: 80, flags: 0x10, seq: 1, ack: 1 } }),
+            payload,
+          });
+          const r = once(pkt, { inPlace6to4: true });
+          assert.equal(r.emitted.length, 1);
+          assertChecksums(r.emitted[0], 'in-place packet');
+          assert.equal(ip4(r.emitted[0]).dst, v4);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('gives the same IPv6 packet whether the mapper takes addresses as numbers or as bytes', () => {
+    const calls: string[] = [];
+    const bytes: Xlat4to6Mapper = {
+      remote4: () => assert.fail('remote4At should be used'),
+      local4: () => assert.fail('local4At should be used'),
+      remote4At: (b, at, out, off) => {
+        calls.push(
+          `remote ${formatIpv4(((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0)}`,
+        );
+        prefix.embed(((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0, out, off);
+        return true;
+      },
+      local4At: (b, at, _proto, port, out, off) => {
+        calls.push(
+          `local ${formatIpv4(((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0)}`,
+        );
+        prefix.embed(((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0, out, off);
+        return port;
+      },
+    };
+    const p4 = () =>
+      buildPacket({
+        src: '198.51.100.9',
+        dst: '192.0.2.33',
+        options: new Uint8Array([1, 1, 1, 0]), // 24-byte header: the data moves by a different amount
+        tcp: { srcPort: 443, dstPort: 40000, flags: 0x10, seq: 1, ack: 1 },
+        payload: 'bytes',
+      });
+    const a = run();
+    a.to6(p4());
+    const b = run();
+    b.to6(p4(), bytes);
+    assert.deepEqual(calls, ['remote 198.51.100.9', 'local 192.0.2.33']);
+    assert.equal(b.out.length, 1);
+    assert.deepEqual(b.out[0], a.out[0]);
+    assertChecksums(b.out[0], 'IPv6 packet');
+  });
+
+  it('ignores bytes after the IPv4 Total Length when copying the data', () => {
+    const p = buildPacket({
+      src: '198.51.100.9',
+      dst: '192.0.2.33',
+      udp: { srcPort: 53, dstPort: 5353 },
+      payload: 'trailer follows',
+    });
+    const padded = new Uint8Array(p.length + 30).fill(0xee);
+    padded.set(p);
+    const t = run();
+    t.to6(padded);
+    assert.equal(t.out.length, 1);
+    assert.equal(t.out[0].length, 40 + p.length - 20);
+    assertChecksums(t.out[0], 'IPv6 packet');
   });
 });
