@@ -4,11 +4,11 @@
  * @packageDocumentation
  */
 export { Prefix } from '@l3kit/wire';
+export * from './capture.js';
 export * from './clock.js';
 export * from './device.js';
 export * from './errors.js';
-export * from './pipe.js';
 export * from './hub.js';
-export * from './capture.js';
-export * from './virtual-host.js';
 export * from './impairment.js';
+export * from './pipe.js';
+export * from './virtual-host.js';
