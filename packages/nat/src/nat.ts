@@ -624,6 +624,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     if (s < 0) return false;
     const sf = si[so + S_FLAGS];
     if ((sf & SF_REDIRECT) !== 0 || si[so + S_HELPER] !== 0) return false;
+    // A session a remote opened under loose filtering may not be the mapping behaviour's choice.
+    if ((sf & SF_INBOUND_ORIGIN) !== 0 && this.mapMode !== MAP_EIM) return false;
     if (proto === 6 && si[so + S_STATE] !== TCP_ESTABLISHED) return false;
     // ---- committed: refresh, count, rewrite (as outL4 does)
     const sd = T.sd;
@@ -954,6 +956,19 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const now = this.clock.now();
     const T = this.t;
     let s = T.findSessionOut(tid, proto, src, sp, dst, dp);
+    if (s >= 0 && this.mapMode !== MAP_EIM && (T.si[(s << 4) + S_FLAGS] & SF_INBOUND_ORIGIN) !== 0) {
+      // The session was opened by the remote, through a mapping that filtering looser than the
+      // mapping behaviour let it reach. If the behaviour already gives this host a mapping for
+      // that remote, that active mapping is reused (RFC 4787 §4.1); otherwise the answer leaves
+      // through the port the remote used.
+      const mm = this.mapMode;
+      const m0 = T.findMapping(tid, proto, src, sp, dst, mm === MAP_APDM ? dp : 0);
+      if (m0 >= 0 && m0 !== T.si[(s << 4) + S_MAP]) {
+        const s0 = T.findSession(m0, dst, dp);
+        s = s0 >= 0 ? s0 : this.outboundMiss(tid, proto, src, sp, dst, dp, m0, flags, pkt, total, now);
+        if (s < 0) return;
+      }
+    }
     if (s < 0) {
       const mm = this.mapMode;
       let m0 = T.findMapping(tid, proto, src, sp, mm === MAP_EIM ? 0 : dst, mm === MAP_APDM ? dp : 0);

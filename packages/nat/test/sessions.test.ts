@@ -129,9 +129,7 @@ describe('mappings and sessions', () => {
     rig.close();
   });
 
-  it('ADM with EIF: an inbound packet to another mapping does not move the active mapping of that remote', {
-    todo: 'NAT bug: outbound to R2 switches from its ADM mapping Y to mapping X after R2 sent one packet to X (EIF); RFC 4787 §4.1: the mapping for (H1:5000, R2) must be reused',
-  }, () => {
+  it('ADM with EIF: an inbound packet to another mapping does not move the active mapping of that remote', () => {
     const rig = new Rig({ mapping: 'address-dependent', filtering: 'endpoint-independent' });
     const x = rig.udpOut(H1, 5000, R1, 53).srcPort as number;
     const y = rig.udpOut(H1, 5000, R2, 53).srcPort as number;
@@ -141,9 +139,7 @@ describe('mappings and sessions', () => {
     rig.close();
   });
 
-  it('APDM with ADF: an inbound packet to another mapping does not move the active mapping of that remote port', {
-    todo: 'NAT bug: outbound to R1:54 switches from its APDM mapping X to mapping Y after R1:54 sent one packet to Y (allowed by ADF)',
-  }, () => {
+  it('APDM with ADF: an inbound packet to another mapping does not move the active mapping of that remote port', () => {
     const rig = new Rig({ mapping: 'address-and-port-dependent', filtering: 'address-dependent' });
     const x = rig.udpOut(H1, 5000, R1, 54).srcPort as number;
     const y = rig.udpOut(H1, 5000, R1, 53).srcPort as number;
