@@ -4,8 +4,9 @@
  * (embedded IP header, embedded transport checksum when the quoted bytes hold it, outer ICMP).
  */
 import {
-  checksum,
+  buildIcmpv4Error,
   foldSum,
+  formatIpv4,
   onesSum,
   readIpv4,
   updateChecksum16,
@@ -29,18 +30,14 @@ export function isTranslatedIcmpError(type: number): boolean {
   return type === 3 || type === 11 || type === 12;
 }
 
-/** Whether an ICMP type is any error type (never answer an error with an error). */
-export function isIcmpError(type: number): boolean {
-  return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
-}
-
 let ipIdent = 1;
 
 /**
- * Builds an ICMP error `type`/`code` from `src` to the sender of `orig` (its source address),
- * quoting the original IP header and as much of it as fits in 576 bytes (RFC 1812 §4.3.2.3).
- * `rest` is the 32-bit "unused / next-hop MTU / pointer" word. Returns `null` when the original
- * must not be answered (an ICMP error, a non-first fragment, a broadcast / multicast source).
+ * Builds an ICMP error `type`/`code` from the NAT's address `src` to the sender of `orig`, with
+ * `buildIcmpv4Error` of `@l3kit/wire` (quote within 576 bytes, RFC 1812 §4.3.2.3; `null` when
+ * the original must not be answered). `mtu` is the next-hop MTU of a 3/4. The NAT numbers the
+ * IP IDs of the errors it sends. `origTotal` is the original's Total Length (bytes beyond it are
+ * not quoted).
  */
 export function buildIcmpError(
   orig: Uint8Array,
@@ -48,42 +45,17 @@ export function buildIcmpError(
   src: number,
   type: number,
   code: number,
-  rest = 0,
+  mtu = 0,
 ): Uint8Array | null {
-  const hl = (orig[0] & 0x0f) << 2;
-  if (origTotal < hl) return null;
-  const fragOff = ((orig[6] & 0x1f) << 8) | orig[7];
-  if (fragOff !== 0) return null;
-  const origSrc = readIpv4(orig, 12);
-  if (origSrc === 0 || origSrc >>> 28 === 0xe || origSrc === 0xffffffff) return null;
-  if (orig[9] === 1 && origTotal >= hl + 1 && isIcmpError(orig[hl])) return null;
-  const quote = Math.min(origTotal, 576 - 28);
-  const out = new Uint8Array(28 + quote);
-  out[0] = 0x45;
-  out[2] = out.length >>> 8;
-  out[3] = out.length & 0xff;
   const id = ipIdent;
   ipIdent = (ipIdent + 1) & 0xffff;
-  out[4] = id >>> 8;
-  out[5] = id & 0xff;
-  out[8] = 64;
-  out[9] = 1;
-  writeIpv4(out, 12, src);
-  writeIpv4(out, 16, origSrc);
-  const ipCk = checksum(out, 0, 20);
-  out[10] = ipCk >>> 8;
-  out[11] = ipCk & 0xff;
-  out[20] = type;
-  out[21] = code;
-  out[24] = rest >>> 24;
-  out[25] = (rest >>> 16) & 0xff;
-  out[26] = (rest >>> 8) & 0xff;
-  out[27] = rest & 0xff;
-  out.set(orig.subarray(0, quote), 28);
-  const ck = checksum(out, 20, out.length - 20);
-  out[22] = ck >>> 8;
-  out[23] = ck & 0xff;
-  return out;
+  return buildIcmpv4Error(orig.length > origTotal ? orig.subarray(0, origTotal) : orig, {
+    src: formatIpv4(src >>> 0),
+    type,
+    code,
+    mtu: type === 3 && code === 4 ? mtu : undefined,
+    identification: id,
+  });
 }
 
 /** Parsed position of the packet quoted in an ICMP error (filled by {@link parseEmbedded}). */
