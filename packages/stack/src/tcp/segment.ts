@@ -1,5 +1,6 @@
 /**
- * TCP header encode / decode (RFC 9293 §3.1) with the options the stack uses: MSS (RFC 9293),
+ * TCP header encode (RFC 9293 §3.1), and decode through the views of `@l3kit/wire`, with the
+ * options the stack uses: MSS (RFC 9293),
  * Window Scale (RFC 7323), SACK-Permitted and SACK (RFC 2018).
  *
  * ```
@@ -19,6 +20,8 @@
  * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  * ```
  */
+
+import { TcpOptions, TcpSegment } from '@l3kit/wire';
 
 const SRC_PORT = 0;
 const DST_PORT = 2;
@@ -44,7 +47,6 @@ export const TcpFlag = {
   URG: 0x20,
 } as const;
 
-const OPT_END = 0;
 const OPT_NOP = 1;
 const OPT_MSS = 2;
 const OPT_WSCALE = 3;
@@ -76,47 +78,31 @@ export class RxSegment {
   readonly sack: number[] = [];
 }
 
+/** Wire views reused for every received segment (no allocation per packet). */
+const rxView = TcpSegment.empty();
+const rxOptions = new TcpOptions();
+
 /**
- * Parses the TCP header at `buf[off..off+len)` into `seg`. Returns false when the header is
- * malformed (data offset out of range, bad option lengths). Does not check the checksum.
+ * Parses the TCP header at `buf[off..off+len)` into `seg` with the views of `@l3kit/wire`.
+ * Returns false when the header is malformed (data offset out of range, bad option lengths).
+ * Does not check the checksum.
  */
 export function parseTcp(buf: Uint8Array, off: number, len: number, seg: RxSegment): boolean {
-  if (len < TCP_HEADER_LEN) return false;
-  const hl = (buf[off + DATA_OFF] >> 4) << 2;
-  if (hl < TCP_HEADER_LEN || hl > len) return false;
-  seg.srcPort = (buf[off + SRC_PORT] << 8) | buf[off + SRC_PORT + 1];
-  seg.dstPort = (buf[off + DST_PORT] << 8) | buf[off + DST_PORT + 1];
-  seg.seq = read32(buf, off + SEQ);
-  seg.ack = read32(buf, off + ACK_NUM);
-  seg.flags = buf[off + FLAGS] & 0x3f;
-  seg.window = (buf[off + WINDOW] << 8) | buf[off + WINDOW + 1];
+  if (!rxView.rebind(buf, off, off + len) || !rxOptions.parse(rxView)) return false;
+  seg.srcPort = rxView.srcPort;
+  seg.dstPort = rxView.dstPort;
+  seg.seq = rxView.seq;
+  seg.ack = rxView.ack;
+  seg.flags = rxView.flags & 0x3f;
+  seg.window = rxView.window;
   seg.buf = buf;
-  seg.dataOff = off + hl;
-  seg.dataLen = len - hl;
-  seg.mss = -1;
-  seg.wscale = -1;
-  seg.sackPermitted = false;
+  seg.dataOff = off + rxView.headerLen;
+  seg.dataLen = len - rxView.headerLen;
+  seg.mss = rxOptions.mss;
+  seg.wscale = rxOptions.windowScale < 0 ? -1 : Math.min(rxOptions.windowScale, 14);
+  seg.sackPermitted = rxOptions.sackPermitted;
   seg.sack.length = 0;
-  let i = off + TCP_HEADER_LEN;
-  const end = off + hl;
-  while (i < end) {
-    const kind = buf[i];
-    if (kind === OPT_END) break;
-    if (kind === OPT_NOP) {
-      i++;
-      continue;
-    }
-    if (i + 1 >= end) return false;
-    const olen = buf[i + 1];
-    if (olen < 2 || i + olen > end) return false;
-    if (kind === OPT_MSS && olen === 4) seg.mss = (buf[i + 2] << 8) | buf[i + 3];
-    else if (kind === OPT_WSCALE && olen === 3) seg.wscale = Math.min(buf[i + 2], 14);
-    else if (kind === OPT_SACK_PERMITTED && olen === 2) seg.sackPermitted = true;
-    else if (kind === OPT_SACK && olen >= 10 && (olen - 2) % 8 === 0) {
-      for (let j = i + 2; j < i + olen; j += 8) seg.sack.push(read32(buf, j), read32(buf, j + 4));
-    }
-    i += olen;
-  }
+  for (let k = 0; k < 2 * rxOptions.sackBlockCount; k++) seg.sack.push(rxOptions.sackBlocks[k]);
   return true;
 }
 
@@ -202,10 +188,6 @@ export function writeTcpHeader(
     }
   }
   return hl;
-}
-
-function read32(b: Uint8Array, o: number): number {
-  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
 }
 
 function write32(b: Uint8Array, o: number, v: number): void {
