@@ -16,6 +16,15 @@ export interface PortForwardOptions {
   tenant?: number;
   /** Outside address (default: the NAT's main outside address). */
   outsideIp?: string;
+  /** Who made it: `'static'` (default), `'upnp'`, `'pcp'`, `'natpmp'`, … (shown in records). */
+  origin?: string;
+  /** Free text (UPnP's NewPortMappingDescription). */
+  description?: string;
+  /**
+   * Lease in ms: the NAT removes the forward when it runs out (event `forward-expired`).
+   * Absent or 0: permanent.
+   */
+  leaseMs?: number;
 }
 
 /** A port forward as the NAT stores it: its record and its (forward-kind) mapping. */

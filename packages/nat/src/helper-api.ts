@@ -3,7 +3,9 @@
  * {@link NatHelper}s (FTP, SIP, PPTP, …); the NAT calls them for every packet of the connections
  * they match, in both directions, with the connection's mapping, tenant and direction.
  */
-import type { ExpectationRecord, MappingRecord } from './records.js';
+import type { Clock } from '@l3kit/core';
+import type { PortForwardOptions } from './forwards.js';
+import type { ExpectationRecord, ForwardRecord, MappingRecord } from './records.js';
 
 /** Direction of a packet through the NAT. */
 export type NatDirection = 'outbound' | 'inbound';
@@ -58,6 +60,11 @@ export interface NatHelper {
    * instead, or `null` to drop it (counted as `helper`).
    */
   onPacket(ctx: HelperPacketContext, host: NatHelperHost): Uint8Array | null | undefined;
+  /**
+   * Called when a connection this helper served ends (expired, closed, removed, or the helper was
+   * removed), so per-connection state kept by `connectionId` can be freed.
+   */
+  onClose?(connectionId: number): void;
 }
 
 /** Options of `nat.addExpectation`. */
@@ -108,4 +115,84 @@ export interface NatHelperHost {
   createMapping(opts: CreateMappingOptions): MappingRecord;
   sendInside(pkt: Uint8Array, tenant?: number): void;
   sendOutside(pkt: Uint8Array): void;
+  /**
+   * Replaces `len` payload bytes at `off` (relative to `ctx.payloadOff`) with `data` (a string is
+   * written as latin1/ASCII) in the packet of `ctx`, like Linux's `nf_nat_mangle_tcp_packet`:
+   * fixes the IP total length and header checksum and the TCP / UDP length and checksum, and
+   * updates `ctx.pkt` / `ctx.payloadLen`. Returns the packet (a new buffer when it grew); return
+   * it from `onPacket`. Several calls on one packet are fine (offsets refer to the payload as
+   * already mangled). For TCP the NAT records the total length change of the segment and from
+   * then on shifts seq / ack numbers and SACK blocks of the connection in both directions; a
+   * retransmission of the same segment must be mangled identically (its change is not counted
+   * twice). Throws `ERR_BAD_OPTION` for a range outside the payload.
+   */
+  mangle(ctx: HelperPacketContext, off: number, len: number, data: Uint8Array | string): Uint8Array;
+}
+
+/** A local endpoint a {@link NatLocalHelper} serves. */
+export interface LocalEndpoint {
+  /** 6 (TCP) or 17 (UDP). */
+  proto: number;
+  port: number;
+  /**
+   * A multicast group (UDP only) received from the inside instead of the NAT's inside address,
+   * e.g. `'239.255.255.250'` for SSDP.
+   */
+  group?: string;
+}
+
+/**
+ * A local helper: a service of the NAT itself for its inside hosts (UPnP IGD, SSDP, NAT-PMP,
+ * PCP), added with `nat.addHelper(helper)` like an ALG. The NAT hands it every packet from the
+ * inside addressed to the NAT's inside address on one of its `endpoints` (or to one of their
+ * multicast groups), per tenant. Nothing from the outside interface ever reaches it.
+ */
+export interface NatLocalHelper {
+  /** Unique name among the NAT's helpers (`'upnp'`, `'pcp'`). */
+  readonly name: string;
+  readonly kind: 'local';
+  readonly endpoints: readonly LocalEndpoint[];
+  /** Tenants it serves; all when absent. */
+  readonly tenants?: readonly number[];
+  /** Called by `addHelper`, before any packet. */
+  attach(host: NatLocalHost): void;
+  /** Called when removed from the NAT or when the NAT closes: release timers and state. */
+  detach(): void;
+  /**
+   * A packet for the helper: a whole IPv4 packet with valid IP and transport checksums (the NAT
+   * checked them), valid only during the call (copy what you keep). Must not throw.
+   */
+  onLocalPacket(pkt: Uint8Array, tenant: number): void;
+  /** A tenant was detached from the NAT: forget its state. */
+  onTenantRemoved?(tenant: number): void;
+}
+
+/** Traffic totals of the NAT (for UPnP's GetTotalBytesSent and friends). */
+export interface NatTrafficTotals {
+  packetsOut: number;
+  packetsIn: number;
+  bytesOut: number;
+  bytesIn: number;
+}
+
+/** What the NAT offers a {@link NatLocalHelper}. `Nat` implements it. */
+export interface NatLocalHost {
+  readonly clock: Clock;
+  /** The NAT's inside address (e.g. `'192.168.1.1'`) and prefix length, the same for every tenant. */
+  readonly insideAddress: string;
+  readonly insidePrefixLength: number;
+  /** The outside address the tenant's connections use (its paired pool address). */
+  externalAddress(tenant?: number): string;
+  /** Tenant ids attached now. */
+  tenantIds(): number[];
+  trafficTotals(): NatTrafficTotals;
+  /** Sends a locally generated packet to a tenant (e.g. a reply from the inside address). */
+  sendInside(pkt: Uint8Array, tenant?: number): void;
+  addPortForward(opts: PortForwardOptions): ForwardRecord;
+  removePortForward(proto: number, outsidePort: number, outsideIp?: string): boolean;
+  listPortForwards(): ForwardRecord[];
+  /** Reserves a free outside port (as for helpers); `releaseOutsidePort` gives it back. */
+  allocOutsidePort(proto: number, outsideIp?: string): { ip: string; port: number };
+  releaseOutsidePort(proto: number, port: number, outsideIp?: string): boolean;
+  createMapping(opts: CreateMappingOptions): MappingRecord;
 }

@@ -2385,7 +2385,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       insideIp: formatIpv4(inIp),
       insidePort: f.insidePort,
       tenant: tid,
+      origin: f.origin ?? 'static',
     };
+    if (f.description !== undefined) rec.description = String(f.description);
     this.forwards.set(key, { rec, m, slot, extIdx });
     if (this.helpers.length > 0)
       for (let s = T.mSessHead[m]; s >= 0; s = T.sMapNext[s])
@@ -2450,6 +2452,15 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   }
 
   // =================================================================== helper API
+
+  /** {@inheritDoc NatHelperHost.mangle} */
+  mangle(ctx: HelperPacketContext, off: number, len: number, data: Uint8Array | string): Uint8Array {
+    void ctx;
+    void off;
+    void len;
+    void data;
+    throw new ConfigError('ERR_UNSUPPORTED', 'mangle: not implemented yet');
+  }
 
   /** Plugs in an ALG; returns a function that removes it (REQ-10: each helper switchable). */
   addHelper(helper: NatHelper): () => void {

@@ -47,6 +47,11 @@ export interface ForwardRecord {
   insideIp: string;
   insidePort: number;
   tenant: number;
+  /** Who made it (`'static'` for `addPortForward` without an origin). */
+  origin: string;
+  description?: string;
+  /** Time left of its lease, ms; absent for a permanent forward. */
+  expiresInMs?: number;
 }
 
 /** A pending expectation (an inbound connection the NAT will let in and map). */

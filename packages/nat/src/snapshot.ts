@@ -122,14 +122,18 @@ export function parseSnapshot(x: unknown): NatSnapshot {
   });
   const forwards = arr(s.forwards, 'forwards').map((fv) => {
     const f = (fv ?? {}) as Record<string, unknown>;
-    return {
+    const r: ForwardRecord = {
       proto: int(f.proto, 0, 255, 'proto'),
       outsideIp: str(f.outsideIp, 'outsideIp'),
       outsidePort: int(f.outsidePort, 1, 65535, 'outsidePort'),
       insideIp: str(f.insideIp, 'insideIp'),
       insidePort: int(f.insidePort, 1, 65535, 'insidePort'),
       tenant: int(f.tenant, 0, 0x7fffffff, 'tenant'),
+      origin: f.origin === undefined ? 'static' : str(f.origin, 'origin'),
     };
+    if (f.description !== undefined) r.description = str(f.description, 'description');
+    if (f.expiresInMs !== undefined) r.expiresInMs = num(f.expiresInMs, 'expiresInMs');
+    return r;
   });
   const expectations = arr(s.expectations, 'expectations').map((ev) => {
     const e = (ev ?? {}) as Record<string, unknown>;
