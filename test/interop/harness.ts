@@ -39,6 +39,14 @@ export const TOOL_PACKAGES: Record<string, string> = {
   'wireguard-go': 'wireguard-go',
   wg: 'wireguard-tools',
   tayga: 'tayga',
+  lftp: 'lftp',
+  vsftpd: 'vsftpd',
+  'in.tftpd': 'tftpd-hpa',
+  tftp: 'tftp-hpa',
+  upnpc: 'miniupnpc',
+  danted: 'dante-server',
+  microsocks: 'microsocks',
+  tinyproxy: 'tinyproxy',
 };
 
 const toolCache = new Map<string, boolean>();
