@@ -1,4 +1,10 @@
 /**
- * `@l3kit/alg`: application Layer Gateways for the l3kit NAT: FTP, TFTP, IRC DCC, SIP, H.323, PPTP.
+ * `@l3kit/alg`: Application Layer Gateways for `@l3kit/nat`. Each helper is added per NAT with
+ * `nat.addHelper(new FtpHelper())` and removed with the function `addHelper` returns.
  */
-export {};
+export * from './ftp.js';
+export * from './h323.js';
+export * from './irc.js';
+export * from './pptp.js';
+export * from './sip.js';
+export * from './tftp.js';
