@@ -14,4 +14,6 @@ export interface NatEvents {
   'expectation-expired': (e: ExpectationRecord) => void;
   'forward-added': (f: ForwardRecord) => void;
   'forward-removed': (f: ForwardRecord) => void;
+  /** A forward's lease (`leaseMs`) ran out and the NAT removed it. */
+  'forward-expired': (f: ForwardRecord) => void;
 }

@@ -36,6 +36,16 @@ export interface ForwardEntry {
   slot: number;
   /** Outside address index. */
   extIdx: number;
+  /** When its lease runs out (clock ms); `Infinity` when permanent. */
+  deadline: number;
+}
+
+/** Validates a lease (ms, 0 = permanent); throws `ERR_BAD_OPTION`. */
+export function checkLease(v: unknown): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+    throw new ConfigError('ERR_BAD_OPTION', 'leaseMs must be a number >= 0 (0 = permanent)');
+  return v;
 }
 
 /** Throws `ERR_BAD_OPTION` unless `p` is an integer port in `min..65535`. */
@@ -59,5 +69,16 @@ export function validateForward(f: PortForwardOptions): number {
     throw new ConfigError('ERR_BAD_OPTION', 'addPortForward: proto must be 6 or 17');
   checkPort(f.outsidePort, 'outsidePort');
   checkPort(f.insidePort, 'insidePort');
+  checkLease(f.leaseMs);
+  if (
+    f.origin !== undefined &&
+    (typeof f.origin !== 'string' || f.origin.length === 0 || f.origin.length > 32)
+  )
+    throw new ConfigError('ERR_BAD_OPTION', 'addPortForward: origin must be a string of 1..32 characters');
+  if (f.description !== undefined && (typeof f.description !== 'string' || f.description.length > 256))
+    throw new ConfigError(
+      'ERR_BAD_OPTION',
+      'addPortForward: description must be a string of at most 256 characters',
+    );
   return parseIpv4Strict(f.insideIp, 'insideIp');
 }

@@ -181,8 +181,11 @@ export interface NatLocalHost {
   /** The NAT's inside address (e.g. `'192.168.1.1'`) and prefix length, the same for every tenant. */
   readonly insideAddress: string;
   readonly insidePrefixLength: number;
-  /** The outside address the tenant's connections use (its paired pool address). */
-  externalAddress(tenant?: number): string;
+  /**
+   * The outside address connections of `insideIp` in `tenant` use (with an outside pool, the
+   * paired address; else the single outside address).
+   */
+  externalAddress(tenant?: number, insideIp?: string): string;
   /** Tenant ids attached now. */
   tenantIds(): number[];
   trafficTotals(): NatTrafficTotals;
@@ -191,6 +194,16 @@ export interface NatLocalHost {
   addPortForward(opts: PortForwardOptions): ForwardRecord;
   removePortForward(proto: number, outsidePort: number, outsideIp?: string): boolean;
   listPortForwards(): ForwardRecord[];
+  /**
+   * Changes the lease (`leaseMs`, 0 = permanent, from now) and/or description of a forward
+   * without disturbing its connections; returns the updated record, or undefined when absent.
+   */
+  updatePortForward(
+    proto: number,
+    outsidePort: number,
+    changes: { leaseMs?: number; description?: string },
+    outsideIp?: string,
+  ): ForwardRecord | undefined;
   /** Reserves a free outside port (as for helpers); `releaseOutsidePort` gives it back. */
   allocOutsidePort(proto: number, outsideIp?: string): { ip: string; port: number };
   releaseOutsidePort(proto: number, port: number, outsideIp?: string): boolean;

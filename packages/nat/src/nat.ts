@@ -30,6 +30,7 @@ import { TimerWheel } from './expiry.js';
 import * as flowTable from './flow-table.js';
 import { FlowTable, MAPPING_KIND_NAMES } from './flow-table.js';
 import {
+  checkLease,
   checkPort,
   type ForwardEntry,
   type PortForwardOptions,
@@ -44,6 +45,9 @@ import type {
   HelperPacketContext,
   NatHelper,
   NatHelperHost,
+  NatLocalHelper,
+  NatLocalHost,
+  NatTrafficTotals,
 } from './helper-api.js';
 import {
   buildIcmpError,
@@ -52,6 +56,7 @@ import {
   parseEmbedded,
   rewriteEmbedded,
 } from './icmp.js';
+import { latin1Bytes, replacePayload } from './mangle.js';
 import {
   type NatDefragOptions,
   type NatOptions,
@@ -70,6 +75,7 @@ import {
   type RedirectRuleOptions,
   ruleMatches,
 } from './rules.js';
+import { SeqAdjust } from './seq-adjust.js';
 import { type NatSnapshot, parseSnapshot, SNAPSHOT_VERSION, type SnapshotMapping } from './snapshot.js';
 import * as statsLayout from './stats.js';
 import { createStats, type NatStats } from './stats.js';
@@ -162,6 +168,8 @@ function addrDelta(oldIp: number, newIp: number): number {
 
 /** `~old + new` of a TTL decrement in the TTL/protocol word: −0x100 in one's complement. */
 const TTL_DELTA = 0xfeff;
+/** `S_HELPER` value of a session with no helper left but a sequence adjustment to keep applying. */
+const SEQADJ_ONLY = 255;
 
 /** Whether the IPv4 header checksum of `pkt[0..hl)` verifies. */
 function ipHeaderOk(p: Uint8Array, hl: number): boolean {
@@ -268,12 +276,13 @@ export type TenantCleanup = (() => void) & { readonly tenant: number };
  * A NAT44 device. `inside()` faces the private network (tenant 0), `outside()` the public one;
  * `connectL3(dev)` attaches more tenants, each its own namespace. Packets are translated in place.
  */
-export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelperHost {
+export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelperHost, NatLocalHost {
   /** Counters, drops by reason. */
   readonly stats: NatStats;
   private readonly ctr = new Float64Array(statsLayout.HOT_COUNTERS);
   private readonly o: ResolvedOptions;
-  private readonly clock: Clock;
+  /** The NAT's time source (`options.clock`). */
+  readonly clock: Clock;
   private readonly t: FlowTable;
   private readonly ports: PortAllocator;
   private readonly sWheel: TimerWheel;
@@ -341,9 +350,18 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private heldHead = 0;
   private heldLive = 0;
   private helpers: NatHelper[] = [];
+  private localHelpers: NatLocalHelper[] = [];
+  /** Multicast groups local helpers listen on (numeric), for the inside path's quick check. */
+  private localGroups: number[] = [];
   /** Helper contexts, one per nesting depth (a helper that sends packets re-enters the NAT). */
   private readonly hctx: HelperPacketContext[] = [];
+  /** Length change `mangle` made to the packet of the context at the same depth. */
+  private readonly hDelta: number[] = [];
   private hdepth = 0;
+  /** Sequence adjustment of TCP sessions whose payload a helper resized, by session index. */
+  private readonly seqAdj = new Map<number, SeqAdjust>();
+  /** Forwards with a lease, by deadline (few: UPnP / PCP keep them bounded). */
+  private leases: Array<{ key: number; deadline: number }> = [];
   private readonly emb: EmbeddedInfo = { ipOff: 0, hl: 0, proto: 0, l4Off: 0, end: 0 };
   private readonly dueSession = (s: number, now: number): number => this.onSessionDue(s, now);
   private readonly dueMapping = (m: number, now: number): number => this.onMappingDue(m, now);
@@ -496,6 +514,13 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   }
 
   private removeTenantState(tid: number): void {
+    for (const h of this.localHelpers) {
+      try {
+        h.onTenantRemoved?.(tid);
+      } catch {
+        // ignored: the tenant goes away regardless
+      }
+    }
     this.defragIn.get(tid)?.close();
     this.defragIn.delete(tid);
     for (const [key, f] of [...this.forwards]) if (f.rec.tenant === tid) this.removeForwardEntry(key, f);
@@ -826,6 +851,12 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     }
     const dst = rd32(pkt, 16);
     const proto = pkt[9];
+    if (
+      this.localHelpers.length > 0 &&
+      (dst === this.insideIp || this.localGroups.includes(dst)) &&
+      this.toLocalHelper(tid, pkt, hl, total, dst, proto)
+    )
+      return;
     if (isMartian(dst) || (dst === this.insideBcast && dst !== 0) || isMartianSource(rd32(pkt, 12))) {
       // Local-only destinations (broadcast, multicast, loopback, 0/8, link-local) never leave.
       st.drops.martian++;
@@ -2229,6 +2260,18 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private freeSession(s: number): void {
     const T = this.t;
     this.sWheel.cancel(s);
+    const hi = T.si[(s << 4) + S_HELPER];
+    if (hi !== 0) {
+      this.seqAdj.delete(s);
+      const h = this.helpers[hi - 1];
+      if (h?.onClose) {
+        try {
+          h.onClose(T.sId[s]);
+        } catch {
+          // a helper's bookkeeping error must not disturb the NAT
+        }
+      }
+    }
     if ((T.si[(s << 4) + S_FLAGS] & SF_REDIRECT) !== 0) {
       const orig = this.redirectOrig.get(s);
       this.redirectOrig.delete(s);
@@ -2296,6 +2339,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     this.sWheel.advance(now, this.dueSession);
     this.mWheel.advance(now, this.dueMapping);
     this.eWheel.advance(now, this.dueExpectation);
+    if (this.leases.length > 0 && this.leases[0].deadline <= now) this.expireLeases(now);
     if (this.heldLive > 0 || this.heldHead < this.held.length) this.expireHeldSyns(now);
     const rq = this.reservations;
     while (this.reservationHead < rq.length && rq[this.reservationHead].deadline <= now) {
@@ -2320,6 +2364,10 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.enableDefrag(false);
+    const locals = this.localHelpers;
+    this.localHelpers = [];
+    this.localGroups = [];
+    for (const h of locals) this.detachLocal(h);
   }
 
   /** Whether {@link Nat.close} was called. */
@@ -2387,8 +2435,11 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       tenant: tid,
       origin: f.origin ?? 'static',
     };
-    if (f.description !== undefined) rec.description = String(f.description);
-    this.forwards.set(key, { rec, m, slot, extIdx });
+    if (f.description !== undefined) rec.description = f.description;
+    const lease = checkLease(f.leaseMs);
+    const deadline = lease > 0 ? now + lease : Number.POSITIVE_INFINITY;
+    this.forwards.set(key, { rec, m, slot, extIdx, deadline });
+    if (lease > 0) this.scheduleLease(key, deadline);
     if (this.helpers.length > 0)
       for (let s = T.mSessHead[m]; s >= 0; s = T.sMapNext[s])
         this.attachHelper(s, tid, f.proto, f.insidePort);
@@ -2413,9 +2464,75 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     this.emit('forward-removed', { ...f.rec });
   }
 
-  /** All port forwards. */
+  /** All port forwards (with the time left of their lease, if any). */
   listPortForwards(): ForwardRecord[] {
-    return [...this.forwards.values()].map((f) => ({ ...f.rec }));
+    const now = this.clock.now();
+    return [...this.forwards.values()].map((f) => this.forwardRecord(f, now));
+  }
+
+  private forwardRecord(f: ForwardEntry, now: number): ForwardRecord {
+    const r = { ...f.rec };
+    if (f.deadline !== Number.POSITIVE_INFINITY) r.expiresInMs = Math.max(0, f.deadline - now);
+    return r;
+  }
+
+  /** {@inheritDoc NatLocalHost.updatePortForward} */
+  updatePortForward(
+    proto: number,
+    outsidePort: number,
+    changes: { leaseMs?: number; description?: string },
+    outsideIp?: string,
+  ): ForwardRecord | undefined {
+    if (!changes || typeof changes !== 'object')
+      throw new ConfigError('ERR_BAD_OPTION', 'updatePortForward: changes object required');
+    const slot = protoSlot(proto);
+    if (slot < 0) return undefined;
+    const key = portKey(slot, this.extIndexOf(outsideIp), outsidePort);
+    const f = this.forwards.get(key);
+    if (!f) return undefined;
+    const now = this.clock.now();
+    if (changes.description !== undefined) {
+      if (typeof changes.description !== 'string' || changes.description.length > 256)
+        throw new ConfigError(
+          'ERR_BAD_OPTION',
+          'updatePortForward: description must be a string of at most 256 characters',
+        );
+      f.rec = { ...f.rec, description: changes.description };
+    }
+    if (changes.leaseMs !== undefined) {
+      const lease = checkLease(changes.leaseMs);
+      f.deadline = lease > 0 ? now + lease : Number.POSITIVE_INFINITY;
+      if (lease > 0) this.scheduleLease(key, f.deadline);
+    }
+    return this.forwardRecord(f, now);
+  }
+
+  /** Queues a lease deadline (sorted; stale entries are skipped when they come due). */
+  private scheduleLease(key: number, deadline: number): void {
+    const q = this.leases;
+    let lo = 0;
+    let hi = q.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (q[mid].deadline <= deadline) lo = mid + 1;
+      else hi = mid;
+    }
+    q.splice(lo, 0, { key, deadline });
+  }
+
+  /** Removes forwards whose lease ran out. O(expired). */
+  private expireLeases(now: number): void {
+    const q = this.leases;
+    let n = 0;
+    while (n < q.length && q[n].deadline <= now) {
+      const { key, deadline } = q[n++];
+      const f = this.forwards.get(key);
+      if (!f || f.deadline !== deadline) continue; // renewed or removed meanwhile
+      this.forwards.delete(key);
+      this.removeMapping(f.m, now, false);
+      this.emit('forward-expired', this.forwardRecord(f, now));
+    }
+    if (n > 0) q.splice(0, n);
   }
 
   // =================================================================== rules
@@ -2453,17 +2570,11 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
 
   // =================================================================== helper API
 
-  /** {@inheritDoc NatHelperHost.mangle} */
-  mangle(ctx: HelperPacketContext, off: number, len: number, data: Uint8Array | string): Uint8Array {
-    void ctx;
-    void off;
-    void len;
-    void data;
-    throw new ConfigError('ERR_UNSUPPORTED', 'mangle: not implemented yet');
-  }
-
   /** Plugs in an ALG; returns a function that removes it (REQ-10: each helper switchable). */
-  addHelper(helper: NatHelper): () => void {
+  addHelper(h: NatHelper | NatLocalHelper): () => void {
+    if (this.closed) throw new ClosedError('Nat');
+    if (h && (h as NatLocalHelper).kind === 'local') return this.addLocalHelper(h as NatLocalHelper);
+    const helper = h as NatHelper;
     if (
       !helper ||
       typeof helper.onPacket !== 'function' ||
@@ -2477,15 +2588,16 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
         'ERR_BAD_OPTION',
         'addHelper: a helper needs a name, a proto, an array of ports and onPacket()',
       );
-    if (this.helpers.some((h) => h.name === helper.name))
+    if (this.helperNameTaken(helper.name))
       throw new ConfigError('ERR_HELPER_EXISTS', `a helper named ${helper.name} is already installed`);
-    if (this.helpers.length >= 254) throw new ConfigError('ERR_BAD_OPTION', 'too many helpers');
+    if (this.helpers.length >= SEQADJ_ONLY - 1) throw new ConfigError('ERR_BAD_OPTION', 'too many helpers');
     this.helpers.push(helper);
     const T = this.t;
     // Existing connections it matches (e.g. after restore) get it too.
     for (let s = 0; s < T.sessionBound; s++) {
       const m = T.si[(s << 4) + S_MAP];
-      if (m < 0 || T.si[(s << 4) + S_HELPER] !== 0) continue;
+      const cur = T.si[(s << 4) + S_HELPER];
+      if (m < 0 || (cur !== 0 && cur !== SEQADJ_ONLY)) continue;
       const port =
         (T.si[(s << 4) + S_FLAGS] & SF_INBOUND_ORIGIN) !== 0
           ? T.mi[(m << 3) + M_IN_PORT]
@@ -2495,12 +2607,164 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     return () => {
       const i = this.helpers.indexOf(helper);
       if (i < 0) return;
-      this.helpers.splice(i, 1);
       for (let s = 0; s < T.sessionBound; s++) {
         const h = T.si[(s << 4) + S_HELPER];
-        if (h === i + 1) T.si[(s << 4) + S_HELPER] = 0;
-        else if (h > i + 1) T.si[(s << 4) + S_HELPER] = h - 1;
+        if (h === i + 1) {
+          // A resized connection keeps its sequence adjustment without the helper.
+          T.si[(s << 4) + S_HELPER] = this.seqAdj.has(s) ? SEQADJ_ONLY : 0;
+          try {
+            helper.onClose?.(T.sId[s]);
+          } catch {
+            // ignored: the helper is going away
+          }
+        } else if (h > i + 1 && h !== SEQADJ_ONLY) T.si[(s << 4) + S_HELPER] = h - 1;
       }
+      this.helpers.splice(i, 1);
+    };
+  }
+
+  private helperNameTaken(name: string): boolean {
+    return this.helpers.some((h) => h.name === name) || this.localHelpers.some((h) => h.name === name);
+  }
+
+  /** Adds a local helper (UPnP IGD, PCP, …): see {@link NatLocalHelper}. */
+  private addLocalHelper(helper: NatLocalHelper): () => void {
+    const eps = helper.endpoints;
+    if (
+      typeof helper.name !== 'string' ||
+      typeof helper.onLocalPacket !== 'function' ||
+      typeof helper.attach !== 'function' ||
+      typeof helper.detach !== 'function' ||
+      !Array.isArray(eps) ||
+      eps.length === 0 ||
+      (helper.tenants !== undefined && !Array.isArray(helper.tenants))
+    )
+      throw new ConfigError(
+        'ERR_BAD_OPTION',
+        'addHelper: a local helper needs a name, endpoints, attach(), detach() and onLocalPacket()',
+      );
+    for (const ep of eps) {
+      if (
+        (ep?.proto !== 6 && ep?.proto !== 17) ||
+        !Number.isInteger(ep.port) ||
+        ep.port < 1 ||
+        ep.port > 65535
+      )
+        throw new ConfigError('ERR_BAD_OPTION', `addHelper: bad local endpoint ${JSON.stringify(ep)}`);
+      if (ep.group !== undefined) {
+        const g = parseIpv4(ep.group);
+        if (g === null || g >>> 28 !== 0xe || ep.proto !== 17)
+          throw new ConfigError('ERR_BAD_OPTION', `addHelper: ${ep.group} is not a UDP multicast group`);
+      }
+      for (const other of this.localHelpers)
+        for (const o of other.endpoints)
+          if (o.proto === ep.proto && o.port === ep.port && (o.group ?? '') === (ep.group ?? ''))
+            throw new ConfigError(
+              'ERR_HELPER_EXISTS',
+              `local helper ${other.name} already serves ${PROTO_NAMES[ep.proto]} port ${ep.port}`,
+            );
+    }
+    if (this.helperNameTaken(helper.name))
+      throw new ConfigError('ERR_HELPER_EXISTS', `a helper named ${helper.name} is already installed`);
+    helper.attach(this);
+    this.localHelpers.push(helper);
+    this.updateLocalGroups();
+    return () => {
+      const i = this.localHelpers.indexOf(helper);
+      if (i < 0) return;
+      this.localHelpers.splice(i, 1);
+      this.updateLocalGroups();
+      this.detachLocal(helper);
+    };
+  }
+
+  private detachLocal(helper: NatLocalHelper): void {
+    try {
+      helper.detach();
+    } catch {
+      // a helper failing to clean up must not stop the NAT's own cleanup
+    }
+  }
+
+  private updateLocalGroups(): void {
+    const gs: number[] = [];
+    for (const h of this.localHelpers)
+      for (const ep of h.endpoints) if (ep.group !== undefined) gs.push((parseIpv4(ep.group) ?? 0) | 0);
+    this.localGroups = gs;
+  }
+
+  /**
+   * Hands a packet from the inside addressed to the NAT's inside address (or a local helper's
+   * multicast group) to the local helper serving its protocol and port. True when it was
+   * consumed (delivered, or dropped as malformed).
+   */
+  private toLocalHelper(
+    tid: number,
+    pkt: Uint8Array,
+    hl: number,
+    total: number,
+    dst: number,
+    proto: number,
+  ): boolean {
+    if ((proto !== 6 && proto !== 17) || total - hl < (proto === 6 ? 20 : 8)) return false;
+    const group = dst !== this.insideIp;
+    const port = (pkt[hl + 2] << 8) | pkt[hl + 3];
+    for (const h of this.localHelpers) {
+      if (h.tenants && !h.tenants.includes(tid)) continue;
+      for (const ep of h.endpoints) {
+        if (ep.proto !== proto || ep.port !== port) continue;
+        if (
+          group ? ep.group === undefined || ((parseIpv4(ep.group) ?? 0) | 0) !== dst : ep.group !== undefined
+        )
+          continue;
+        if (!l4ChecksumOk(pkt, hl, total, proto)) {
+          this.stats.drops['bad-checksum']++;
+          return true;
+        }
+        try {
+          h.onLocalPacket(pkt.length === total ? pkt : pkt.subarray(0, total), tid);
+        } catch {
+          this.stats.drops.helper++;
+        }
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // ------------------------------------------------------------------ NatLocalHost
+
+  /** {@inheritDoc NatLocalHost.insideAddress} */
+  get insideAddress(): string {
+    return formatIpv4(this.insideIp >>> 0);
+  }
+
+  /** {@inheritDoc NatLocalHost.insidePrefixLength} */
+  get insidePrefixLength(): number {
+    return this.insidePrefix.bits;
+  }
+
+  /** {@inheritDoc NatLocalHost.externalAddress} */
+  externalAddress(tenant = 0, insideIp?: string): string {
+    const tid = this.checkTenant(tenant);
+    if (insideIp === undefined) return formatIpv4(this.pool[0]);
+    return formatIpv4(this.pool[this.pairedExtIdx(tid, parseIpv4Strict(insideIp, 'insideIp') | 0)]);
+  }
+
+  /** {@inheritDoc NatLocalHost.tenantIds} */
+  tenantIds(): number[] {
+    const ids = [0];
+    for (const t of this.tenants) if (t && t.id !== 0 && t.dev) ids.push(t.id);
+    return ids;
+  }
+
+  /** {@inheritDoc NatLocalHost.trafficTotals} */
+  trafficTotals(): NatTrafficTotals {
+    return {
+      packetsOut: this.stats.packetsOut,
+      packetsIn: this.stats.packetsIn,
+      bytesOut: this.stats.bytesOut,
+      bytesIn: this.stats.bytesIn,
     };
   }
 
@@ -2526,7 +2790,12 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   ): Uint8Array | null {
     const T = this.t;
     const h = this.helpers[T.si[(s << 4) + S_HELPER] - 1];
-    if (!h) return pkt;
+    if (!h) {
+      // Sequence adjustment outlives a removed helper.
+      const adj = this.seqAdj.get(s);
+      if (adj && T.mi[(m << 3) + M_PROTO] === 6) adj.apply(pkt, l4, total, dir === 'outbound' ? 0 : 1);
+      return pkt;
+    }
     let c = this.hctx[this.hdepth];
     if (!c) {
       c = {
@@ -2561,6 +2830,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     c.l4Off = l4;
     c.payloadOff = payloadOff;
     c.payloadLen = total - payloadOff;
+    const depth = this.hdepth;
+    this.hDelta[depth] = 0;
+    const seq = c.proto === 6 ? rd32(pkt, l4 + 4) : 0;
     let r: Uint8Array | null | undefined;
     this.hdepth++;
     try {
@@ -2570,10 +2842,44 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     } finally {
       this.hdepth--;
     }
-    if (r === undefined) return pkt;
-    if (r instanceof Uint8Array && r.length >= 20) return r;
-    this.stats.drops.helper++; // null (the helper dropped it), or something that is not a packet
-    return null;
+    if (r === undefined) r = c.pkt;
+    if (!(r instanceof Uint8Array) || r.length < 20) {
+      this.stats.drops.helper++; // null (the helper dropped it), or something that is not a packet
+      return null;
+    }
+    if (c.proto === 6) {
+      const d = dir === 'outbound' ? 0 : 1;
+      const delta = this.hDelta[depth];
+      let adj = this.seqAdj.get(s);
+      if (delta !== 0) {
+        if (!adj) {
+          adj = new SeqAdjust();
+          this.seqAdj.set(s, adj);
+        }
+        adj.record(d, seq, delta);
+      }
+      if (adj && r.length >= l4 + 20) adj.apply(r, l4, (r[2] << 8) | r[3], d);
+    }
+    return r;
+  }
+
+  /** {@inheritDoc NatHelperHost.mangle} */
+  mangle(ctx: HelperPacketContext, off: number, len: number, data: Uint8Array | string): Uint8Array {
+    let depth = -1;
+    for (let i = 0; i < this.hdepth; i++) if (this.hctx[i] === ctx) depth = i;
+    if (depth < 0)
+      throw new ConfigError('ERR_BAD_OPTION', 'mangle: ctx is not a packet being handled by a helper');
+    if (ctx.proto !== 6 && ctx.proto !== 17)
+      throw new ConfigError('ERR_BAD_OPTION', 'mangle: only TCP and UDP payloads can be rewritten');
+    const bytes = typeof data === 'string' ? latin1Bytes(data) : data;
+    if (!(bytes instanceof Uint8Array))
+      throw new ConfigError('ERR_BAD_OPTION', 'mangle: data must be bytes or a string');
+    const out = replacePayload(ctx.pkt, ctx.l4Off, ctx.proto, ctx.payloadOff, off, len, bytes);
+    const delta = bytes.length - len;
+    ctx.pkt = out;
+    ctx.payloadLen += delta;
+    this.hDelta[depth] += delta;
+    return out;
   }
 
   /**
@@ -3060,6 +3366,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
           bytesOut: T.sd[(s << 3) + SD_BYTES_OUT],
           bytesIn: T.sd[(s << 3) + SD_BYTES_IN],
           ...(orig ? { origIp: formatIpv4(orig.ip), origPort: orig.port } : {}),
+          ...(this.seqAdj.has(s) ? { seqAdj: this.seqAdj.get(s)?.toJSON() } : {}),
         });
       }
       const pin = T.mPinUntil[m];
@@ -3186,6 +3493,11 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
           }
           am.set(oip * 65536 + ss.origPort, s);
         } else T.si[(s << 4) + S_FLAGS] &= ~SF_REDIRECT;
+        const adj = ss.seqAdj === undefined ? null : SeqAdjust.fromJSON(ss.seqAdj);
+        if (adj) {
+          this.seqAdj.set(s, adj);
+          T.si[(s << 4) + S_HELPER] = SEQADJ_ONLY; // until a helper attaches (addHelper)
+        }
       }
     }
     for (const f of snap.forwards) {
@@ -3195,7 +3507,12 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       const m = this.ports.owner(slot, extIdx, f.outsidePort);
       if (m < 0 || T.mKind[m] !== MappingKind.forward)
         throw new ConfigError('ERR_BAD_SNAPSHOT', 'forward without its mapping');
-      this.forwards.set(portKey(slot, extIdx, f.outsidePort), { rec: { ...f }, m, slot, extIdx });
+      const rec: ForwardRecord = { ...f };
+      delete rec.expiresInMs;
+      const key = portKey(slot, extIdx, f.outsidePort);
+      const deadline = f.expiresInMs === undefined ? Number.POSITIVE_INFINITY : now + f.expiresInMs;
+      this.forwards.set(key, { rec, m, slot, extIdx, deadline });
+      if (f.expiresInMs !== undefined) this.scheduleLease(key, deadline);
     }
     for (const e of snap.expectations) {
       ensureTenant(e.tenant);

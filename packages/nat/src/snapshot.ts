@@ -2,6 +2,7 @@
 import { ConfigError } from '@l3kit/core';
 import type { ExpectationRecord, ForwardRecord } from './records.js';
 import type { DropRuleOptions, RedirectRuleOptions } from './rules.js';
+import { SeqAdjust } from './seq-adjust.js';
 
 /** Current snapshot format version. */
 export const SNAPSHOT_VERSION = 1;
@@ -21,6 +22,8 @@ export interface SnapshotSession {
   /** Original destination of a redirected session. */
   origIp?: string;
   origPort?: number;
+  /** TCP sequence adjustment of a connection a helper resized (`SeqAdjust.toJSON()`). */
+  seqAdj?: unknown;
 }
 
 /** One mapping of a snapshot. */
@@ -115,6 +118,10 @@ export function parseSnapshot(x: unknown): NatSnapshot {
         if (q.origIp !== undefined) {
           out.origIp = str(q.origIp, 'origIp');
           out.origPort = int(q.origPort, 0, 65535, 'origPort');
+        }
+        if (q.seqAdj !== undefined) {
+          if (SeqAdjust.fromJSON(q.seqAdj) === null) bad('seqAdj');
+          out.seqAdj = q.seqAdj;
         }
         return out;
       }),
