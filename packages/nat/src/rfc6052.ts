@@ -166,12 +166,20 @@ const NON_GLOBAL_V4: ReadonlyArray<readonly [number, number]> = [
 
 /** Whether a numeric IPv4 address is globally reachable (not in a special-purpose non-global block). */
 export function isGlobalIpv4(v4: number): boolean {
-  for (const [net, bits] of NON_GLOBAL_V4) {
-    const mask = (0xffffffff << (32 - bits)) >>> 0;
-    if ((v4 & mask) >>> 0 === net) return false;
-  }
+  // int32 compares: no heap numbers on the packet path
+  const x = v4 | 0;
+  for (let i = 0; i < NON_GLOBAL_NET.length; i++)
+    if ((x & NON_GLOBAL_MASK[i]) === NON_GLOBAL_NET[i]) return false;
   return true;
 }
+
+const NON_GLOBAL_MASK = Int32Array.from(NON_GLOBAL_V4, ([, bits]) =>
+  bits === 0 ? 0 : 0xffffffff << (32 - bits),
+);
+const NON_GLOBAL_NET = Int32Array.from(
+  NON_GLOBAL_V4,
+  ([net, bits]) => net & (bits === 0 ? 0 : 0xffffffff << (32 - bits)),
+);
 
 /** Convenience: embed an IPv4 address (text or number) under an RFC 6052 prefix (text), as text. */
 export function embedIpv4Text(prefix: string, v4: string | number): string {

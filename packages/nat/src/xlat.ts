@@ -131,7 +131,7 @@ const IPV6_HEADER = 40;
 const FRAGMENT_HEADER = 8;
 const IPV4_HEADER = 20;
 /** RFC 7915 §5.1: above this size a translated IPv6 → IPv4 packet gets DF set. */
-const DF_THRESHOLD = 1260;
+export const DF_THRESHOLD = 1260;
 /** ICMPv6 errors must fit the IPv6 minimum MTU (RFC 4443 §2.4 c). */
 const ICMPV6_ERROR_MAX = 1280;
 const SCRATCH = 65535 + 2 * FRAGMENT_HEADER + IPV6_HEADER;
@@ -838,6 +838,11 @@ export class Translator {
     return v;
   }
 
+  /** @internal The next IPv4 Identification (shared with the NAT64's fast path so IDs stay unique). */
+  _newId(): number {
+    return this.newId();
+  }
+
   private newId(): number {
     const id = this.nextId;
     this.nextId = (this.nextId + 1) & 0xffff || 1;
@@ -880,7 +885,7 @@ export class Translator {
 }
 
 /** RFC 1624-style adjustment: remove the (unfolded) sum `removed`, add `added`, from checksum `ck`. */
-function adjust(ck: number, removed: number, added: number): number {
+export function adjust(ck: number, removed: number, added: number): number {
   const s = (~ck & 0xffff) + (~foldSum(removed) & 0xffff) + foldSum(added);
   return ~foldSum(s) & 0xffff;
 }
