@@ -11,6 +11,7 @@ export * from './keys.js';
 export * from './messages.js';
 export * from './noise.js';
 export * from './peer.js';
+export * from './rate-limiter.js';
 export * from './replay.js';
 export * from './server.js';
 export * from './timers.js';

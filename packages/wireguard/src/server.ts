@@ -25,6 +25,7 @@ import { decodeKey, encodeKey } from './keys.js';
 import { Cookie, Init, messageType, Resp, readU32le, Transport } from './messages.js';
 import { openInitiation, StaticIdentity } from './noise.js';
 import { type Endpoint, type Keypair, Peer, type PeerHost, type PeerOptions } from './peer.js';
+import { HandshakeRateLimiter } from './rate-limiter.js';
 
 /** Sends UDP datagrams for a server; replace the socket for tests or custom transports. */
 export interface UdpTransport {
@@ -70,6 +71,8 @@ export interface WireGuardServerStats {
   badMac1: number;
   /** Handshake messages answered with a cookie reply (under load, no valid mac2). */
   cookieRepliesSent: number;
+  /** Handshake messages dropped under load because their source exceeded its rate (20/s, burst 5). */
+  rateLimited: number;
   /** Initiations that did not decrypt. */
   handshakeFailed: number;
   /** Initiations from a static key that is not a peer. */
@@ -114,6 +117,7 @@ export class WireGuardServer extends EventEmitter<WireGuardServerEvents> {
     malformed: 0,
     badMac1: 0,
     cookieRepliesSent: 0,
+    rateLimited: 0,
     handshakeFailed: 0,
     unknownPeer: 0,
     unknownIndex: 0,
@@ -140,6 +144,7 @@ export class WireGuardServer extends EventEmitter<WireGuardServerEvents> {
   private loadWindowStart = Number.NEGATIVE_INFINITY;
   private loadCount = 0;
   private underLoadUntil = Number.NEGATIVE_INFINITY;
+  private readonly limiter: HandshakeRateLimiter;
 
   /**
    * Throws {@link ConfigError} `ERR_BAD_KEY` for a bad private key, `ERR_BAD_OPTION` for a bad
@@ -153,6 +158,7 @@ export class WireGuardServer extends EventEmitter<WireGuardServerEvents> {
     this.clock = opts.clock ?? opts.scheduler?.clock ?? systemClock();
     const scheduler = defaultScheduler(this.clock, opts.scheduler);
     this.checker = new CookieChecker(this.identity.mac1Key, this.identity.cookieKey, this.clock);
+    this.limiter = new HandshakeRateLimiter(this.clock);
     this.connector = opts.connector;
     const lt = opts.handshakeLoadThreshold ?? DEFAULT_HANDSHAKE_LOAD_THRESHOLD;
     if (!(lt >= 0)) throw new ConfigError('ERR_BAD_OPTION', `handshakeLoadThreshold must be >= 0, got ${lt}`);
@@ -352,6 +358,11 @@ export class WireGuardServer extends EventEmitter<WireGuardServerEvents> {
         const sender = readU32le(msg, t === MessageType.Initiation ? Init.sender : Resp.sender);
         this.sendUdp(this.checker.createReply(msg, sender, src), { address, port });
         s.cookieRepliesSent++;
+        return;
+      }
+      // The source is proven (mac2): now bound how fast it may make us do handshake work.
+      if (!this.limiter.allow(address)) {
+        s.rateLimited++;
         return;
       }
     }

@@ -14,6 +14,7 @@ import {
 } from '../src/constants.js';
 import { genpsk } from '../src/keys.js';
 import type { Peer } from '../src/peer.js';
+import { HandshakeRateLimiter, rateLimitKey } from '../src/rate-limiter.js';
 import { MemoryNet, manual, memServer, type MemoryNet as Net } from './helpers.js';
 
 const udp = (src: string, dst: string, payload: string) =>
@@ -318,6 +319,28 @@ describe('WireGuardServer timers', () => {
   });
 });
 
+describe('HandshakeRateLimiter', () => {
+  it('keys IPv4 by address and IPv6 by /64, and bounds its table', () => {
+    assert.equal(rateLimitKey('192.0.2.7'), '192.0.2.7');
+    assert.equal(rateLimitKey('::ffff:192.0.2.7'), '192.0.2.7');
+    assert.equal(rateLimitKey('2001:db8:1:2:aaaa::1'), rateLimitKey('2001:db8:1:2::ffff'));
+    assert.notEqual(rateLimitKey('2001:db8:1:2::1'), rateLimitKey('2001:db8:1:3::1'));
+    const clock = {
+      t: 0,
+      now() {
+        return this.t;
+      },
+    };
+    const rl = new HandshakeRateLimiter(clock, 2);
+    assert.equal(rl.allow('192.0.2.1'), true);
+    assert.equal(rl.allow('192.0.2.2'), true);
+    assert.equal(rl.allow('192.0.2.3'), false, 'table full: a new source waits for the sweep');
+    clock.t = 1001;
+    assert.equal(rl.allow('192.0.2.3'), true, 'idle entries were swept');
+    assert.equal(rl.size, 1);
+  });
+});
+
 describe('WireGuardServer cookies under load', () => {
   it('answers an initiation without mac2 with a cookie reply and accepts the retry with mac2', () => {
     const { sched, b, pa, gotB, net } = pair({ bLoad: 0 });
@@ -338,6 +361,20 @@ describe('WireGuardServer cookies under load', () => {
     );
     assert.equal(gotB.length, 1);
     assert.equal(b.server.stats.cookieRepliesSent, 1);
+  });
+
+  it('rate-limits a source with a valid cookie to a burst of 5, then 20 handshakes per second', () => {
+    const { sched, b, pa, net } = pair({ bLoad: 0 });
+    pa.send(udp('10.0.0.1', '10.0.0.2', 'x'));
+    sched.advance(REKEY_TIMEOUT + REKEY_TIMEOUT_JITTER_MAX); // the retry carries mac2 and is accepted
+    const withMac2 = net.ofType(MessageType.Initiation)[1];
+    assert.ok(withMac2.msg.subarray(132).some((x) => x !== 0));
+    const done = () => b.server.stats.rateLimited;
+    for (let i = 0; i < 10; i++) net.inject(withMac2);
+    assert.equal(done(), 5, 'a burst of 5 (the bucket refilled since the retry), then refused');
+    sched.advance(100); // two tokens at 20/s
+    for (let i = 0; i < 3; i++) net.inject(withMac2);
+    assert.equal(done(), 6);
   });
 
   it('enters load mode when handshake messages exceed the threshold', () => {
