@@ -284,6 +284,39 @@ const SLOT_ICMP = 2;
 const SLOT_PROTO = [6, 17, 1] as const;
 const SLOT_NAME = ['tcp', 'udp', 'icmp'] as const;
 const DIR_OUT = 1;
+
+// BIB record fields (`bi`, 16 int32 per entry).
+/** Slot + 1 (0 = free). */
+const B_SLOT = 0;
+const B_TENANT = 1;
+/** The IPv6 address, 4 words (2..5). */
+const B_ADDR = 2;
+const B_PORT6 = 6;
+const B_POOL = 7;
+const B_PORT4 = 8;
+const B_STATIC = 9;
+const B_SESS_HEAD = 10;
+const B_SESS_COUNT = 11;
+const B_HASH = 12;
+const B_NEXT = 13;
+
+// Session record fields (`si`, 16 int32 per session; counters read back with `>>> 0`).
+const S_LIVE = 0;
+const S_BIB = 1;
+const S_REMOTE = 2;
+const S_RPORT = 3;
+const S_STATE = 4;
+const S_FLAGS = 5;
+const S_PREV = 6;
+const S_NEXT_IN_BIB = 7;
+const S_HASH = 8;
+const S_NEXT = 9;
+const S_PKT_OUT = 10;
+const S_PKT_IN = 11;
+// Session doubles (`sd`, 4 per session).
+const SD_DEADLINE = 0;
+const SD_BYTES_OUT = 1;
+const SD_BYTES_IN = 2;
 const DIR_IN = 2;
 const CREATED_IN = 4;
 
@@ -308,33 +341,6 @@ function mix(h: number, v: number): number {
 
 function rd32(b: Uint8Array, o: number): number {
   return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
-}
-
-function growI32(a: Int32Array, n: number, fill = 0): Int32Array<ArrayBuffer> {
-  const g = new Int32Array(n);
-  if (fill !== 0) g.fill(fill);
-  g.set(a);
-  return g;
-}
-function growU32(a: Uint32Array, n: number): Uint32Array<ArrayBuffer> {
-  const g = new Uint32Array(n);
-  g.set(a);
-  return g;
-}
-function growU16(a: Uint16Array, n: number): Uint16Array<ArrayBuffer> {
-  const g = new Uint16Array(n);
-  g.set(a);
-  return g;
-}
-function growU8(a: Uint8Array, n: number): Uint8Array<ArrayBuffer> {
-  const g = new Uint8Array(n);
-  g.set(a);
-  return g;
-}
-function growF64(a: Float64Array, n: number): Float64Array<ArrayBuffer> {
-  const g = new Float64Array(n);
-  g.set(a);
-  return g;
 }
 
 interface HeldSyn {
@@ -625,22 +631,13 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private readonly tcpTimers: TcpTimers;
   private nextFragId = 1;
 
-  // ---- BIB (struct of arrays) ----
+  // ---- BIB: one 64-byte record per entry in `bi` (fields B_*), so that a lookup touches one
+  // record instead of a cache line per field ----
   private bCap = 0;
   private bCount = 0;
   private bFree: number[] = [];
   private bNextFresh = 0;
-  private bSlot = new Uint8Array(0); // slot + 1, 0 = free
-  private bTenant = new Int32Array(0);
-  private bAddr = new Int32Array(0); // 4 words per entry
-  private bPort6 = new Uint16Array(0);
-  private bPool = new Uint16Array(0);
-  private bPort4 = new Uint16Array(0);
-  private bStatic = new Uint8Array(0);
-  private bSessHead = new Int32Array(0);
-  private bSessCount = new Int32Array(0);
-  private bHash = new Int32Array(0);
-  private bNext = new Int32Array(0);
+  private bi = new Int32Array(0);
   private bHeads = new Int32Array(1024).fill(-1);
 
   // ---- sessions ----
@@ -648,21 +645,9 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private sCount = 0;
   private sFree: number[] = [];
   private sNextFresh = 0;
-  private sLive = new Uint8Array(0);
-  private sBib = new Int32Array(0);
-  private sRemote = new Int32Array(0);
-  private sRport = new Uint16Array(0);
-  private sState = new Uint8Array(0);
-  private sFlags = new Uint8Array(0);
-  private sDeadline = new Float64Array(0);
-  private sPrev = new Int32Array(0);
-  private sNextInBib = new Int32Array(0);
-  private sHash = new Int32Array(0);
-  private sNext = new Int32Array(0);
-  private sPktOut = new Uint32Array(0);
-  private sPktIn = new Uint32Array(0);
-  private sBytesOut = new Uint32Array(0);
-  private sBytesIn = new Uint32Array(0);
+  /** Session records: 16 int32 per session (fields S_*) and 4 doubles (SD_*: deadline, byte counters). */
+  private si = new Int32Array(0);
+  private sd = new Float64Array(0);
   private sHeads = new Int32Array(1024).fill(-1);
 
   // ---- per-packet context (long-lived) ----
@@ -764,8 +749,8 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       ctr[0]++;
       ctr[2] += p.length;
       if (s >= 0) {
-        this.sPktOut[s]++;
-        this.sBytesOut[s] += p.length;
+        this.si[(s << 4) + S_PKT_OUT]++;
+        this.sd[(s << 2) + SD_BYTES_OUT] += p.length;
       }
       if (this.hairpinQueue !== null) this.hairpinQueue.push(p.slice());
       else this.outHandler(p);
@@ -775,16 +760,16 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       ctr[1]++;
       ctr[3] += p.length;
       if (s >= 0) {
-        this.sPktIn[s]++;
-        this.sBytesIn[s] += p.length;
+        this.si[(s << 4) + S_PKT_IN]++;
+        this.sd[(s << 2) + SD_BYTES_IN] += p.length;
       }
       this.tenants[this.curTenant]?.deliver(p);
     };
     this.reply4 = (p) => this.outHandler(p);
     this.reply6 = (p) => this.tenants[this.curTenant]?.deliver(p);
     this.onDue = (id, now) => {
-      if (this.sLive[id] === 0) return -1;
-      const d = this.sDeadline[id];
+      if (this.si[(id << 4) + S_LIVE] === 0) return -1;
+      const d = this.sd[(id << 2) + SD_DEADLINE];
       if (d > now) return d;
       this.stats.sessionsExpired++;
       this.removeSession(id, 'expired');
@@ -841,10 +826,10 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
             int(s.flags, 0, 7, 'flags'),
             now + Math.max(0, Number(s.expiresInMs) || 0),
           );
-          nat.sPktOut[id] = int(s.packetsOut, 0, 0xffffffff, 'packetsOut');
-          nat.sPktIn[id] = int(s.packetsIn, 0, 0xffffffff, 'packetsIn');
-          nat.sBytesOut[id] = int(s.bytesOut, 0, 0xffffffff, 'bytesOut');
-          nat.sBytesIn[id] = int(s.bytesIn, 0, 0xffffffff, 'bytesIn');
+          nat.si[(id << 4) + S_PKT_OUT] = int(s.packetsOut, 0, 0xffffffff, 'packetsOut');
+          nat.si[(id << 4) + S_PKT_IN] = int(s.packetsIn, 0, 0xffffffff, 'packetsIn');
+          nat.sd[(id << 2) + SD_BYTES_OUT] = int(s.bytesOut, 0, Number.MAX_SAFE_INTEGER, 'bytesOut');
+          nat.sd[(id << 2) + SD_BYTES_IN] = int(s.bytesIn, 0, Number.MAX_SAFE_INTEGER, 'bytesIn');
         }
       }
     } catch (e) {
@@ -962,7 +947,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const poolIdx = v4 === null ? -1 : this.poolIndex(v4 | 0);
     if (slot < 0 || poolIdx < 0 || !Number.isInteger(port4) || port4 < 0 || port4 > 65535) return false;
     const bib = this.ports.owner(slot, poolIdx, port4);
-    if (bib < 0 || this.bStatic[bib] === 0) return false;
+    if (bib < 0 || this.bi[(bib << 4) + B_STATIC] === 0) return false;
     this.removeBib(bib, 'removed');
     return true;
   }
@@ -971,7 +956,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   listStaticBindings(): Nat64StaticBinding[] {
     const out: Nat64StaticBinding[] = [];
     for (let b = 0; b < this.bNextFresh; b++)
-      if (this.bSlot[b] !== 0 && this.bStatic[b]) out.push(this.staticRecord(b));
+      if (this.bi[(b << 4) + B_SLOT] !== 0 && this.bi[(b << 4) + B_STATIC]) out.push(this.staticRecord(b));
     return out;
   }
 
@@ -979,9 +964,10 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   mappings(): Nat64MappingRecord[] {
     const out: Nat64MappingRecord[] = [];
     for (let b = 0; b < this.bNextFresh; b++) {
-      if (this.bSlot[b] === 0) continue;
-      if (this.bSessHead[b] < 0) out.push(this.listenRecord(b));
-      for (let s = this.bSessHead[b]; s >= 0; s = this.sNextInBib[s]) out.push(this.sessionRecord(s));
+      if (this.bi[(b << 4) + B_SLOT] === 0) continue;
+      if (this.bi[(b << 4) + B_SESS_HEAD] < 0) out.push(this.listenRecord(b));
+      for (let s = this.bi[(b << 4) + B_SESS_HEAD]; s >= 0; s = this.si[(s << 4) + S_NEXT_IN_BIB])
+        out.push(this.sessionRecord(s));
     }
     return out;
   }
@@ -1014,28 +1000,28 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const now = this.clock.now();
     const bindings: Nat64SnapshotBinding[] = [];
     for (let b = 0; b < this.bNextFresh; b++) {
-      if (this.bSlot[b] === 0) continue;
+      if (this.bi[(b << 4) + B_SLOT] === 0) continue;
       const sessions: Nat64SnapshotBinding['sessions'] = [];
-      for (let s = this.bSessHead[b]; s >= 0; s = this.sNextInBib[s])
+      for (let s = this.bi[(b << 4) + B_SESS_HEAD]; s >= 0; s = this.si[(s << 4) + S_NEXT_IN_BIB])
         sessions.push({
-          remoteIp: formatIpv4(this.sRemote[s] >>> 0),
-          remotePort: this.sRport[s],
-          state: this.sState[s],
-          flags: this.sFlags[s],
-          expiresInMs: Math.max(0, this.sDeadline[s] - now),
-          packetsOut: this.sPktOut[s],
-          packetsIn: this.sPktIn[s],
-          bytesOut: this.sBytesOut[s],
-          bytesIn: this.sBytesIn[s],
+          remoteIp: formatIpv4(this.si[(s << 4) + S_REMOTE] >>> 0),
+          remotePort: this.si[(s << 4) + S_RPORT],
+          state: this.si[(s << 4) + S_STATE],
+          flags: this.si[(s << 4) + S_FLAGS],
+          expiresInMs: Math.max(0, this.sd[(s << 2) + SD_DEADLINE] - now),
+          packetsOut: this.si[(s << 4) + S_PKT_OUT] >>> 0,
+          packetsIn: this.si[(s << 4) + S_PKT_IN] >>> 0,
+          bytesOut: this.sd[(s << 2) + SD_BYTES_OUT],
+          bytesIn: this.sd[(s << 2) + SD_BYTES_IN],
         });
       bindings.push({
-        tenant: this.bTenant[b],
-        proto: SLOT_PROTO[this.bSlot[b] - 1],
+        tenant: this.bi[(b << 4) + B_TENANT],
+        proto: SLOT_PROTO[this.bi[(b << 4) + B_SLOT] - 1],
         ipv6: this.addr6Text(b),
-        port6: this.bPort6[b],
-        ipv4: this.o.poolText[this.bPool[b]],
-        port4: this.bPort4[b],
-        static: this.bStatic[b] === 1,
+        port6: this.bi[(b << 4) + B_PORT6],
+        ipv4: this.o.poolText[this.bi[(b << 4) + B_POOL]],
+        port4: this.bi[(b << 4) + B_PORT4],
+        static: this.bi[(b << 4) + B_STATIC] === 1,
         sessions,
       });
     }
@@ -1153,12 +1139,12 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const b = this.find6(tenant, nh === 6 ? SLOT_TCP : SLOT_UDP, pkt, 8, sport);
     if (b < 0) return false;
     const s = this.findSession(b, r4, dport);
-    if (s < 0 || (nh === 6 && this.sState[s] !== TcpState.established)) return false;
+    if (s < 0 || (nh === 6 && this.si[(s << 4) + S_STATE] !== TcpState.established)) return false;
     const ckOff = nh === 6 ? 56 : 46;
     const oldCk = (pkt[ckOff] << 8) | pkt[ckOff + 1];
     if (nh === 17 && oldCk === 0) return false; // illegal in IPv6: the general path drops and counts it
-    const src4 = this.pool[this.bPool[b]];
-    const port = this.bPort4[b];
+    const src4 = this.pool[this.bi[(b << 4) + B_POOL]];
+    const port = this.bi[(b << 4) + B_PORT4];
     // Transport checksum: remove the IPv6 addresses and the old port, add the IPv4 ones and the new port.
     let removed = sport;
     for (let i = 8; i < 40; i += 2) removed += (pkt[i] << 8) | pkt[i + 1];
@@ -1208,8 +1194,8 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     pkt[31] = hck & 0xff;
     this.ctr[0]++;
     this.ctr[2] += total;
-    this.sPktOut[s]++;
-    this.sBytesOut[s] += total;
+    this.si[(s << 4) + S_PKT_OUT]++;
+    this.sd[(s << 2) + SD_BYTES_OUT] += total;
     this.touch(s, flags, true, false, this.clock.now());
     this._fastPathPackets++;
     let v = this.placedView;
@@ -1254,7 +1240,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const b = this.ports.owner(proto === 6 ? SLOT_TCP : SLOT_UDP, poolIdx, dport);
     if (b < 0) return false;
     const s = this.findSession(b, src, sport);
-    if (s < 0 || (proto === 6 && this.sState[s] !== TcpState.established)) return false;
+    if (s < 0 || (proto === 6 && this.si[(s << 4) + S_STATE] !== TcpState.established)) return false;
     const ckRel = proto === 6 ? 16 : 6;
     const oldCk = (pkt[20 + ckRel] << 8) | pkt[21 + ckRel];
     if (proto === 17 && oldCk === 0) return false; // needs a full checksum: general path
@@ -1278,7 +1264,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     out[8 + e[2]] = (src >>> 8) & 0xff;
     out[8 + e[3]] = src & 0xff;
     this._writeAddr6(b, out, 24);
-    const port = this.bPort6[b];
+    const port = this.bi[(b << 4) + B_PORT6];
     out[42] = port >>> 8;
     out[43] = port & 0xff;
     const dst = rd32(pkt, 16);
@@ -1291,8 +1277,8 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     out[41 + ckRel] = ck & 0xff;
     this.ctr[1]++;
     this.ctr[3] += outLen;
-    this.sPktIn[s]++;
-    this.sBytesIn[s] += outLen;
+    this.si[(s << 4) + S_PKT_IN]++;
+    this.sd[(s << 2) + SD_BYTES_IN] += outLen;
     this.touch(s, flags, false, false, this.clock.now());
     this._fastPathPackets++;
     let v = this.fastView;
@@ -1300,7 +1286,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       v = out.subarray(0, outLen);
       this.fastView = v;
     }
-    this.tenants[this.bTenant[b]]?.deliver(v);
+    this.tenants[this.bi[(b << 4) + B_TENANT]]?.deliver(v);
     return true;
   }
 
@@ -1466,8 +1452,8 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const m = this.m6;
     m.pkt = pkt;
     m.tenant = tenant;
-    m.addr = this.pool[this.bPool[b]];
-    m.port = this.bPort4[b];
+    m.addr = this.pool[this.bi[(b << 4) + B_POOL]];
+    m.port = this.bi[(b << 4) + B_PORT4];
     m.remote = r4;
     this.curSess = s;
     this.curTenant = tenant;
@@ -1486,8 +1472,8 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
           // A handler may have re-entered the NAT64 between pieces: set the whole context again.
           m.pkt = piece;
           m.tenant = tenant;
-          m.addr = this.pool[this.bPool[b]];
-          m.port = this.bPort4[b];
+          m.addr = this.pool[this.bi[(b << 4) + B_POOL]];
+          m.port = this.bi[(b << 4) + B_PORT4];
           m.remote = r4;
           this.curSess = s;
           this.curTenant = tenant;
@@ -1614,7 +1600,9 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     let createdS = false;
     if (s < 0) {
       const allowed =
-        this.bStatic[b] === 1 || this.o.filtering === 'endpoint-independent' || this.hasSessionWith(b, src);
+        this.bi[(b << 4) + B_STATIC] === 1 ||
+        this.o.filtering === 'endpoint-independent' ||
+        this.hasSessionWith(b, src);
       if (!allowed) {
         if (syn) this.holdSyn(pkt, poolIdx, dport, src, sport);
         else this.drops.filtered++;
@@ -1633,7 +1621,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     }
     this.m4.bib = b;
     this.curSess = s;
-    this.curTenant = this.bTenant[b];
+    this.curTenant = this.bi[(b << 4) + B_TENANT];
     this.innerMiss = false;
     if (!this.xlat.translate4to6(pkt, this.m4, this.emit6, this.reply4)) {
       if (createdS) this.removeSession(s, 'rollback');
@@ -1673,7 +1661,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     }
     this.m4.bib = b;
     this.curSess = -1;
-    this.curTenant = this.bTenant[b];
+    this.curTenant = this.bi[(b << 4) + B_TENANT];
     this.innerMiss = false;
     if (this.xlat.translate4to6(pkt, this.m4, this.emit6, this.reply4)) this.stats.icmpErrorsTranslated++;
     else this.accountTranslatorDrop();
@@ -1729,7 +1717,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   }
 
   private matchHeldSyn(b: number, r4: number, rport: number): void {
-    const key = `${this.bPool[b]}:${this.bPort4[b]}:${r4}:${rport}`;
+    const key = `${this.bi[(b << 4) + B_POOL]}:${this.bi[(b << 4) + B_PORT4]}:${r4}:${rport}`;
     const h = this.heldByKey.get(key);
     if (!h) return;
     h.done = true;
@@ -1739,25 +1727,25 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
 
   /** Applies a translated packet to its session: TCP state and lifetime (RFC 6146 §3.5.2.2, §4). */
   private touch(s: number, flags: number, outbound: boolean, created: boolean, now: number): void {
-    const b = this.sBib[s];
-    const slot = this.bSlot[b] - 1;
-    this.sFlags[s] |= outbound ? DIR_OUT : DIR_IN;
+    const b = this.si[(s << 4) + S_BIB];
+    const slot = this.bi[(b << 4) + B_SLOT] - 1;
+    this.si[(s << 4) + S_FLAGS] |= outbound ? DIR_OUT : DIR_IN;
     const t = this.o.timeouts;
     let life: number;
     if (slot === SLOT_TCP) {
-      const old = this.sState[s];
+      const old = this.si[(s << 4) + S_STATE];
       const st = created ? old : tcpNextState(old, flags, outbound);
-      this.sState[s] = st;
+      this.si[(s << 4) + S_STATE] = st;
       if (!created && !tcpRefreshes(old) && st === old) return; // TIME_WAIT / RST: no refresh
       if (st === TcpState.synRecv)
         life = t.tcpIncomingSyn; // V4 INIT
-      else life = tcpTimeout(this.tcpTimers, st, (this.sFlags[s] & 3) === 3);
+      else life = tcpTimeout(this.tcpTimers, st, (this.si[(s << 4) + S_FLAGS] & 3) === 3);
     } else {
       life = slot === SLOT_UDP ? t.udp : t.icmp;
     }
     const d = now + life;
-    const prev = this.sDeadline[s];
-    this.sDeadline[s] = d;
+    const prev = this.sd[(s << 2) + SD_DEADLINE];
+    this.sd[(s << 2) + SD_DEADLINE] = d;
     if (d < prev) this.wheel.pullIn(s, d);
   }
 
@@ -1794,8 +1782,8 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
 
   /** @internal */
   _writeAddr6(b: number, out: Uint8Array, off: number): void {
-    const a = this.bAddr;
-    const i = b << 2;
+    const a = this.bi;
+    const i = (b << 4) + B_ADDR;
     for (let k = 0; k < 4; k++) {
       const w = a[i + k];
       out[off + 4 * k] = w >>> 24;
@@ -1807,7 +1795,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
 
   /** @internal */
   _port6(b: number): number {
-    return this.bPort6[b];
+    return this.bi[(b << 4) + B_PORT6];
   }
 
   /** @internal The quoted packet of an ICMPv6 error: its destination is a local node with a BIB entry. */
@@ -1825,8 +1813,8 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       this.innerMiss = true;
       return false;
     }
-    r.addr = this.pool[this.bPool[bib]];
-    r.port = this.bPort4[bib];
+    r.addr = this.pool[this.bi[(bib << 4) + B_POOL]];
+    r.port = this.bi[(bib << 4) + B_PORT4];
     return true;
   }
 
@@ -1840,7 +1828,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       return -2;
     }
     this._writeAddr6(bib, out, off);
-    return this.bPort6[bib];
+    return this.bi[(bib << 4) + B_PORT6];
   }
 
   // ================================ tables ================================
@@ -1867,20 +1855,20 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private find6(tenant: number, slot: number, b: Uint8Array, off: number, port: number): number {
     const h = this.bibHash(tenant, slot, b, off, port);
     const s1 = slot + 1;
-    for (let i = this.bHeads[h & (this.bHeads.length - 1)]; i >= 0; i = this.bNext[i]) {
+    for (let i = this.bHeads[h & (this.bHeads.length - 1)]; i >= 0; i = this.bi[(i << 4) + B_NEXT]) {
       if (
-        this.bHash[i] !== h ||
-        this.bSlot[i] !== s1 ||
-        this.bPort6[i] !== port ||
-        this.bTenant[i] !== tenant
+        this.bi[(i << 4) + B_HASH] !== h ||
+        this.bi[(i << 4) + B_SLOT] !== s1 ||
+        this.bi[(i << 4) + B_PORT6] !== port ||
+        this.bi[(i << 4) + B_TENANT] !== tenant
       )
         continue;
-      const a = i << 2;
+      const a = (i << 4) + B_ADDR;
       if (
-        this.bAddr[a] === rd32(b, off) &&
-        this.bAddr[a + 1] === rd32(b, off + 4) &&
-        this.bAddr[a + 2] === rd32(b, off + 8) &&
-        this.bAddr[a + 3] === rd32(b, off + 12)
+        this.bi[a] === rd32(b, off) &&
+        this.bi[a + 1] === rd32(b, off + 4) &&
+        this.bi[a + 2] === rd32(b, off + 8) &&
+        this.bi[a + 3] === rd32(b, off + 12)
       )
         return i;
     }
@@ -1921,17 +1909,13 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private ensureBib(n: number): void {
     if (n <= this.bCap) return;
     const c = Math.max(1024, this.bCap * 2, n);
-    this.bSlot = growU8(this.bSlot, c);
-    this.bTenant = growI32(this.bTenant, c);
-    this.bAddr = growI32(this.bAddr, c * 4);
-    this.bPort6 = growU16(this.bPort6, c);
-    this.bPool = growU16(this.bPool, c);
-    this.bPort4 = growU16(this.bPort4, c);
-    this.bStatic = growU8(this.bStatic, c);
-    this.bSessHead = growI32(this.bSessHead, c, -1);
-    this.bSessCount = growI32(this.bSessCount, c);
-    this.bHash = growI32(this.bHash, c);
-    this.bNext = growI32(this.bNext, c, -1);
+    const bi = new Int32Array(c << 4);
+    bi.set(this.bi);
+    for (let i = this.bCap; i < c; i++) {
+      bi[(i << 4) + B_SESS_HEAD] = -1;
+      bi[(i << 4) + B_NEXT] = -1;
+    }
+    this.bi = bi;
     this.bCap = c;
   }
 
@@ -1951,23 +1935,23 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     this.ensureBib(id + 1);
     if (!taken) this.ports.take(slot, pool, port4, id);
     else this.ports.setOwner(slot, pool, port4, id);
-    this.bSlot[id] = slot + 1;
-    this.bTenant[id] = tenant;
-    const a = id << 2;
-    for (let k = 0; k < 4; k++) this.bAddr[a + k] = rd32(b, off + 4 * k);
-    this.bPort6[id] = port6;
-    this.bPool[id] = pool;
-    this.bPort4[id] = port4;
-    this.bStatic[id] = isStatic ? 1 : 0;
-    this.bSessHead[id] = -1;
-    this.bSessCount[id] = 0;
+    this.bi[(id << 4) + B_SLOT] = slot + 1;
+    this.bi[(id << 4) + B_TENANT] = tenant;
+    const a = (id << 4) + B_ADDR;
+    for (let k = 0; k < 4; k++) this.bi[a + k] = rd32(b, off + 4 * k);
+    this.bi[(id << 4) + B_PORT6] = port6;
+    this.bi[(id << 4) + B_POOL] = pool;
+    this.bi[(id << 4) + B_PORT4] = port4;
+    this.bi[(id << 4) + B_STATIC] = isStatic ? 1 : 0;
+    this.bi[(id << 4) + B_SESS_HEAD] = -1;
+    this.bi[(id << 4) + B_SESS_COUNT] = 0;
     const h = this.bibHash(tenant, slot, b, off, port6);
-    this.bHash[id] = h;
+    this.bi[(id << 4) + B_HASH] = h;
     this.bCount++;
     if (this.bCount > this.bHeads.length) this.rehashBib(this.bHeads.length * 2);
     else {
       const bucket = h & (this.bHeads.length - 1);
-      this.bNext[id] = this.bHeads[bucket];
+      this.bi[(id << 4) + B_NEXT] = this.bHeads[bucket];
       this.bHeads[bucket] = id;
     }
     if (isStatic) this.stats.mappingsCreated++;
@@ -1977,36 +1961,36 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private rehashBib(size: number): void {
     const heads = new Int32Array(size).fill(-1);
     for (let i = 0; i < this.bNextFresh; i++) {
-      if (this.bSlot[i] === 0) continue;
-      const bucket = this.bHash[i] & (size - 1);
-      this.bNext[i] = heads[bucket];
+      if (this.bi[(i << 4) + B_SLOT] === 0) continue;
+      const bucket = this.bi[(i << 4) + B_HASH] & (size - 1);
+      this.bi[(i << 4) + B_NEXT] = heads[bucket];
       heads[bucket] = i;
     }
     this.bHeads = heads;
   }
 
   private removeBib(b: number, why: 'expired' | 'removed' | 'rollback'): void {
-    while (this.bSessHead[b] >= 0)
-      this.removeSession(this.bSessHead[b], why === 'rollback' ? 'rollback' : 'removed', true);
-    if (why === 'removed' && this.bStatic[b] && this.listenerCount('mapping-removed') > 0)
+    while (this.bi[(b << 4) + B_SESS_HEAD] >= 0)
+      this.removeSession(this.bi[(b << 4) + B_SESS_HEAD], why === 'rollback' ? 'rollback' : 'removed', true);
+    if (why === 'removed' && this.bi[(b << 4) + B_STATIC] && this.listenerCount('mapping-removed') > 0)
       this.emit('mapping-removed', this.listenRecord(b));
-    const bucket = this.bHash[b] & (this.bHeads.length - 1);
+    const bucket = this.bi[(b << 4) + B_HASH] & (this.bHeads.length - 1);
     let prev = -1;
-    for (let i = this.bHeads[bucket]; i >= 0; prev = i, i = this.bNext[i]) {
+    for (let i = this.bHeads[bucket]; i >= 0; prev = i, i = this.bi[(i << 4) + B_NEXT]) {
       if (i !== b) continue;
-      if (prev < 0) this.bHeads[bucket] = this.bNext[i];
-      else this.bNext[prev] = this.bNext[i];
+      if (prev < 0) this.bHeads[bucket] = this.bi[(i << 4) + B_NEXT];
+      else this.bi[(prev << 4) + B_NEXT] = this.bi[(i << 4) + B_NEXT];
       break;
     }
-    const slot = this.bSlot[b] - 1;
+    const slot = this.bi[(b << 4) + B_SLOT] - 1;
     this.ports.release(
       slot,
-      this.bPool[b],
-      this.bPort4[b],
+      this.bi[(b << 4) + B_POOL],
+      this.bi[(b << 4) + B_PORT4],
       this.clock.now(),
-      why !== 'rollback' && !this.bStatic[b],
+      why !== 'rollback' && !this.bi[(b << 4) + B_STATIC],
     );
-    this.bSlot[b] = 0;
+    this.bi[(b << 4) + B_SLOT] = 0;
     this.bCount--;
     this.bFree.push(b);
     if (why === 'expired') this.stats.mappingsExpired++;
@@ -2019,36 +2003,38 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
 
   private findSession(b: number, r4: number, rport: number): number {
     const h = this.sessHash(b, r4, rport);
-    for (let i = this.sHeads[h & (this.sHeads.length - 1)]; i >= 0; i = this.sNext[i])
-      if (this.sHash[i] === h && this.sBib[i] === b && this.sRemote[i] === r4 && this.sRport[i] === rport)
+    for (let i = this.sHeads[h & (this.sHeads.length - 1)]; i >= 0; i = this.si[(i << 4) + S_NEXT])
+      if (
+        this.si[(i << 4) + S_HASH] === h &&
+        this.si[(i << 4) + S_BIB] === b &&
+        this.si[(i << 4) + S_REMOTE] === r4 &&
+        this.si[(i << 4) + S_RPORT] === rport
+      )
         return i;
     return -1;
   }
 
   /** Address-dependent filtering: does the entry have a session with this remote address? */
   private hasSessionWith(b: number, r4: number): boolean {
-    for (let s = this.bSessHead[b]; s >= 0; s = this.sNextInBib[s]) if (this.sRemote[s] === r4) return true;
+    for (let s = this.bi[(b << 4) + B_SESS_HEAD]; s >= 0; s = this.si[(s << 4) + S_NEXT_IN_BIB])
+      if (this.si[(s << 4) + S_REMOTE] === r4) return true;
     return false;
   }
 
   private ensureSessions(n: number): void {
     if (n <= this.sCap) return;
     const c = Math.max(1024, this.sCap * 2, n);
-    this.sLive = growU8(this.sLive, c);
-    this.sBib = growI32(this.sBib, c);
-    this.sRemote = growI32(this.sRemote, c);
-    this.sRport = growU16(this.sRport, c);
-    this.sState = growU8(this.sState, c);
-    this.sFlags = growU8(this.sFlags, c);
-    this.sDeadline = growF64(this.sDeadline, c);
-    this.sPrev = growI32(this.sPrev, c, -1);
-    this.sNextInBib = growI32(this.sNextInBib, c, -1);
-    this.sHash = growI32(this.sHash, c);
-    this.sNext = growI32(this.sNext, c, -1);
-    this.sPktOut = growU32(this.sPktOut, c);
-    this.sPktIn = growU32(this.sPktIn, c);
-    this.sBytesOut = growU32(this.sBytesOut, c);
-    this.sBytesIn = growU32(this.sBytesIn, c);
+    const si = new Int32Array(c << 4);
+    si.set(this.si);
+    for (let i = this.sCap; i < c; i++) {
+      si[(i << 4) + S_PREV] = -1;
+      si[(i << 4) + S_NEXT_IN_BIB] = -1;
+      si[(i << 4) + S_NEXT] = -1;
+    }
+    this.si = si;
+    const sd = new Float64Array(c << 2);
+    sd.set(this.sd);
+    this.sd = sd;
     this.sCap = c;
     this.wheel.ensureCapacity(c);
   }
@@ -2063,31 +2049,31 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   ): number {
     const id = this.sFree.length > 0 ? (this.sFree.pop() as number) : this.sNextFresh++;
     this.ensureSessions(id + 1);
-    this.sLive[id] = 1;
-    this.sBib[id] = b;
-    this.sRemote[id] = r4;
-    this.sRport[id] = rport;
-    this.sState[id] = state;
-    this.sFlags[id] = flags;
-    this.sDeadline[id] = deadline;
-    this.sPktOut[id] = 0;
-    this.sPktIn[id] = 0;
-    this.sBytesOut[id] = 0;
-    this.sBytesIn[id] = 0;
+    this.si[(id << 4) + S_LIVE] = 1;
+    this.si[(id << 4) + S_BIB] = b;
+    this.si[(id << 4) + S_REMOTE] = r4;
+    this.si[(id << 4) + S_RPORT] = rport;
+    this.si[(id << 4) + S_STATE] = state;
+    this.si[(id << 4) + S_FLAGS] = flags;
+    this.sd[(id << 2) + SD_DEADLINE] = deadline;
+    this.si[(id << 4) + S_PKT_OUT] = 0;
+    this.si[(id << 4) + S_PKT_IN] = 0;
+    this.sd[(id << 2) + SD_BYTES_OUT] = 0;
+    this.sd[(id << 2) + SD_BYTES_IN] = 0;
     // Link into the entry's list.
-    const head = this.bSessHead[b];
-    this.sPrev[id] = -1;
-    this.sNextInBib[id] = head;
-    if (head >= 0) this.sPrev[head] = id;
-    this.bSessHead[b] = id;
-    this.bSessCount[b]++;
+    const head = this.bi[(b << 4) + B_SESS_HEAD];
+    this.si[(id << 4) + S_PREV] = -1;
+    this.si[(id << 4) + S_NEXT_IN_BIB] = head;
+    if (head >= 0) this.si[(head << 4) + S_PREV] = id;
+    this.bi[(b << 4) + B_SESS_HEAD] = id;
+    this.bi[(b << 4) + B_SESS_COUNT]++;
     const h = this.sessHash(b, r4, rport);
-    this.sHash[id] = h;
+    this.si[(id << 4) + S_HASH] = h;
     this.sCount++;
     if (this.sCount > this.sHeads.length) this.rehashSessions(this.sHeads.length * 2);
     else {
       const bucket = h & (this.sHeads.length - 1);
-      this.sNext[id] = this.sHeads[bucket];
+      this.si[(id << 4) + S_NEXT] = this.sHeads[bucket];
       this.sHeads[bucket] = id;
     }
     this.wheel.schedule(id, deadline);
@@ -2097,9 +2083,9 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private rehashSessions(size: number): void {
     const heads = new Int32Array(size).fill(-1);
     for (let i = 0; i < this.sNextFresh; i++) {
-      if (this.sLive[i] === 0) continue;
-      const bucket = this.sHash[i] & (size - 1);
-      this.sNext[i] = heads[bucket];
+      if (this.si[(i << 4) + S_LIVE] === 0) continue;
+      const bucket = this.si[(i << 4) + S_HASH] & (size - 1);
+      this.si[(i << 4) + S_NEXT] = heads[bucket];
       heads[bucket] = i;
     }
     this.sHeads = heads;
@@ -2111,31 +2097,33 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       const ev = why === 'expired' ? 'mapping-expired' : 'mapping-removed';
       if (this.listenerCount(ev) > 0) this.emit(ev, this.sessionRecord(s));
     }
-    const b = this.sBib[s];
-    const bucket = this.sHash[s] & (this.sHeads.length - 1);
+    const b = this.si[(s << 4) + S_BIB];
+    const bucket = this.si[(s << 4) + S_HASH] & (this.sHeads.length - 1);
     let prev = -1;
-    for (let i = this.sHeads[bucket]; i >= 0; prev = i, i = this.sNext[i]) {
+    for (let i = this.sHeads[bucket]; i >= 0; prev = i, i = this.si[(i << 4) + S_NEXT]) {
       if (i !== s) continue;
-      if (prev < 0) this.sHeads[bucket] = this.sNext[i];
-      else this.sNext[prev] = this.sNext[i];
+      if (prev < 0) this.sHeads[bucket] = this.si[(i << 4) + S_NEXT];
+      else this.si[(prev << 4) + S_NEXT] = this.si[(i << 4) + S_NEXT];
       break;
     }
-    const p = this.sPrev[s];
-    const n = this.sNextInBib[s];
-    if (p >= 0) this.sNextInBib[p] = n;
-    else this.bSessHead[b] = n;
-    if (n >= 0) this.sPrev[n] = p;
-    this.bSessCount[b]--;
+    const p = this.si[(s << 4) + S_PREV];
+    const n = this.si[(s << 4) + S_NEXT_IN_BIB];
+    if (p >= 0) this.si[(p << 4) + S_NEXT_IN_BIB] = n;
+    else this.bi[(b << 4) + B_SESS_HEAD] = n;
+    if (n >= 0) this.si[(n << 4) + S_PREV] = p;
+    this.bi[(b << 4) + B_SESS_COUNT]--;
     this.wheel.cancel(s);
-    this.sLive[s] = 0;
+    this.si[(s << 4) + S_LIVE] = 0;
     this.sCount--;
     this.sFree.push(s);
-    if (!keepBib && this.bSessHead[b] < 0 && this.bStatic[b] === 0) this.removeBib(b, why);
+    if (!keepBib && this.bi[(b << 4) + B_SESS_HEAD] < 0 && this.bi[(b << 4) + B_STATIC] === 0)
+      this.removeBib(b, why);
   }
 
   private removeTenantState(tenant: number): void {
     for (let b = 0; b < this.bNextFresh; b++)
-      if (this.bSlot[b] !== 0 && this.bTenant[b] === tenant) this.removeBib(b, 'removed');
+      if (this.bi[(b << 4) + B_SLOT] !== 0 && this.bi[(b << 4) + B_TENANT] === tenant)
+        this.removeBib(b, 'removed');
   }
 
   // ================================ records ================================
@@ -2148,29 +2136,29 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
 
   private staticRecord(b: number): Nat64StaticBinding {
     return {
-      proto: SLOT_PROTO[this.bSlot[b] - 1],
+      proto: SLOT_PROTO[this.bi[(b << 4) + B_SLOT] - 1],
       ipv6: this.addr6Text(b),
-      port6: this.bPort6[b],
-      ipv4: this.o.poolText[this.bPool[b]],
-      port4: this.bPort4[b],
-      tenant: this.bTenant[b],
+      port6: this.bi[(b << 4) + B_PORT6],
+      ipv4: this.o.poolText[this.bi[(b << 4) + B_POOL]],
+      port4: this.bi[(b << 4) + B_PORT4],
+      tenant: this.bi[(b << 4) + B_TENANT],
     };
   }
 
   private baseRecord(
     b: number,
   ): Omit<Nat64MappingRecord, 'original' | 'reply' | 'remoteIp' | 'remoteIp6' | 'remotePort'> {
-    const slot = this.bSlot[b] - 1;
+    const slot = this.bi[(b << 4) + B_SLOT] - 1;
     return {
       id: b,
-      tenant: this.bTenant[b],
+      tenant: this.bi[(b << 4) + B_TENANT],
       proto: SLOT_PROTO[slot],
       protoName: SLOT_NAME[slot],
-      kind: this.bStatic[b] ? 'static' : 'dynamic',
+      kind: this.bi[(b << 4) + B_STATIC] ? 'static' : 'dynamic',
       insideIp: this.addr6Text(b),
-      insidePort: this.bPort6[b],
-      externalIp: this.o.poolText[this.bPool[b]],
-      externalPort: this.bPort4[b],
+      insidePort: this.bi[(b << 4) + B_PORT6],
+      externalIp: this.o.poolText[this.bi[(b << 4) + B_POOL]],
+      externalPort: this.bi[(b << 4) + B_PORT4],
       state: 'LISTEN',
       expiresInMs: Number.POSITIVE_INFINITY,
       packetsOut: 0,
@@ -2193,14 +2181,14 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   }
 
   private sessionRecord(s: number): Nat64MappingRecord {
-    const b = this.sBib[s];
+    const b = this.si[(s << 4) + S_BIB];
     const base = this.baseRecord(b);
-    const slot = this.bSlot[b] - 1;
-    const r4 = this.sRemote[s] >>> 0;
+    const slot = this.bi[(b << 4) + B_SLOT] - 1;
+    const r4 = this.si[(s << 4) + S_REMOTE] >>> 0;
     const remoteIp = formatIpv4(r4);
     const remoteIp6 = this.o.prefix.format(r4);
-    const rport = this.sRport[s];
-    const st = this.sState[s];
+    const rport = this.si[(s << 4) + S_RPORT];
+    const st = this.si[(s << 4) + S_STATE];
     return {
       ...base,
       id: 0x40000000 + s,
@@ -2219,12 +2207,17 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
         dst: base.externalIp,
         dstPort: base.externalPort,
       },
-      state: slot === SLOT_TCP ? TCP_STATE_NAMES[st] : (this.sFlags[s] & 3) === 3 ? 'ASSURED' : 'UNREPLIED',
-      expiresInMs: Math.max(0, this.sDeadline[s] - this.clock.now()),
-      packetsOut: this.sPktOut[s],
-      bytesOut: this.sBytesOut[s],
-      packetsIn: this.sPktIn[s],
-      bytesIn: this.sBytesIn[s],
+      state:
+        slot === SLOT_TCP
+          ? TCP_STATE_NAMES[st]
+          : (this.si[(s << 4) + S_FLAGS] & 3) === 3
+            ? 'ASSURED'
+            : 'UNREPLIED',
+      expiresInMs: Math.max(0, this.sd[(s << 2) + SD_DEADLINE] - this.clock.now()),
+      packetsOut: this.si[(s << 4) + S_PKT_OUT] >>> 0,
+      bytesOut: this.sd[(s << 2) + SD_BYTES_OUT],
+      packetsIn: this.si[(s << 4) + S_PKT_IN] >>> 0,
+      bytesIn: this.sd[(s << 2) + SD_BYTES_IN],
     };
   }
 }
