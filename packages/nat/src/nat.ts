@@ -836,7 +836,12 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const vihl = pkt[0];
     const hl = (vihl & 0x0f) << 2;
     const total = (pkt[2] << 8) | pkt[3];
-    if (vihl >> 4 !== 4 || hl < 20 || total < hl || total > len) {
+    if (vihl >> 4 !== 4) {
+      // An IPv6 packet (or garbage) on an IPv4-only NAT: not malformed, just not ours.
+      st.drops[vihl >> 4 === 6 ? 'not-ipv4' : 'malformed']++;
+      return;
+    }
+    if (hl < 20 || total < hl || total > len) {
       st.drops.malformed++;
       return;
     }
@@ -901,7 +906,12 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const vihl = pkt[0];
     const hl = (vihl & 0x0f) << 2;
     const total = (pkt[2] << 8) | pkt[3];
-    if (vihl >> 4 !== 4 || hl < 20 || total < hl || total > len) {
+    if (vihl >> 4 !== 4) {
+      // An IPv6 packet (or garbage) on an IPv4-only NAT: not malformed, just not ours.
+      st.drops[vihl >> 4 === 6 ? 'not-ipv4' : 'malformed']++;
+      return;
+    }
+    if (hl < 20 || total < hl || total > len) {
       st.drops.malformed++;
       return;
     }

@@ -3,6 +3,7 @@
 /** Every reason a packet can be dropped. Keys of {@link NatStats.drops}. */
 export const DROP_REASONS = [
   'malformed',
+  'not-ipv4',
   'bad-ip-checksum',
   'bad-checksum',
   'fragment',

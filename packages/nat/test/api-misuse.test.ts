@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { L3kitError } from '@l3kit/core';
+import { buildPacket } from '@l3kit/wire';
 import { EXT, H1, H2, R1, Rig, udp } from './helpers.js';
 
 const JUNK: unknown[] = [
@@ -134,5 +135,22 @@ describe('API misuse', () => {
       .filter(Boolean);
     rig.close();
     assert.deepEqual(problems, []);
+  });
+});
+
+describe('packets of the wrong IP version', () => {
+  it('an IPv6 packet into the NAT44 is dropped as not-ipv4, not as malformed', () => {
+    const rig = new Rig();
+    const p6 = buildPacket({
+      src: '2001:db8::1',
+      dst: '2001:db8::2',
+      udp: { srcPort: 1, dstPort: 2 },
+      payload: 'x',
+    });
+    rig.fromInside(p6);
+    rig.fromOutside(p6.slice());
+    assert.equal(rig.nat.stats.drops['not-ipv4'], 2);
+    assert.equal(rig.nat.stats.drops.malformed, 0);
+    rig.close();
   });
 });
