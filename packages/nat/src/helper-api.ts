@@ -113,6 +113,11 @@ export interface NatHelperHost {
   allocOutsidePort(proto: number, outsideIp?: string): { ip: string; port: number };
   releaseOutsidePort(proto: number, port: number, outsideIp?: string): boolean;
   createMapping(opts: CreateMappingOptions): MappingRecord;
+  /**
+   * Removes the connection with this record id (as `createMapping` returned it) and its mapping
+   * when nothing else uses it; false when it is gone already.
+   */
+  deleteMapping(id: number): boolean;
   sendInside(pkt: Uint8Array, tenant?: number): void;
   sendOutside(pkt: Uint8Array): void;
   /**

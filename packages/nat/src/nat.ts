@@ -362,6 +362,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private readonly seqAdj = new Map<number, SeqAdjust>();
   /** Forwards with a lease, by deadline (few: UPnP / PCP keep them bounded). */
   private leases: Array<{ key: number; deadline: number }> = [];
+  /** ICMP error token bucket (see `icmpRateLimit`). */
+  private icmpTokens = 0;
+  private icmpTokensAt = 0;
   private readonly emb: EmbeddedInfo = { ipOff: 0, hl: 0, proto: 0, l4Off: 0, end: 0 };
   private readonly dueSession = (s: number, now: number): number => this.onSessionDue(s, now);
   private readonly dueMapping = (m: number, now: number): number => this.onMappingDue(m, now);
@@ -371,6 +374,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     super();
     this.o = resolveOptions(options);
     this.clock = this.o.clock;
+    this.icmpTokens = this.o.icmpRateLimit.burst;
+    this.icmpTokensAt = this.clock.now();
     this.tmo = this.o.timeouts;
     this.tEst = this.tmo.tcpEstablished;
     this.tTrans = this.tmo.tcpTransitory;
@@ -878,7 +883,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     }
     if (pkt[8] <= 1) {
       st.drops['ttl-exceeded']++;
-      const err = buildIcmpError(pkt, total, this.insideIp, 11, 0);
+      const err = this.icmpToken() ? buildIcmpError(pkt, total, this.insideIp, 11, 0) : null;
       if (err) {
         st.icmpErrorsSent++;
         this.deliverTenant(tid, err);
@@ -941,7 +946,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     // TTL matters for forwarded packets; an echo request to the NAT itself is answered.
     if (!hairpin && pkt[8] <= 1 && !(pkt[9] === 1 && total - hl >= 8 && pkt[hl] === 8)) {
       st.drops['ttl-exceeded']++;
-      const err = buildIcmpError(pkt, total, dst, 11, 0);
+      const err = this.icmpToken() ? buildIcmpError(pkt, total, dst, 11, 0) : null;
       if (err) {
         st.icmpErrorsSent++;
         this.outHandler(err);
@@ -1178,7 +1183,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const mtu = this.o.mtu;
     if (mtu > 0 && len > mtu && (pkt[6] & 0x40) !== 0) {
       this.stats.drops['too-big']++;
-      const err = buildIcmpError(pkt, len, this.pool0, 3, 4, mtu & 0xffff);
+      const err = this.icmpToken() ? buildIcmpError(pkt, len, this.pool0, 3, 4, mtu & 0xffff) : null;
       if (err) {
         this.stats.icmpErrorsSent++;
         this._fromOutside(err, false);
@@ -1529,9 +1534,24 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     return true;
   }
 
+  /** Takes a token of the ICMP error bucket; false (counted) when it is empty. */
+  private icmpToken(): boolean {
+    const rl = this.o.icmpRateLimit;
+    if (rl.burst === Number.POSITIVE_INFINITY) return true;
+    const now = this.clock.now();
+    this.icmpTokens = Math.min(rl.burst, this.icmpTokens + ((now - this.icmpTokensAt) * rl.perSecond) / 1000);
+    this.icmpTokensAt = now;
+    if (this.icmpTokens < 1) {
+      this.stats.icmpRateLimited++;
+      return false;
+    }
+    this.icmpTokens -= 1;
+    return true;
+  }
+
   /** ICMP 3/13 (communication administratively prohibited) to the sender of a rejected packet (RFC 5508 / 6888). */
   private reject(tid: number, pkt: Uint8Array | null, total: number): void {
-    if (!pkt) return;
+    if (!pkt || !this.icmpToken()) return;
     const err = buildIcmpError(pkt, total, this.insideIp, 3, 13);
     if (err) {
       this.stats.icmpErrorsSent++;
@@ -2226,7 +2246,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       h.live = false;
       this.heldLive--;
       this.stats.drops['unsolicited-syn']++;
-      const err = buildIcmpError(h.pkt, h.pkt.length, this.pool[h.extIdx], 3, 3);
+      const err = this.icmpToken() ? buildIcmpError(h.pkt, h.pkt.length, this.pool[h.extIdx], 3, 3) : null;
       if (err) {
         this.stats.icmpErrorsSent++;
         this.outHandler(err);
@@ -2477,6 +2497,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   /** All port forwards (with the time left of their lease, if any). */
   listPortForwards(): ForwardRecord[] {
     const now = this.clock.now();
+    // Leases that ran out since the last maintain() are not listed as live.
+    if (this.leases.length > 0 && this.leases[0].deadline <= now && !this.closed) this.expireLeases(now);
     return [...this.forwards.values()].map((f) => this.forwardRecord(f, now));
   }
 
@@ -3129,7 +3151,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const slot = protoSlot(o.proto);
     if (slot < 0) throw new ConfigError('ERR_BAD_OPTION', `createMapping: unsupported protocol ${o.proto}`);
     const inIp = parseIpv4Strict(o.insideIp, 'insideIp');
-    checkPort(o.insidePort, 'insidePort', o.proto === 1 ? 0 : 1);
+    // ICMP identifiers and GRE call IDs may be 0 (pptp-linux numbers its calls from 0).
+    checkPort(o.insidePort, 'insidePort', o.proto === 1 || o.proto === 47 ? 0 : 1);
     const tid = this.checkTenant(o.tenant);
     const hasRem = o.remoteIp !== undefined;
     const remIp = hasRem ? parseIpv4Strict(o.remoteIp, 'remoteIp') : 0;
@@ -3214,6 +3237,35 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const rec = s >= 0 ? this.sessionRecord(s, now) : this.mappingOnlyRecord(m, now);
     if (this.listenerCount('mapping-created') > 0) this.emit('mapping-created', { ...rec });
     return rec;
+  }
+
+  /**
+   * Removes the connection (or session-less mapping) with this record `id` — e.g. the one
+   * {@link Nat.createMapping} returned — and its mapping when no other connection uses it, freeing
+   * the external port. Port forwards are removed with {@link Nat.removePortForward} instead.
+   * Returns false when there is no such record (already gone) or it is a forward's own mapping
+   * (its connections can be deleted; the forward stays).
+   * Control-plane cost: a scan of the tables.
+   */
+  deleteMapping(id: number): boolean {
+    if (this.closed || typeof id !== 'number' || !Number.isFinite(id)) return false;
+    const T = this.t;
+    const now = this.clock.now();
+    for (let s = 0; s < T.sessionBound; s++) {
+      const m = T.si[(s << 4) + S_MAP];
+      if (m < 0 || T.sId[s] !== id) continue;
+      if (this.listenerCount('mapping-removed') > 0) this.emit('mapping-removed', this.sessionRecord(s, now));
+      this.freeSession(s);
+      if (T.mSessCount[m] === 0 && T.mKind[m] !== MappingKind.forward) this.removeMapping(m, now, false);
+      return true;
+    }
+    for (let m = 0; m < T.mappingBound; m++) {
+      if (T.mKind[m] === MappingKind.free || T.mId[m] !== id) continue;
+      if (T.mKind[m] === MappingKind.forward) return false;
+      this.removeMapping(m, now, false);
+      return true;
+    }
+    return false;
   }
 
   /** Delivers `pkt` to the inside of `tenant` (default 0) untranslated (helpers, replies). */

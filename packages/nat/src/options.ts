@@ -114,6 +114,13 @@ export interface NatOptions {
    * with DF set, dropped with ICMP 3/4 carrying this MTU back to the sender (RFC 4787 REQ-13).
    */
   mtu?: number;
+  /**
+   * Token bucket for the ICMP errors the NAT generates (TTL exceeded, 3/13, 3/3 after a held SYN,
+   * 3/4): up to `burst` at once, refilled at `perSecond` (RFC 1812 §4.3.2.8). `null` disables the
+   * limit. Default `{ burst: 100, perSecond: 1000 }`, as `L3Hub`. Suppressed errors count in
+   * `stats.icmpRateLimited`.
+   */
+  icmpRateLimit?: { burst: number; perSecond: number } | null;
 }
 
 /** Defragmenter settings of a NAT (clock, ICMP sources and timer come from the NAT). */
@@ -145,6 +152,8 @@ export interface ResolvedOptions {
   maxHeldSyns: number;
   defrag: NatDefragOptions | null;
   mtu: number;
+  /** ICMP error token bucket; `burst` Infinity = unlimited. */
+  icmpRateLimit: { burst: number; perSecond: number };
 }
 
 const BEHAVIORS: readonly string[] = [
@@ -294,7 +303,23 @@ export function resolveOptions(o: NatOptions): ResolvedOptions {
     maxHeldSyns,
     defrag: o.defrag === false ? null : { ...(o.defrag ?? {}) },
     mtu: mtuOption(o.mtu),
+    icmpRateLimit: rateLimitOption(o.icmpRateLimit),
   };
+}
+
+function rateLimitOption(v: unknown): { burst: number; perSecond: number } {
+  if (v === undefined) return { burst: 100, perSecond: 1000 };
+  if (v === null) return { burst: Number.POSITIVE_INFINITY, perSecond: 0 };
+  const r = v as { burst?: unknown; perSecond?: unknown };
+  if (
+    typeof r !== 'object' ||
+    typeof r.burst !== 'number' ||
+    typeof r.perSecond !== 'number' ||
+    !(r.burst >= 1) ||
+    !(r.perSecond >= 0)
+  )
+    throw new ConfigError('ERR_BAD_OPTION', 'icmpRateLimit needs { burst >= 1, perSecond >= 0 } or null');
+  return { burst: r.burst, perSecond: r.perSecond };
 }
 
 function mtuOption(v: unknown): number {

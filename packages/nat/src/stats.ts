@@ -50,6 +50,8 @@ export interface NatStats {
   icmpErrorsTranslated: number;
   /** ICMP errors the NAT generated (3/13, 3/3 after a SYN hold, 11/0). */
   icmpErrorsSent: number;
+  /** ICMP errors not sent because of `icmpRateLimit`. */
+  icmpRateLimited: number;
   /** Echo requests to an outside address answered by the NAT. */
   echoAnswered: number;
   /** Unsolicited inbound SYNs held (RFC 5382 REQ-4). */
@@ -107,6 +109,7 @@ export function createStats(active: { mappings(): number; sessions(): number }, 
     sessionsExpired: 0,
     icmpErrorsTranslated: 0,
     icmpErrorsSent: 0,
+    icmpRateLimited: 0,
     echoAnswered: 0,
     synHeld: 0,
     expectationsUsed: 0,

@@ -70,4 +70,35 @@ describe('GRE', () => {
     assert.equal(rig.fromOutside(gre(R1, EXT, m.externalPort)).in.length, 0);
     rig.close();
   });
+
+  it('call ID 0 is a valid inside call ID, and deleteMapping removes one call and frees its external ID', () => {
+    const rig = new Rig();
+    const m0 = rig.nat.createMapping({
+      proto: GRE,
+      insideIp: H1,
+      insidePort: 0,
+      remoteIp: R1,
+      remotePort: 0x500,
+    });
+    const m1 = rig.nat.createMapping({
+      proto: GRE,
+      insideIp: H1,
+      insidePort: 1,
+      remoteIp: R1,
+      remotePort: 0x501,
+    });
+    const i0 = rig.fromOutside(gre(R1, EXT, m0.externalPort, 1)).in;
+    assert.deepEqual([i0[0].dst, i0[0].callId], [H1, 0]);
+    assert.equal(rig.nat.deleteMapping(m0.id), true);
+    assert.equal(rig.nat.deleteMapping(m0.id), false, 'already gone');
+    assert.equal(
+      rig.fromOutside(gre(R1, EXT, m0.externalPort, 2)).in.length,
+      0,
+      'the deleted call is cut off',
+    );
+    assert.equal(rig.fromOutside(gre(R1, EXT, m1.externalPort, 2)).in.length, 1, 'the other call goes on');
+    assert.equal(liveMappings(rig.nat, GRE).length, 1);
+    assert.equal(rig.nat.deleteMapping(123456789), false);
+    rig.close();
+  });
 });
