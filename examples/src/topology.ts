@@ -22,8 +22,11 @@ import {
   VirtualHost,
 } from '@l3kit/core';
 import { formatPacket } from '@l3kit/wire';
+import { type FtpSceneResult, runFtpScene } from './ftp-scene.js';
 import { type NatSceneResult, runNatScene } from './nat-scene.js';
 import { type Nat64SceneResult, runNat64Scene } from './nat64-scene.js';
+import { runUpnpScene, type UpnpSceneResult } from './upnp-scene.js';
+import { runWireGuardScene, type WireGuardSceneResult } from './wireguard-scene.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -61,6 +64,12 @@ export interface DemoResult {
   nat: NatSceneResult;
   /** The NAT64 scene: an IPv6-only host pings an IPv4-only server. */
   nat64: Nat64SceneResult;
+  /** The WireGuard scene: two WireGuard clients with one tunnel address fetch a page over HTTP. */
+  wireguard: WireGuardSceneResult;
+  /** The FTP scene: an active-mode download through the NAT's FTP ALG. */
+  ftp: FtpSceneResult;
+  /** The UPnP scene: an inside host opens a port with UPnP IGD, a peer outside uses it. */
+  upnp: UpnpSceneResult;
 }
 
 /** A wall clock with sub-millisecond resolution (the demo measures real round trips). */
@@ -172,6 +181,21 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     step('NAT: two tenants, both 192.168.1.10, behind one NAT (203.0.113.1) reach a server outside');
     const nat = await runNatScene(cap, log, clock);
 
+    step(
+      'WireGuard: two clients, both 10.0.0.2 in their tunnels, are two tenants of one NAT; each fetches a page from an HTTP server outside (Node http over the userspace TCP)',
+    );
+    const wireguard = await runWireGuardScene(cap, log, clock);
+
+    step(
+      'FTP through the ALG: an active-mode download; the helper rewrites PORT and expects the data connection',
+    );
+    const ftp = await runFtpScene(cap, log, clock);
+
+    step(
+      'UPnP: a console behind the NAT discovers the gateway (SSDP), maps a port (SOAP), and a peer outside connects to it',
+    );
+    const upnp = await runUpnpScene(cap, log, clock);
+
     step('NAT64: an IPv6-only host pings an IPv4-only server through 2001:db8:64::/96 (RFC 6052, RFC 7915)');
     const nat64 = await runNat64Scene(cap, log, clock);
 
@@ -199,6 +223,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       hubStats: { ...s },
       nat,
       nat64,
+      wireguard,
+      ftp,
+      upnp,
     };
   } finally {
     for (const h of [alice, bob, carol]) h.close();

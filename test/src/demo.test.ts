@@ -61,6 +61,38 @@ describe('the demo (npm run demo)', () => {
     assert.equal(r.nat64.replyFrom, '2001:db8:64::c633:6407');
   });
 
+  it('carries two WireGuard clients with one tunnel address as two NAT tenants to an HTTP server', async () => {
+    const r = await runDemo({ clock: new ManualClock(1_763_000_000_000) });
+    const w = r.wireguard;
+    assert.equal(w.handshakes, 2);
+    assert.ok(w.datagrams >= 2 * 4, `only ${w.datagrams} datagrams on the underlay`);
+    assert.equal(w.serverSawPorts.length, 2);
+    assert.notEqual(w.serverSawPorts[0], w.serverSawPorts[1]);
+    assert.deepEqual(w.pages, [
+      `hello wg-alice, you came from 203.0.113.1:${w.serverSawPorts[0]}\n`,
+      `hello wg-bob, you came from 203.0.113.1:${w.serverSawPorts[1]}\n`,
+    ]);
+    const tcp = w.conntrack.split('\n').filter((l) => l.includes(' tcp '));
+    assert.deepEqual(
+      tcp.map((l) => [/src=(\S+)/.exec(l)?.[1], /zone=(\d+)/.exec(l)?.[1]]),
+      [
+        ['10.0.0.2', '1'],
+        ['10.0.0.2', '2'],
+      ],
+    );
+  });
+
+  it('downloads over active FTP through the ALG and opens a UPnP mapping used from outside', async () => {
+    const r = await runDemo({ clock: new ManualClock(1_763_000_000_000) });
+    assert.match(r.ftp.portSent, /^PORT 192,168,1,10,\d+,\d+$/);
+    assert.match(r.ftp.portReceived, /^PORT 203,0,113,1,\d+,\d+$/);
+    assert.deepEqual([r.ftp.bytes, r.ftp.intact], [64 * 1024, true]);
+    assert.equal(r.upnp.externalIp, '203.0.113.1');
+    assert.match(r.upnp.forward, /^upnp tcp 203\.0\.113\.1:\d+ -> 192\.168\.1\.20:\d+ /);
+    assert.match(r.upnp.greeting, /198\.51\.100\.7/);
+    assert.equal(r.upnp.forwardsAfterDelete, 0);
+  });
+
   it('writes a pcapng in which every packet has correct checksums', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'l3kit-demo-'));
     try {
@@ -71,7 +103,23 @@ describe('the demo (npm run demo)', () => {
       assert.ok(r.packets >= 25, `only ${r.packets} packets`);
       assert.deepEqual(
         file.interfaces.map((i) => i.name),
-        ['alice', 'bob', 'carol', 'server', 'tenant-a', 'tenant-b', 'v6-only-client', 'v4-only-server'],
+        [
+          'alice',
+          'bob',
+          'carol',
+          'server',
+          'tenant-a',
+          'tenant-b',
+          'web',
+          'wg-alice',
+          'wg-bob',
+          'ftp-client',
+          'ftp-server',
+          'console',
+          'peer',
+          'v6-only-client',
+          'v4-only-server',
+        ],
       );
       for (const [i, p] of file.packets.entries()) assertChecksums(p.data, `frame ${i + 1}`);
       // The TTL-expired request and the time-exceeded answer are both in the capture.

@@ -1,0 +1,143 @@
+/**
+ * FTP through the NAT end to end, over the userspace TCP stack: an inside client does an
+ * active-mode download from an outside server. Every packet on both links is checked with the
+ * independent checksum oracle; the outside link can drop the first copy of the PORT segment so
+ * the client's own TCP retransmits it.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { type L3Device, ManualClock, ManualScheduler } from '@l3kit/core';
+import { Nat } from '@l3kit/nat';
+import { VirtualHost } from '@l3kit/stack';
+import { assertChecksums } from '@l3kit/testkit';
+import { FtpHelper } from '../src/index.js';
+import { parseSeg, runMiniFtpClient, type Seg, startMiniFtpServer } from './ftp-peers.js';
+
+const SERVER_IP = '203.0.113.20';
+
+/** A link that checks, records and optionally drops packets. */
+function link(a: L3Device, b: L3Device, log: Seg[], drop: (s: Seg) => boolean): void {
+  const carry = (to: L3Device) => (p: Uint8Array) => {
+    assertChecksums(p, 'packet on a link');
+    const s = parseSeg(p.slice());
+    log.push(s);
+    if (!drop(s)) to.send(p);
+  };
+  a.setHandler(carry(b));
+  b.setHandler(carry(a));
+}
+
+function topology(withHelper: boolean, drop: (s: Seg) => boolean = () => false) {
+  const clock = new ManualClock(1_000_000);
+  const sched = new ManualScheduler(clock);
+  const nat = new Nat({ inside: '10.0.0.1/24', outside: '203.0.113.100/24', clock, maintainIntervalMs: 0 });
+  const ftp = new FtpHelper();
+  if (withHelper) nat.addHelper(ftp);
+  const client = new VirtualHost({ addr: '10.0.0.5/24', gateway: '10.0.0.1', scheduler: sched });
+  const server = new VirtualHost({ addr: `${SERVER_IP}/24`, gateway: '203.0.113.100', scheduler: sched });
+  const inside: Seg[] = [];
+  const outside: Seg[] = [];
+  link(client, nat.inside(), inside, () => false);
+  link(nat.outside(), server, outside, drop);
+  return { clock, sched, nat, ftp, client, server, inside, outside };
+}
+
+async function pump(sched: ManualScheduler, done: () => boolean, maxMs = 120_000): Promise<void> {
+  const tick = () => new Promise<void>((r) => setImmediate(r));
+  const start = sched.clock.now();
+  await tick();
+  while (!done()) {
+    if (sched.clock.now() - start > maxMs) throw new Error('pump: timed out in virtual time');
+    sched.advance(10);
+    await tick();
+  }
+}
+
+function file(n: number): Buffer {
+  const b = Buffer.alloc(n);
+  let x = 12345;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+describe('FTP active mode through the NAT over the userspace stack', () => {
+  it('downloads a file byte-identically with the FTP helper, the control connection staying in sync', async () => {
+    const t = topology(true);
+    const body = file(300_000);
+    const log = startMiniFtpServer(t.server, { 'big.bin': body });
+    const r = runMiniFtpClient(t.client, SERVER_IP, 'big.bin', 50000, { extra: ['NOOP'] });
+    await pump(t.sched, () => r.done && r.data !== undefined);
+    assert.deepEqual(
+      r.replies.map((x) => x.slice(0, 3)),
+      ['220', '331', '230', '200', '200', '200', '226', '221'],
+    );
+    assert.equal(sha(r.data as Buffer), sha(body));
+    // The server saw the NAT's address in PORT; the client sent its own.
+    const port = log.commands.find((c) => c.startsWith('PORT')) as string;
+    assert.match(port, /^PORT 203,0,113,100,\d+,\d+$/);
+    assert.equal(log.peers[0], '203.0.113.100');
+    const sentPort = t.inside.find((s) => s.text.startsWith('PORT'));
+    assert.equal(sentPort?.text, 'PORT 10,0,0,5,195,80\r\n');
+    assert.equal(t.ftp.stats.rewrites, 1);
+    assert.equal(t.nat.stats.expectationsUsed, 1);
+    // Seq continuity: the segment after PORT leaves exactly where the longer PORT ended.
+    const ctl = t.outside.filter((s) => s.dport === 21 && s.payload.length > 0);
+    const i = ctl.findIndex((s) => s.text.startsWith('PORT'));
+    assert.equal(ctl[i + 1].seq, (ctl[i].seq + ctl[i].payload.length) >>> 0);
+    assert.equal(ctl[i + 1].text, 'RETR big.bin\r\n');
+    t.nat.close();
+  });
+
+  it('rewrites EPRT the same way', async () => {
+    const t = topology(true);
+    const body = file(20_000);
+    const log = startMiniFtpServer(t.server, { 'f.bin': body });
+    const r = runMiniFtpClient(t.client, SERVER_IP, 'f.bin', 41873, { eprt: true });
+    await pump(t.sched, () => r.done && r.data !== undefined);
+    assert.equal(sha(r.data as Buffer), sha(body));
+    assert.match(
+      log.commands.find((c) => c.startsWith('EPRT')) as string,
+      /^EPRT \|1\|203\.0\.113\.100\|\d+\|$/,
+    );
+    t.nat.close();
+  });
+
+  it('rewrites a retransmitted PORT identically and the transfer still completes', async () => {
+    let dropped = 0;
+    const t = topology(true, (s) => {
+      if (s.dport === 21 && s.text.startsWith('PORT') && dropped === 0) {
+        dropped++;
+        return true;
+      }
+      return false;
+    });
+    const body = file(50_000);
+    const log = startMiniFtpServer(t.server, { 'f.bin': body });
+    const r = runMiniFtpClient(t.client, SERVER_IP, 'f.bin', 50000);
+    await pump(t.sched, () => r.done && r.data !== undefined);
+    assert.equal(dropped, 1);
+    const copies = t.outside.filter((s) => s.dport === 21 && s.text.startsWith('PORT'));
+    assert.equal(copies.length, 2, 'the client retransmitted PORT');
+    assert.equal(copies[1].seq, copies[0].seq);
+    assert.deepEqual(copies[1].payload, copies[0].payload);
+    assert.equal(t.ftp.stats.retransmissions, 1);
+    assert.equal(log.commands.filter((c) => c.startsWith('PORT')).length, 1);
+    assert.equal(sha(r.data as Buffer), sha(body));
+    t.nat.close();
+  });
+
+  it('fails without the helper the way a plain NAT does: 500 Illegal PORT command.', async () => {
+    const t = topology(false);
+    startMiniFtpServer(t.server, { 'f.bin': file(1000) });
+    const r = runMiniFtpClient(t.client, SERVER_IP, 'f.bin', 50000);
+    await pump(t.sched, () => r.done);
+    assert.equal(r.replies.at(-1), '500 Illegal PORT command.');
+    assert.equal(r.data, undefined);
+    t.nat.close();
+  });
+});
