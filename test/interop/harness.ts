@@ -44,6 +44,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   'in.tftpd': 'tftpd-hpa',
   tftp: 'tftp-hpa',
   upnpc: 'miniupnpc',
+  natpmpc: 'natpmpc',
   danted: 'dante-server',
   microsocks: 'microsocks',
   tinyproxy: 'tinyproxy',
