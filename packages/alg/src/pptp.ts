@@ -74,8 +74,6 @@ export interface PptpHelperStats {
   greMappings: number;
   /** Calls torn down (Call-Clear-Request, Call-Disconnect-Notify, failed reply, Stop, close). */
   callsCleared: number;
-  /** GRE mappings that could not be removed because the NAT offers no `deleteMapping` (they expire). */
-  mappingsLeftToExpire: number;
   /** Malformed or unknown control messages (skipped by their length) and streams given up on. */
   parseErrors: number;
   /** Call ID fields naming no call of the connection (left unchanged). */
@@ -166,9 +164,6 @@ interface ControlConnection {
   host: NatHelperHost;
 }
 
-/** A host that can also remove a mapping it created (`Nat.deleteMapping`, when the NAT has it). */
-type MappingRemover = NatHelperHost & { deleteMapping?: (id: number) => boolean };
-
 function checkIntList(v: unknown, what: string, min: number, max: number): number[] {
   if (!Array.isArray(v) || v.length === 0 || !v.every((p) => Number.isInteger(p) && p >= min && p <= max))
     throw new ConfigError(
@@ -209,7 +204,6 @@ export class PptpHelper implements NatHelper {
     retransmissionsRewritten: 0,
     greMappings: 0,
     callsCleared: 0,
-    mappingsLeftToExpire: 0,
     parseErrors: 0,
     unknownCallIds: 0,
     refusals: 0,
@@ -612,14 +606,11 @@ export class PptpHelper implements NatHelper {
   /** Removes the GRE mapping of a call (or its reservation), keeping the call's Call IDs. */
   private unmap(conn: ControlConnection, call: Call): void {
     if (call.mappingId >= 0) {
-      const host = conn.host as MappingRemover;
-      if (typeof host.deleteMapping === 'function') {
-        try {
-          host.deleteMapping(call.mappingId);
-        } catch {
-          // already gone (expired, or the NAT closed)
-        }
-      } else this.stats.mappingsLeftToExpire++;
+      try {
+        conn.host.deleteMapping(call.mappingId); // false when it expired meanwhile
+      } catch {
+        // a closed NAT: nothing left to remove
+      }
       call.mappingId = -1;
     } else if (call.outsideId >= 0 && !call.answered) {
       releasePort(conn, call.outsideId);
