@@ -205,6 +205,27 @@ describe('ICMP', () => {
     rig.close();
   });
 
+  it('the ICMP errors the NAT generates are rate-limited by a token bucket (RFC 1812 §4.3.2.8)', () => {
+    const rig = new Rig({ icmpRateLimit: { burst: 3, perSecond: 10 } });
+    const ttl1 = (port: number) => packet({ src: H1, dst: R1, ttl: 1, udp: { srcPort: port, dstPort: 53 } });
+    let errors = 0;
+    for (let i = 0; i < 10; i++) errors += rig.fromInside(ttl1(6000 + i)).in.length;
+    assert.equal(errors, 3, 'the burst');
+    assert.equal(rig.nat.stats.icmpRateLimited, 7);
+    assert.equal(rig.nat.stats.drops['ttl-exceeded'], 10, 'every packet is still dropped and counted');
+    rig.clock.advance(200); // two tokens at 10/s
+    errors = 0;
+    for (let i = 0; i < 5; i++) errors += rig.fromInside(ttl1(7000 + i)).in.length;
+    assert.equal(errors, 2);
+    rig.close();
+    const unlimited = new Rig({ icmpRateLimit: null });
+    errors = 0;
+    for (let i = 0; i < 500; i++) errors += unlimited.fromInside(ttl1(6000 + i)).in.length;
+    assert.equal(errors, 500);
+    unlimited.close();
+    assert.throws(() => new Rig({ icmpRateLimit: { burst: 0, perSecond: 1 } }), /icmpRateLimit/);
+  });
+
   it('UDP with checksum 0 keeps checksum 0 (RFC 768 "none") and TCP/UDP checksums are updated', () => {
     const rig = new Rig();
     const o = rig.fromInside(
