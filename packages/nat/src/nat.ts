@@ -1329,6 +1329,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     let created = false;
     if (m < 0) {
       const mm = this.mapMode;
+      // An endpoint a helper announced (an SDP media port, a DCC offer) leaves from the external
+      // port it announced: the one its pending expectation holds.
+      const e = this.expectations.size > 0 ? this.pendingExpectationOf(tid, proto, src, sp) : undefined;
       m = this.newMapping(
         tid,
         proto,
@@ -1337,8 +1340,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
         sp,
         mm === MAP_EIM ? 0 : dst,
         mm === MAP_APDM ? dp : 0,
-        -1,
-        -1,
+        e ? e.extIdx : -1,
+        e ? e.extPort : -1,
         MappingKind.dynamic,
         now,
         pkt,
@@ -2973,8 +2976,17 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       checkPort(o.externalPort, 'externalPort', o.proto === 1 ? 0 : 1);
       extPort = o.externalPort;
       const owner = this.ports.owner(slot, extIdx, extPort);
-      if (owner === PORT_RESERVED) ownsPort = true;
-      else if (owner >= 0) {
+      if (owner === PORT_RESERVED) {
+        // A reservation (from allocOutsidePort) or another expectation's port: only shared
+        // with expectations of the same inside endpoint.
+        for (const other of this.expByPort.get(portKey(slot, extIdx, extPort)) ?? [])
+          if (other.tenant !== tid || other.insideIp !== inIp || other.insidePort !== o.insidePort)
+            throw new ConfigError(
+              'ERR_PORT_IN_USE',
+              `external port ${extPort} is expected for another inside endpoint`,
+            );
+        ownsPort = true;
+      } else if (owner >= 0) {
         if (
           T.mi[(owner << 3) + M_TENANT] !== tid ||
           T.mi[(owner << 3) + M_IN_IP] !== inIp ||
@@ -3047,6 +3059,25 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     if (e.deadline > now) return e.deadline;
     this.dropExpectation(e, true);
     return -1;
+  }
+
+  /** A pending expectation for this inside endpoint whose external port is still only reserved. */
+  private pendingExpectationOf(
+    tid: number,
+    proto: number,
+    ip: number,
+    port: number,
+  ): Expectation | undefined {
+    for (const e of this.expectations.values())
+      if (
+        e.tenant === tid &&
+        e.proto === proto &&
+        e.insideIp === ip &&
+        e.insidePort === port &&
+        this.ports.owner(protoSlot(proto), e.extIdx, e.extPort) === PORT_RESERVED
+      )
+        return e;
+    return undefined;
   }
 
   private dropExpectation(e: Expectation, expired: boolean): void {

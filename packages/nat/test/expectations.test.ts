@@ -284,4 +284,29 @@ describe('expectations and helpers', () => {
     assert.equal(data.tenant('a').length + data.in.length, 0);
     rig.close();
   });
+
+  it('an announced endpoint (pending expectation) sends its first packet from the announced external port', () => {
+    const rig = new Rig({ filtering: 'address-and-port-dependent' });
+    const port = rig.nat.allocOutsidePort(UDP).port;
+    rig.nat.addExpectation({ proto: UDP, insideIp: H1, insidePort: 7078, externalPort: port, remoteIp: R1 });
+    const rtp = rig.udpOut(H1, 7078, R1, 40000, 'rtp');
+    assert.equal(rtp.srcPort, port, 'symmetric RTP: the advertised port');
+    // The peer answers from another port (allowed by the expectation), and reaches the phone.
+    const back = rig.fromOutside(udp(R1, 40002, EXT, port, 'rtp back'));
+    assert.deepEqual([back.in[0].dst, back.in[0].dstPort], [H1, 7078]);
+    rig.close();
+  });
+
+  it('an explicit external port expected for another inside endpoint is refused', () => {
+    const rig = new Rig();
+    const port = rig.nat.allocOutsidePort(UDP).port;
+    rig.nat.addExpectation({ proto: UDP, insideIp: H1, insidePort: 7078, externalPort: port });
+    assert.throws(
+      () => rig.nat.addExpectation({ proto: UDP, insideIp: H2, insidePort: 7078, externalPort: port }),
+      (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'ERR_PORT_IN_USE',
+    );
+    // The same endpoint may have a second expectation on it (e.g. another remote).
+    rig.nat.addExpectation({ proto: UDP, insideIp: H1, insidePort: 7078, externalPort: port, remoteIp: R2 });
+    rig.close();
+  });
 });
