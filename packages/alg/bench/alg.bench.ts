@@ -9,8 +9,8 @@
  *   NAT rewrites in place), so the figure is the NAT + helper cost per segment.
  * - `nat44.tcp.outbound.helpers-loaded`: the setup of `nat44.tcp.outbound` (10,000 established
  *   flows to port 443, 1440-byte payloads, round robin, a handler reflecting each packet) on a
- *   Nat with every helper of `@l3kit/alg` loaded. Compare with `nat44.tcp.outbound` run right
- *   after it.
+ *   Nat with every helper of `@l3kit/alg` loaded; every packet must take the NAT's fast path
+ *   (checked). Compare with `nat44.tcp.outbound` run right after it.
  */
 import { ManualClock } from '@l3kit/core';
 import { Nat, type NatHelper } from '@l3kit/nat';
@@ -59,11 +59,12 @@ function reflect(p: Uint8Array): void {
   p[11] = ck & 0xff;
 }
 
-function helpersLoaded() {
-  const FLOWS = 10_000;
+const FLOWS = 10_000;
+
+/** A Nat with `helpers` and 10,000 established TCP flows to port 443; returns one timed pass. */
+function flowRig(helpers: NatHelper[]) {
   const payload = new Uint8Array(1440).fill(0x61);
   const nat = new Nat({ ...NAT_OPTS, clock: new ManualClock(1_000_000) });
-  const helpers = allHelpers();
   for (const h of helpers) nat.addHelper(h);
   let last: Uint8Array | null = null;
   nat.outside().setHandler((p) => {
@@ -72,28 +73,18 @@ function helpersLoaded() {
   nat.inside().setHandler(() => {});
   const bufs: Uint8Array[] = [];
   for (let i = 0; i < FLOWS; i++) {
-    const src = `10.${(i >> 12) & 255}.${(i >> 4) & 255}.${1 + (i & 15)}`;
+    // The same addresses and ports as nat44.tcp.outbound (16 ports per host), so the flow table
+    // sees the same keys.
+    const h = 1 + (i >> 4);
+    const src = `10.${(h >> 16) & 255}.${(h >> 8) & 255}.${h & 255}`;
     const dst = `198.51.${100 + (i & 3)}.${1 + ((i >> 2) & 127)}`;
-    nat
-      .inside()
-      .send(buildPacket({ src, dst, tcp: { srcPort: 20000 + (i & 15), dstPort: 443, flags: 0x02, seq: 1 } }));
-    const syn = last as unknown as Uint8Array;
-    const ep = (syn[20] << 8) | syn[21];
-    nat.outside().send(
-      buildPacket({
-        src: dst,
-        dst: '203.0.113.1',
-        tcp: { srcPort: 443, dstPort: ep, flags: 0x12, seq: 9, ack: 2 },
-      }),
-    );
-    bufs.push(
-      buildPacket({
-        src,
-        dst,
-        tcp: { srcPort: 20000 + (i & 15), dstPort: 443, flags: 0x10, seq: 2, ack: 10 },
-        payload,
-      }),
-    );
+    const sport = 20000 + (i & 15);
+    nat.inside().send(buildPacket({ src, dst, tcp: { srcPort: sport, dstPort: 443, flags: 0x02, seq: 1 } }));
+    const ep = ((last as unknown as Uint8Array)[20] << 8) | (last as unknown as Uint8Array)[21];
+    const synAck = { srcPort: 443, dstPort: ep, flags: 0x12, seq: 9, ack: 2 };
+    nat.outside().send(buildPacket({ src: dst, dst: '203.0.113.1', tcp: synAck }));
+    const ack = { srcPort: sport, dstPort: 443, flags: 0x10, seq: 2, ack: 10 };
+    bufs.push(buildPacket({ src, dst, tcp: ack, payload }));
   }
   let outCount = 0;
   nat.outside().setHandler((p) => {
@@ -103,26 +94,42 @@ function helpersLoaded() {
   nat.inside().setHandler(reflect);
   const inside = nat.inside();
   const outside = nat.outside();
+  // One warm round trip per flow settles the TCP state.
   for (const b of bufs) {
     inside.send(b);
     outside.send(b);
   }
-  const samples: number[] = [];
-  const fast0 = nat._fastPathPackets;
-  for (let r = 0; r < 60; r++) {
+  /** One outbound pass over all flows (timed, ns per packet), then the inbound pass back. */
+  const pass = (): number => {
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < FLOWS; i++) inside.send(bufs[i]);
-    const t1 = process.hrtime.bigint();
-    if (r >= 10) samples.push(Number(t1 - t0) / FLOWS);
+    const ns = Number(process.hrtime.bigint() - t0) / FLOWS;
     for (let i = 0; i < FLOWS; i++) outside.send(bufs[i]);
+    return ns;
+  };
+  return { nat, pass, outCount: () => outCount };
+}
+
+function helpersLoaded() {
+  // One rig per process, timed as nat44.tcp.outbound is (60 rounds, the first 10 discarded):
+  // compare with that benchmark (a second rig in the same process is not a fair baseline, the
+  // rig built second measures faster on its own).
+  const helpers = allHelpers();
+  const rig = flowRig(helpers);
+  const fast0 = rig.nat._fastPathPackets;
+  const samples: number[] = [];
+  for (let r = 0; r < 60; r++) {
+    const ns = rig.pass();
+    if (r >= 10) samples.push(ns);
   }
-  if (outCount !== 61 * FLOWS) throw new Error(`packets lost: ${outCount} of ${61 * FLOWS}`);
-  const fast = nat._fastPathPackets - fast0;
+  if (rig.outCount() !== 61 * FLOWS) throw new Error(`packets lost: ${rig.outCount()} of ${61 * FLOWS}`);
+  const fast = rig.nat._fastPathPackets - fast0;
+  if (fast !== 120 * FLOWS) throw new Error(`fast path took ${fast} of ${120 * FLOWS} packets`);
   return {
     value: median(samples),
+    minOutNs: Math.round(Math.min(...samples) * 100) / 100,
     flows: FLOWS,
     helpers: helpers.map((h) => h.name),
-    fastPathShare: fast / (120 * FLOWS),
   };
 }
 

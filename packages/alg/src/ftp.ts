@@ -40,6 +40,7 @@ import {
   zeroLineStats,
 } from './line-protocol.js';
 
+/** The options every helper of `@l3kit/alg` accepts (re-exported for users of the package). */
 export type { HelperCommonOptions } from './line-protocol.js';
 
 /** Linux `nf_conntrack_ftp`: one expectation per control connection, 300 s. */

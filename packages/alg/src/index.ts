@@ -5,6 +5,7 @@
 export * from './ftp.js';
 export * from './h323.js';
 export * from './irc.js';
+export type { HelperBaseStats, LineHelperStats } from './line-protocol.js';
 export * from './pptp.js';
 export * from './sip.js';
 export * from './tftp.js';

@@ -196,8 +196,11 @@ interface CachedEdit {
   data: Uint8Array;
 }
 
-/** Remembered rewrites per direction (for identical rewrites of retransmissions). */
-const CACHE_SIZE = 4;
+/**
+ * Rewrites remembered per direction for identical rewrites of retransmissions (as many as the
+ * NAT keeps sequence-adjustment points).
+ */
+const CACHE_SIZE = 16;
 
 /** `a - b` in 32-bit sequence space (RFC 9293 modular comparison). */
 export function seqDiff(a: number, b: number): number {
@@ -474,9 +477,13 @@ export interface HelperBaseStats {
  * `name`), the per-connection expectation limit and `onClose`.
  */
 export abstract class HelperBase<S extends HelperBaseStats> implements NatHelper {
+  /** {@inheritDoc NatHelper.name} */
   readonly name: string;
+  /** {@inheritDoc NatHelper.proto} */
   abstract readonly proto: number;
+  /** {@inheritDoc NatHelper.ports} */
   readonly ports: readonly number[];
+  /** {@inheritDoc NatHelper.tenants} */
   readonly tenants?: readonly number[];
   /** Counters. */
   readonly stats: S;
@@ -575,8 +582,11 @@ const TCP_RST = 0x04;
  * `conn` during `onLine` / `onPartial`.
  */
 export abstract class TcpLineHelper<C extends LineConn, S extends LineHelperStats> extends HelperBase<S> {
+  /** TCP. */
   readonly proto = 6;
+  /** Per-connection state by connection id (freed in `onClose`). */
   protected readonly conns = new Map<number, C>();
+  /** The packet, host and connection being processed (valid during `onLine` / `onPartial`). */
   protected ctx!: HelperPacketContext;
   protected host!: NatHelperHost;
   protected conn!: C;

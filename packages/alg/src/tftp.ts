@@ -92,6 +92,7 @@ export interface TftpHelperStats extends HelperBaseStats {
  * The TFTP ALG (UDP). `nat.addHelper(new TftpHelper())`; UDP helpers act only when added.
  */
 export class TftpHelper extends HelperBase<TftpHelperStats> {
+  /** UDP. */
   readonly proto = 17;
 
   /** Throws `ConfigError('ERR_BAD_OPTION')` for bad options. */

@@ -1,6 +1,7 @@
 /**
  * FTP through the NAT end to end, over the userspace TCP stack: an inside client does an
- * active-mode download from an outside server. Every packet on both links is checked with the
+ * active-mode download from an outside server, and an outside client downloads from an inside
+ * server behind a port forward in passive mode. Every packet on both links is checked with the
  * independent checksum oracle; the outside link can drop the first copy of the PORT segment so
  * the client's own TCP retransmits it.
  */
@@ -34,6 +35,7 @@ function topology(withHelper: boolean, drop: (s: Seg) => boolean = () => false) 
   const nat = new Nat({ inside: '10.0.0.1/24', outside: '203.0.113.100/24', clock, maintainIntervalMs: 0 });
   const ftp = new FtpHelper();
   if (withHelper) nat.addHelper(ftp);
+  // `client` is the inside host and `server` the outside one (roles swap for an inside server).
   const client = new VirtualHost({ addr: '10.0.0.5/24', gateway: '10.0.0.1', scheduler: sched });
   const server = new VirtualHost({ addr: `${SERVER_IP}/24`, gateway: '203.0.113.100', scheduler: sched });
   const inside: Seg[] = [];
@@ -65,7 +67,7 @@ function file(n: number): Buffer {
 }
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-describe('FTP active mode through the NAT over the userspace stack', () => {
+describe('FTP through the NAT over the userspace stack', () => {
   it('downloads a file byte-identically with the FTP helper, the control connection staying in sync', async () => {
     const t = topology(true);
     const body = file(300_000);
@@ -140,4 +142,28 @@ describe('FTP active mode through the NAT over the userspace stack', () => {
     assert.equal(r.data, undefined);
     t.nat.close();
   });
+
+  for (const mode of ['PASV', 'EPSV'] as const)
+    it(`serves an outside client from an inside server behind a port forward in ${mode} mode`, async () => {
+      const t = topology(true);
+      t.nat.addPortForward({ proto: 6, outsidePort: 21, insideIp: '10.0.0.5', insidePort: 21 });
+      const body = file(120_000);
+      const log = startMiniFtpServer(t.client, { 'in.bin': body }, 10005);
+      const r = runMiniFtpClient(t.server, '203.0.113.100', 'in.bin', 50000, { passive: mode });
+      await pump(t.sched, () => r.done && r.data !== undefined);
+      assert.equal(sha(r.data as Buffer), sha(body));
+      assert.equal(log.peers[0], SERVER_IP, 'the inside server sees the real client');
+      const reply = r.replies.find((x) => x.startsWith(mode === 'PASV' ? '227' : '229')) as string;
+      const sent = t.inside.find((x) => x.text.startsWith(mode === 'PASV' ? '227' : '229'))?.text;
+      if (mode === 'PASV') {
+        assert.equal(sent, '227 Entering Passive Mode (10,0,0,5,39,21).\r\n');
+        assert.match(reply, /^227 Entering Passive Mode \(203,0,113,100,\d+,\d+\)\.$/);
+      } else {
+        // 229 carries no address and is left as it is; the port is expected on the same external port.
+        assert.equal(reply, '229 Entering Extended Passive Mode (|||10005|)');
+        assert.equal(t.ftp.stats.rewrites, 0);
+      }
+      assert.equal(t.nat.stats.expectationsUsed, 1);
+      t.nat.close();
+    });
 });

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { ManualClock } from '@l3kit/core';
 import { Nat, type NatOptions } from '@l3kit/nat';
-import type { VirtualHost } from '@l3kit/stack';
+import type { TcpServer, TcpSocket, VirtualHost } from '@l3kit/stack';
 import { assertChecksums } from '@l3kit/testkit';
 import { buildPacket } from '@l3kit/wire';
 import fc from 'fast-check';
@@ -347,16 +347,25 @@ export interface MiniFtpServerLog {
 }
 
 /**
- * A small active-mode FTP server on a virtual host (port 21): USER, PASS, TYPE, PORT / EPRT
- * (checked like vsftpd: the address must be the control connection's peer, else
- * `500 Illegal PORT command.`), RETR (data connection from port 20), NOOP, QUIT.
+ * A small FTP server on a virtual host (port 21): USER, PASS, TYPE, PORT / EPRT (checked like
+ * vsftpd: the address must be the control connection's peer, else `500 Illegal PORT command.`),
+ * PASV / EPSV (listening on `pasvPort`, announcing the host's own address), RETR (active: data
+ * connection from port 20), NOOP, QUIT.
  */
-export function startMiniFtpServer(host: VirtualHost, files: Record<string, Uint8Array>): MiniFtpServerLog {
+export function startMiniFtpServer(
+  host: VirtualHost,
+  files: Record<string, Uint8Array>,
+  pasvPort = 10005,
+): MiniFtpServerLog {
   const log: MiniFtpServerLog = { commands: [], peers: [] };
   host.tcp.listen(21, (ctl) => {
     const say = (s: string) => ctl.write(`${s}\r\n`);
     log.peers.push(ctl.remoteAddress ?? '');
     let data: { ip: string; port: number } | undefined;
+    let pasv: TcpServer | undefined;
+    let pending: TcpSocket | undefined;
+    let waiting: ((s: TcpSocket) => void) | undefined;
+    ctl.on('close', () => pasv?.close());
     say('220 (l3kit mini FTP)');
     onLines(ctl, (line) => {
       log.commands.push(line);
@@ -388,19 +397,41 @@ export function startMiniFtpServer(host: VirtualHost, files: Record<string, Uint
           data = { ip, port };
           return say('200 PORT command successful. Consider using PASV.');
         }
+        case 'PASV':
+        case 'EPSV': {
+          // Passive: listen on the data port and announce our own (inside) address or the port.
+          pasv?.close();
+          pending = undefined;
+          pasv = host.tcp.listen(pasvPort, (sock) => {
+            pending = sock;
+            waiting?.(sock);
+          });
+          const me = host.addr()?.ip.join('.') ?? '';
+          if (verb.toUpperCase() === 'EPSV')
+            return say(`229 Entering Extended Passive Mode (|||${pasvPort}|)`);
+          return say(
+            `227 Entering Passive Mode (${me.replaceAll('.', ',')},${pasvPort >> 8},${pasvPort & 255}).`,
+          );
+        }
         case 'RETR': {
           const body = files[arg];
           if (!body) return say('550 Failed to open file.');
-          if (!data) return say('425 Use PORT or PASV first.');
+          if (!data && !pasv) return say('425 Use PORT or PASV first.');
           say(`150 Opening BINARY mode data connection for ${arg} (${body.length} bytes).`);
-          const d = host.tcp.connect({ host: data.ip, port: data.port, localPort: 20 });
-          data = undefined;
-          d.resume(); // read the (empty) peer side so that 'close' follows its FIN
-          d.on('connect', () => d.end(Buffer.from(body)));
-          d.on('error', () => say('425 Failed to establish connection.'));
-          d.on('close', (hadError: boolean) => {
-            if (!hadError) say('226 Transfer complete.');
-          });
+          const send = (d: TcpSocket) => {
+            d.resume(); // read the (empty) peer side so that 'close' follows its FIN
+            d.on('error', () => say('425 Failed to establish connection.'));
+            d.on('close', (hadError: boolean) => {
+              if (!hadError) say('226 Transfer complete.');
+            });
+            d.end(Buffer.from(body));
+          };
+          if (data) {
+            const d = host.tcp.connect({ host: data.ip, port: data.port, localPort: 20 });
+            data = undefined;
+            d.on('connect', () => send(d));
+          } else if (pending) send(pending);
+          else waiting = send;
           return;
         }
         case 'QUIT':
@@ -432,13 +463,15 @@ export function runMiniFtpClient(
   server: string,
   file: string,
   dataPort: number,
-  opts: { eprt?: boolean; extra?: string[] } = {},
+  opts: { eprt?: boolean; passive?: 'PASV' | 'EPSV'; extra?: string[] } = {},
 ): MiniFtpResult {
   const res: MiniFtpResult = { replies: [], done: false };
   const me = host.addr()?.ip.join('.') ?? '';
-  const portCmd = opts.eprt
-    ? `EPRT |1|${me}|${dataPort}|`
-    : `PORT ${me.replaceAll('.', ',')},${dataPort >> 8},${dataPort & 255}`;
+  const portCmd =
+    opts.passive ??
+    (opts.eprt
+      ? `EPRT |1|${me}|${dataPort}|`
+      : `PORT ${me.replaceAll('.', ',')},${dataPort >> 8},${dataPort & 255}`);
   const cmds = [
     'USER anonymous',
     'PASS guest@',
@@ -449,18 +482,25 @@ export function runMiniFtpClient(
     'QUIT',
   ];
   const chunks: Buffer[] = [];
-  const listener = host.tcp.listen(dataPort, (d) => {
+  const collect = (d: TcpSocket) => {
     d.on('data', (c: Buffer) => chunks.push(c));
     d.on('end', () => {
       res.data = Buffer.concat(chunks);
     });
-  });
+  };
+  const listener = host.tcp.listen(dataPort, collect);
   const ctl = host.tcp.connect({ host: server, port: 21 });
   let next = 0;
   onLines(ctl, (line) => {
     if (!/^\d{3} /.test(line)) return;
     if (line.startsWith('1')) return; // preliminary: wait for the completion reply
     res.replies.push(line);
+    // Passive: connect to the endpoint the server announced (as the client reads it).
+    const m227 = /^227 .*?(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(line);
+    const m229 = /^229 .*\(\|\|\|(\d+)\|\)/.exec(line);
+    if (m227)
+      collect(host.tcp.connect({ host: m227.slice(1, 5).join('.'), port: +m227[5] * 256 + +m227[6] }));
+    if (m229) collect(host.tcp.connect({ host: server, port: +m229[1] }));
     if (/^[45]/.test(line) || next >= cmds.length) {
       res.done = true;
       listener.close();

@@ -24,16 +24,28 @@ export function formatIpv4(v: number): string {
 
 /** Parses dotted-quad text to a numeric IPv4 address, or returns `null` when it is not one. */
 export function parseIpv4(s: string): number | null {
-  const parts = s.split('.');
-  if (parts.length !== 4) return null;
+  // One pass over the characters (no split, no regex): helpers parse addresses per rewrite.
+  const n = s.length;
+  if (n < 7 || n > 15) return null;
   let v = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return null;
-    const n = Number(p);
-    if (n > 255 || (p.length > 1 && p[0] === '0')) return null;
-    v = v * 256 + n;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? s.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || octet > 255) return null;
+      v = v * 256 + octet;
+      octet = 0;
+      digits = 0;
+      if (i < n && ++dots > 3) return null;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return null; // a leading zero (ambiguous: octal in inet_aton)
+      if (++digits > 3) return null;
+      octet = octet * 10 + (c - 48);
+    } else return null;
   }
-  return v >>> 0;
+  return dots === 3 ? v >>> 0 : null;
 }
 
 /** Parses IPv6 text (with `::` and an optional dotted-quad tail) to 16 bytes, or `null`. */
