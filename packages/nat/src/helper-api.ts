@@ -21,7 +21,7 @@ export interface HelperPacketContext {
   tenant: number;
   /** IP protocol number. */
   proto: number;
-  /** Inside endpoint (numeric IPv4, port). */
+  /** Inside endpoint (IPv4 as an unsigned 32-bit number, as `parseIpv4` returns it; port). */
   insideIp: number;
   insidePort: number;
   /** External endpoint. */
@@ -88,6 +88,12 @@ export interface ExpectationOptions {
   timeoutMs?: number;
   /** Name of the helper asking (for records and limits). */
   helper?: string;
+  /**
+   * Hand the expected connection to the helper named in `helper` (whatever its port), as H.323
+   * does for the H.245 connection announced in H.225.0. Default false: the expected connection
+   * gets the helper of its port, if any (an FTP data connection gets none).
+   */
+  attachHelper?: boolean;
 }
 
 /** Options of `nat.createMapping`. */

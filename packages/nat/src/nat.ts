@@ -210,6 +210,8 @@ interface Expectation {
   remotePort: number; // -1 any
   deadline: number;
   helper?: string;
+  /** Hand the expected connection to the helper named `helper`. */
+  attachHelper: boolean;
   /** The expectation holds the port reservation (released when it lapses). */
   ownsPort: boolean;
 }
@@ -2854,11 +2856,12 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     c.direction = dir;
     c.tenant = T.mi[(m << 3) + M_TENANT];
     c.proto = T.mi[(m << 3) + M_PROTO];
-    c.insideIp = T.mi[(m << 3) + M_IN_IP];
+    // Addresses as unsigned 32-bit numbers, comparable with parseIpv4's results.
+    c.insideIp = T.mi[(m << 3) + M_IN_IP] >>> 0;
     c.insidePort = T.mi[(m << 3) + M_IN_PORT];
-    c.externalIp = this.pool[T.mi[(m << 3) + M_EXT_IDX]];
+    c.externalIp = this.pool[T.mi[(m << 3) + M_EXT_IDX]] >>> 0;
     c.externalPort = T.mi[(m << 3) + M_EXT_PORT];
-    c.remoteIp = T.si[(s << 4) + S_REM_IP];
+    c.remoteIp = T.si[(s << 4) + S_REM_IP] >>> 0;
     c.remotePort = T.si[(s << 4) + S_REM_PORT];
     c.connectionId = T.sId[s];
     c.pkt = pkt;
@@ -3024,6 +3027,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       remotePort,
       deadline: now + timeoutMs,
       helper: o.helper,
+      attachHelper: o.attachHelper === true,
       ownsPort,
     };
     this.expSlots[slotId] = e;
@@ -3161,7 +3165,11 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const timeout =
       proto === 6 ? tcpTimeout(this.tmo, state, true) : proto === 17 ? this.tmo.udp : this.tmo.icmp;
     const s = this.newSession(mm, src, sp, state, SF_IN | SF_INBOUND_ORIGIN, now + timeout);
-    if (this.helpers.length > 0) this.attachHelper(s, e.tenant, proto, e.insidePort);
+    const named =
+      e.attachHelper && e.helper !== undefined ? this.helpers.findIndex((h) => h.name === e.helper) : -1;
+    if (named >= 0)
+      T.si[(s << 4) + S_HELPER] = named + 1; // e.g. H.245 on a port announced in H.225
+    else if (this.helpers.length > 0) this.attachHelper(s, e.tenant, proto, e.insidePort);
     this.stats.expectationsUsed++;
     if (this.listenerCount('expectation-used') > 0)
       this.emit('expectation-used', this.expectationRecord(e, now));

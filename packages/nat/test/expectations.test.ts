@@ -309,4 +309,40 @@ describe('expectations and helpers', () => {
     rig.nat.addExpectation({ proto: UDP, insideIp: H1, insidePort: 7078, externalPort: port, remoteIp: R2 });
     rig.close();
   });
+
+  it('attachHelper hands the expected connection to the named helper, whatever its port', () => {
+    const rig = new Rig();
+    const seen: number[] = [];
+    rig.nat.addHelper({
+      name: 'signalling',
+      proto: TCP,
+      ports: [1720],
+      onPacket(ctx) {
+        seen.push(ctx.insidePort);
+        return undefined;
+      },
+    });
+    const e = rig.nat.addExpectation({
+      proto: TCP,
+      insideIp: H1,
+      insidePort: 40100,
+      remoteIp: R1,
+      helper: 'signalling',
+      attachHelper: true,
+    });
+    const syn = rig.fromOutside(tcp(R1, 50000, EXT, e.externalPort, SYN, 1));
+    assert.deepEqual([syn.in[0].dst, syn.in[0].dstPort], [H1, 40100]);
+    assert.deepEqual(seen, [40100], 'the helper saw the expected connection');
+    // Without attachHelper, the expected connection gets only the helper of its own port.
+    const e2 = rig.nat.addExpectation({
+      proto: TCP,
+      insideIp: H1,
+      insidePort: 40200,
+      remoteIp: R1,
+      helper: 'signalling',
+    });
+    rig.fromOutside(tcp(R1, 50001, EXT, e2.externalPort, SYN, 1));
+    assert.deepEqual(seen, [40100]);
+    rig.close();
+  });
 });
