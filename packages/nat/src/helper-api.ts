@@ -49,7 +49,8 @@ export interface NatHelper {
   readonly proto: number;
   /**
    * Server ports: a connection matches when its remote port (outbound-initiated) or its inside
-   * port (inbound-initiated through a forward or expectation) is one of these.
+   * port (inbound-initiated through a forward or expectation) is one of these. Read when each
+   * connection starts, so a helper may add ports it learnt from signalling (H.323's H.245).
    */
   readonly ports: readonly number[];
   /** Tenants it serves; all when absent. */
