@@ -16,51 +16,69 @@ import { interopTest, makeTopology, PLAN, skipReason, type Topology } from './ha
 const NAT_OUTSIDE = PLAN.natOutside.split('/')[0];
 const TOOLS = ['upnpc', 'socat'];
 
-describe('upnp: upnpc in the client namespace drives l3kit UpnpIgd on the NAT', () => {
-  let topo: Topology | undefined;
+/**
+ * The common topology with a NAT running `igd`. SSDP multicast leaves the client namespace through
+ * its TUN towards the NAT. `seen` counts the packets the NAT sent to the client (all checked).
+ */
+function igdTopology(igd: UpnpIgd): { topo: Topology; nat: () => Nat; seen: () => number } {
   let nat: Nat | undefined;
+  let seen = 0;
+  const topo = makeTopology({
+    serverRouteBack: false,
+    wire: (clientTun, serverTun) => {
+      const n = new Nat({ inside: PLAN.natInside, outside: PLAN.natOutside });
+      nat = n;
+      n.addHelper(igd);
+      connectL3(n.inside(), clientTun);
+      n.inside().setHandler((p) => {
+        assertChecksums(p, 'NAT inside packet');
+        seen++;
+        clientTun.send(p);
+      });
+      n.outside().setHandler((p) => {
+        assertChecksums(p, 'NAT outside packet');
+        serverTun.send(p);
+      });
+      serverTun.setHandler((p) => n.outside().send(p));
+      return () => n.close();
+    },
+  });
+  topo.client.ip('route', 'add', '239.0.0.0/8', 'dev', topo.clientTun.name);
+  return { topo, nat: () => nat as Nat, seen: () => seen };
+}
+
+/**
+ * upnpc in the client namespace, discovering on the client TUN (SSDP multicast out of that
+ * interface). `-i`: miniupnpc ≥ 2.2 treats an IGD whose external address is reserved
+ * (203.0.113.0/24 is TEST-NET-3) as "not connected" and would not use it otherwise.
+ */
+function upnpcIn(topo: Topology, ...args: string[]) {
+  return topo.client.run(['upnpc', '-i', '-m', topo.clientTun.name, ...args], { timeoutMs: 30_000 });
+}
+
+/** Declares before / after hooks for a topology running `makeIgd()`; returns its accessors. */
+function useIgdTopology(makeIgd: () => UpnpIgd) {
+  let w: ReturnType<typeof igdTopology> | undefined;
   let igd: UpnpIgd | undefined;
-  let verified = 0;
   before(() => {
     if (skipReason(TOOLS)) return;
-    topo = makeTopology({
-      serverRouteBack: false,
-      wire: (clientTun, serverTun) => {
-        const n = new Nat({ inside: PLAN.natInside, outside: PLAN.natOutside });
-        nat = n;
-        igd = new UpnpIgd({ friendlyName: 'l3kit interop IGD' });
-        n.addHelper(igd);
-        connectL3(n.inside(), clientTun);
-        n.inside().setHandler((p) => {
-          assertChecksums(p, 'NAT inside packet');
-          verified++;
-          clientTun.send(p);
-        });
-        n.outside().setHandler((p) => {
-          assertChecksums(p, 'NAT outside packet');
-          serverTun.send(p);
-        });
-        serverTun.setHandler((p) => n.outside().send(p));
-        return () => n.close();
-      },
-    });
-    // SSDP multicast leaves the client namespace through the TUN towards the NAT.
-    topo.client.ip('route', 'add', '239.0.0.0/8', 'dev', topo.clientTun.name);
+    igd = makeIgd();
+    w = igdTopology(igd);
   });
   after(async () => {
-    await topo?.dispose();
+    await w?.topo.dispose();
   });
-  const t = (): Topology => {
-    assert.ok(topo, 'topology was not created');
-    return topo;
+  const get = () => {
+    assert.ok(w && igd, 'topology was not created');
+    return { ...w, igd };
   };
-  /**
-   * upnpc with discovery on the client TUN (SSDP multicast out of that interface). `-i`: miniupnpc
-   * ≥ 2.2 treats an IGD whose external address is reserved (203.0.113.0/24 is TEST-NET-3) as "not
-   * connected" and would not use it otherwise.
-   */
-  const upnpc = (...args: string[]) =>
-    t().client.run(['upnpc', '-i', '-m', t().clientTun.name, ...args], { timeoutMs: 30_000 });
+  return { get, upnpc: (...args: string[]) => upnpcIn(get().topo, ...args) };
+}
+
+describe('upnp: upnpc in the client namespace drives l3kit UpnpIgd on the NAT', () => {
+  const { get, upnpc } = useIgdTopology(() => new UpnpIgd({ friendlyName: 'l3kit interop IGD' }));
+  const t = () => get().topo;
+  const nat = () => get().nat();
 
   interopTest(
     'upnpc discovers the IGD by SSDP and reads the status and external address',
@@ -77,8 +95,8 @@ describe('upnp: upnpc in the client namespace drives l3kit UpnpIgd on the NAT', 
       assert.match(out, /Local LAN ip address : 192\.168\.1\.2/, out);
       assert.match(out, new RegExp(`ExternalIPAddress = ${NAT_OUTSIDE.replace(/\./g, '\\.')}`), out);
       assert.match(out, /Status : Connected/, out);
-      assert.ok((igd?.stats.ssdp.searches ?? 0) > 0);
-      assert.ok(verified > 0);
+      assert.ok(get().igd.stats.ssdp.searches > 0);
+      assert.ok(get().seen() > 0);
     },
   );
 
@@ -99,7 +117,7 @@ describe('upnp: upnpc in the client namespace drives l3kit UpnpIgd on the NAT', 
           /external 203\.0\.113\.1:18080 TCP is redirected to internal 192\.168\.1\.2:8080/,
           add.stdout + add.stderr,
         );
-        const fwd = nat?.listPortForwards() ?? [];
+        const fwd = nat().listPortForwards() ?? [];
         assert.equal(fwd.length, 1);
         assert.equal(fwd[0].origin, 'upnp');
         assert.equal(fwd[0].description, 'interop tcp');
@@ -114,7 +132,7 @@ describe('upnp: upnpc in the client namespace drives l3kit UpnpIgd on the NAT', 
         assert.equal(got.stdout.trim(), 'hello-from-inside', got.stderr);
         const del = await upnpc('-d', '18080', 'TCP');
         assert.equal(del.code, 0, del.stdout + del.stderr);
-        assert.equal(nat?.listPortForwards().length, 0);
+        assert.equal(nat().listPortForwards().length, 0);
         const closed = await t().server.run(
           ['socat', '-T', '3', '-', `TCP:${NAT_OUTSIDE}:18080,connect-timeout=3`],
           {
@@ -153,7 +171,7 @@ describe('upnp: upnpc in the client namespace drives l3kit UpnpIgd on the NAT', 
         assert.match(srv.stdout, /first-datagram/);
         const del = await upnpc('-d', '15555', 'UDP');
         assert.equal(del.code, 0, del.stdout + del.stderr);
-        assert.equal(nat?.listPortForwards().length, 0);
+        assert.equal(nat().listPortForwards().length, 0);
         await send('second-datagram');
         await new Promise((r) => setTimeout(r, 1000));
         assert.doesNotMatch(srv.stdout, /second-datagram/);
@@ -166,6 +184,42 @@ describe('upnp: upnpc in the client namespace drives l3kit UpnpIgd on the NAT', 
   interopTest('upnpc cannot map another host address (secure mode)', TOOLS, async () => {
     const r = await upnpc('-a', '192.168.1.77', '8080', '18081', 'TCP');
     assert.match(r.stdout + r.stderr, /718|ConflictInMappingEntry/, r.stdout + r.stderr);
-    assert.equal(nat?.listPortForwards().length, 0);
+    assert.equal(nat().listPortForwards().length, 0);
   });
+});
+
+describe('upnp: upnpc uses the IGD:2 actions of l3kit UpnpIgd version 2', () => {
+  const { get, upnpc } = useIgdTopology(() => new UpnpIgd({ version: 2 }));
+
+  interopTest(
+    'AddAnyPortMapping, GetListOfPortMappings and DeletePortMappingRange work with upnpc -n, -L and -N',
+    TOOLS,
+    async () => {
+      // upnpc searches for IGD:1 first; an IGD:2 answers that search with the version asked for
+      // (as miniupnpd) and the description then offers WANIPConnection:2, whose actions follow.
+      const desc = await upnpc('-s');
+      assert.match(desc.stdout, /ExternalIPAddress = 203\.0\.113\.1/, desc.stdout + desc.stderr);
+      // A static forward holds 20000: AddAnyPortMapping must choose another port.
+      get().nat().addPortForward({ proto: 6, outsidePort: 20000, insideIp: '192.168.1.50', insidePort: 80 });
+      const any = await upnpc('-n', PLAN.client, '20000', '20000', 'TCP', '600');
+      const m = /external 203\.0\.113\.1:(\d+) TCP is redirected to internal 192\.168\.1\.2:20000/.exec(
+        any.stdout,
+      );
+      assert.ok(m, any.stdout + any.stderr);
+      assert.notEqual(m[1], '20000');
+      assert.equal((await upnpc('-a', PLAN.client, '20001', '20001', 'TCP', '600')).code, 0);
+      const list = await upnpc('-L');
+      assert.match(list.stdout, new RegExp(`TCP\\s+${m[1]}->192\\.168\\.1\\.2:20000`), list.stdout);
+      assert.match(list.stdout, /TCP\s+20001->192\.168\.1\.2:20001/, list.stdout);
+      const range = await upnpc('-N', '1024', '65535', 'TCP');
+      assert.equal(range.code, 0, range.stdout + range.stderr);
+      assert.deepEqual(
+        get()
+          .nat()
+          .listPortForwards()
+          .map((f) => `${f.origin}:${f.outsidePort}`),
+        ['static:20000'],
+      );
+    },
+  );
 });

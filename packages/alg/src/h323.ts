@@ -8,7 +8,8 @@
  */
 import { type Clock, ConfigError, systemClock } from '@l3kit/core';
 import type { HelperPacketContext, NatHelper, NatHelperHost } from '@l3kit/nat';
-import { formatIpv4, readChecksum, updateChecksumBytes, writeChecksum } from '@l3kit/wire';
+import { formatIpv4 } from '@l3kit/wire';
+import { addressBytes, checkCommon, checkMs, isPrivate, writeL4Bytes } from './h323/common.js';
 import { H323UserInformation } from './h323/h225.js';
 import { MultimediaSystemControlMessage } from './h323/h245.js';
 import { type AddressHit, PerError, perDecode } from './h323/per.js';
@@ -27,6 +28,14 @@ export {
   perEncode,
 } from './h323/per.js';
 export { buildQ931, parseQ931, type Q931Ie, type Q931Message, Q931MessageType } from './h323/q931.js';
+export { RasMessage } from './h323/ras.js';
+export {
+  H323_DEFAULT_RRQ_TTL_MS,
+  H323_RAS_PORT,
+  H323RasHelper,
+  type H323RasHelperOptions,
+  type H323RasHelperStats,
+} from './h323/ras-helper.js';
 export { buildTpkt, tpktLength } from './h323/tpkt.js';
 
 /** Q.931 call-signalling port (H.225.0). */
@@ -108,10 +117,12 @@ interface ConnState {
   kind: 'q931' | 'h245' | 'none';
   host: NatHelperHost | null;
   dirs: [DirState, DirState];
-  /** Expectation ids made from this connection, oldest first. */
-  exps: number[];
+  /** Expectations made from this connection (id and `mapped` key), oldest first. */
+  exps: Array<{ id: number; key: string }>;
   /** `proto:insidePort` → external port given out by this connection. */
   mapped: Map<string, number>;
+  /** Keys of `mapped` handled in the message being processed (renewed once per message). */
+  seen: Set<string>;
   /** Pending H.245 keys registered by this connection. */
   h245Keys: string[];
 }
@@ -135,48 +146,8 @@ function roleOf(path: string): Role {
   return 'other';
 }
 
-function isPrivate(ip: number): boolean {
-  const a = ip >>> 24;
-  const b = (ip >>> 16) & 0xff;
-  return (
-    a === 10 ||
-    (a === 172 && b >= 16 && b < 32) ||
-    (a === 192 && b === 168) ||
-    (a === 100 && b >= 64 && b < 128)
-  );
-}
-
 function newDir(): DirState {
   return { init: false, nextSeq: 0, lost: false, pend: null, pendLen: 0, need: 0, patches: [] };
-}
-
-function checkPorts(v: unknown, what: string): number[] {
-  if (!Array.isArray(v) || v.length === 0 || !v.every((p) => Number.isInteger(p) && p >= 1 && p <= 65535))
-    throw new ConfigError('ERR_BAD_OPTION', `${what} must be a non-empty array of ports 1..65535`);
-  return [...v];
-}
-
-/**
- * Writes `bytes[from, to)` at `ctx.pkt[off + from]` (inside the TCP segment), updating the TCP checksum
- * incrementally (RFC 1624) over the 16-bit aligned window that covers the change.
- */
-function writeTcpBytes(ctx: HelperPacketContext, off: number, bytes: Uint8Array, from = 0, to = bytes.length): void {
-  const pkt = ctx.pkt;
-  const l4Off = ctx.l4Off;
-  const segEnd = ctx.payloadOff + ctx.payloadLen;
-  const start = off + from;
-  const end = off + to;
-  const a = l4Off + (((start - l4Off) >> 1) << 1);
-  let b = l4Off + (((end - l4Off + 1) >> 1) << 1);
-  if (b > segEnd) b = segEnd; // odd-length segment: the pad byte is virtual
-  const win = b - a;
-  const old = new Uint8Array(win + (win & 1));
-  old.set(pkt.subarray(a, b));
-  for (let i = from; i < to; i++) pkt[off + i] = bytes[i];
-  const neu = new Uint8Array(old.length);
-  neu.set(pkt.subarray(a, b));
-  const ck = l4Off + 16;
-  writeChecksum(pkt, ck, updateChecksumBytes(readChecksum(pkt, ck), old, 0, neu, 0, old.length));
 }
 
 /**
@@ -221,19 +192,11 @@ export class H323Helper implements NatHelper {
   private readonly pendingQueue: PendingH245[] = [];
 
   constructor(opts: H323HelperOptions = {}) {
-    if (opts === null || typeof opts !== 'object')
-      throw new ConfigError('ERR_BAD_OPTION', 'H323Helper options must be an object');
-    this.q931Ports = opts.ports === undefined ? [H323_Q931_PORT] : checkPorts(opts.ports, 'ports');
+    const common = checkCommon(opts, 'H323Helper', [H323_Q931_PORT]);
+    this.q931Ports = common.ports;
     this.portList = [...this.q931Ports];
-    if (opts.tenants !== undefined) {
-      if (!Array.isArray(opts.tenants) || !opts.tenants.every((t) => Number.isInteger(t) && t >= 0))
-        throw new ConfigError('ERR_BAD_OPTION', 'tenants must be an array of tenant ids');
-      this.tenants = [...opts.tenants];
-    }
-    const tmo = opts.expectationTimeoutMs ?? H323_EXPECTATION_TIMEOUT_MS;
-    if (typeof tmo !== 'number' || !(tmo > 0) || !Number.isFinite(tmo))
-      throw new ConfigError('ERR_BAD_OPTION', 'expectationTimeoutMs must be a positive number');
-    this.timeoutMs = tmo;
+    this.tenants = common.tenants;
+    this.timeoutMs = checkMs(opts.expectationTimeoutMs, 'expectationTimeoutMs', H323_EXPECTATION_TIMEOUT_MS);
     const max = opts.maxExpectations ?? H323_MAX_EXPECTATIONS;
     if (!Number.isInteger(max) || max < 1)
       throw new ConfigError('ERR_BAD_OPTION', 'maxExpectations must be a positive integer');
@@ -277,7 +240,7 @@ export class H323Helper implements NatHelper {
     const c = this.conns.get(connectionId);
     if (!c) return;
     this.conns.delete(connectionId);
-    if (c.host) for (const id of c.exps) c.host.removeExpectation(id);
+    if (c.host) for (const e of c.exps) c.host.removeExpectation(e.id);
     for (const key of c.h245Keys) {
       const p = this.pendingH245.get(key);
       if (p && p.owner === connectionId) this.dropPending(p);
@@ -303,7 +266,15 @@ export class H323Helper implements NatHelper {
         this.stats.h245Connections++;
       }
     }
-    c = { kind, host, dirs: [newDir(), newDir()], exps: [], mapped: new Map(), h245Keys: [] };
+    c = {
+      kind,
+      host,
+      dirs: [newDir(), newDir()],
+      exps: [],
+      mapped: new Map(),
+      seen: new Set(),
+      h245Keys: [],
+    };
     this.conns.set(ctx.connectionId, c);
     return c;
   }
@@ -316,11 +287,13 @@ export class H323Helper implements NatHelper {
   }
 
   private addPending(key: string, port: number, owner: number, c: ConnState): void {
-    if (!this.followH245 || this.pendingH245.has(key)) return;
+    if (!this.followH245) return;
+    const old = this.pendingH245.get(key);
+    if (old) this.dropPending(old); // announced again: a fresh lifetime (its queue entry is skipped)
     const p: PendingH245 = { key, port, owner, deadline: this.clock.now() + this.timeoutMs };
     this.pendingH245.set(key, p);
     this.pendingQueue.push(p);
-    c.h245Keys.push(key);
+    if (!c.h245Keys.includes(key)) c.h245Keys.push(key);
     const refs = this.portRefs.get(port) ?? 0;
     this.portRefs.set(port, refs + 1);
     if (refs === 0 && !this.q931Ports.includes(port)) this.portList.push(port);
@@ -406,7 +379,7 @@ export class H323Helper implements NatHelper {
       const from = Math.max(0, -r);
       const to = Math.min(p.bytes.length, oldLen - r);
       if (from >= to) continue;
-      writeTcpBytes(ctx, ctx.payloadOff + r, p.bytes, from, to);
+      writeL4Bytes(ctx, ctx.payloadOff + r, p.bytes, from, to);
       any = true;
     }
     return any;
@@ -518,11 +491,11 @@ export class H323Helper implements NatHelper {
           return;
         }
         if (q.uuOff < 0) return;
-        const r = perDecode(H323UserInformation, buf, q.uuOff, q.uuEnd);
+        const r = perDecode(H323UserInformation, buf, q.uuOff, q.uuEnd, false);
         if (!r.complete) this.stats.partialDecodes++;
         hits = r.hits;
       } else {
-        const r = perDecode(MultimediaSystemControlMessage, buf, off + TPKT_HEADER_LEN, end);
+        const r = perDecode(MultimediaSystemControlMessage, buf, off + TPKT_HEADER_LEN, end, false);
         if (!r.complete) this.stats.partialDecodes++;
         hits = r.hits;
       }
@@ -533,6 +506,7 @@ export class H323Helper implements NatHelper {
     }
     const d = c.dirs[ctx.direction === 'outbound' ? 0 : 1];
     const canRewrite = payloadBase >= 0;
+    c.seen.clear();
     for (const h of hits) {
       const to = this.translate(c, ctx, host, h, canRewrite);
       if (to === null) continue;
@@ -540,15 +514,8 @@ export class H323Helper implements NatHelper {
         this.stats.unrewritable++;
         continue;
       }
-      const bytes = Uint8Array.of(
-        to.ip >>> 24,
-        (to.ip >>> 16) & 0xff,
-        (to.ip >>> 8) & 0xff,
-        to.ip & 0xff,
-        to.port >>> 8,
-        to.port & 0xff,
-      );
-      writeTcpBytes(ctx, h.ipOff, bytes);
+      const bytes = addressBytes(to.ip, to.port);
+      writeL4Bytes(ctx, h.ipOff, bytes);
       this.stats.rewrites++;
       d.patches.push({ seq: (dataSeq + (h.ipOff - payloadBase)) >>> 0, bytes });
       if (d.patches.length > MAX_PATCHES) d.patches.shift();
@@ -603,6 +570,13 @@ export class H323Helper implements NatHelper {
     return null;
   }
 
+  private evict(c: ConnState, host: NatHelperHost): void {
+    const oldest = c.exps.shift() as { id: number; key: string };
+    host.removeExpectation(oldest.id);
+    c.mapped.delete(oldest.key); // its external port is no longer held for that inside port
+    this.stats.evictions++;
+  }
+
   /** Expectation for `insideIp:port` from this connection's remote; returns the external port or -1. */
   private expect(
     c: ConnState,
@@ -614,12 +588,10 @@ export class H323Helper implements NatHelper {
   ): number {
     const key = `${proto}:${port}`;
     const known = c.mapped.get(key);
-    if (known !== undefined) return known;
-    if (c.exps.length >= this.maxExpectations) {
-      const oldest = c.exps.shift() as number;
-      host.removeExpectation(oldest);
-      this.stats.evictions++;
-    }
+    if (known !== undefined && c.seen.has(key)) return known;
+    c.seen.add(key);
+    const prev = known === undefined ? -1 : c.exps.findIndex((e) => e.key === key);
+    if (prev < 0 && c.exps.length >= this.maxExpectations) this.evict(c, host);
     const base = {
       proto,
       insideIp: formatIpv4(ctx.insideIp >>> 0),
@@ -631,7 +603,21 @@ export class H323Helper implements NatHelper {
     };
     // RTP / RTCP: keep the pair adjacent on the outside when the other half is already mapped.
     let want = -1;
-    if (role === 'rtcp') {
+    if (known !== undefined) {
+      // Announced again (Setup then Facility, a reopened channel): renew on the same external
+      // port while it is still held for this inside port, then drop the older expectation.
+      try {
+        const rec = host.addExpectation({ ...base, externalPort: known });
+        if (prev >= 0) host.removeExpectation(c.exps.splice(prev, 1)[0].id);
+        c.exps.push({ id: rec.id, key });
+        this.stats.expectations++;
+        return known;
+      } catch {
+        if (prev >= 0) host.removeExpectation(c.exps.splice(prev, 1)[0].id);
+        c.mapped.delete(key);
+        if (c.exps.length >= this.maxExpectations) this.evict(c, host);
+      }
+    } else if (role === 'rtcp') {
       const rtp = c.mapped.get(`17:${port - 1}`);
       if (rtp !== undefined && rtp < 65535) want = rtp + 1;
     } else if (role === 'rtp') {
@@ -654,7 +640,7 @@ export class H323Helper implements NatHelper {
         return -1;
       }
     }
-    c.exps.push(rec.id);
+    c.exps.push({ id: rec.id, key });
     c.mapped.set(key, rec.externalPort);
     this.stats.expectations++;
     return rec.externalPort;

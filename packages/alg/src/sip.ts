@@ -138,7 +138,10 @@ export interface SipRewriteEnv {
    * `null` when it cannot (the message is then dropped). Without it SDP is not rewritten.
    */
   media?(req: SipMediaRequest): { rtpPort: number; rtcpPort: number } | null;
-  /** An outbound REGISTER binds the sender's Contact for `expires` seconds (0 = unregister). */
+  /**
+   * An outbound REGISTER binds the sender's Contact for `expires` seconds (0 = unregister); an
+   * inbound 2xx answer to a REGISTER reports the lifetime the registrar granted.
+   */
   register?(expires: number): void;
 }
 
@@ -259,9 +262,12 @@ export function rewriteSipMessage(s: string, msg: SipMessage, env: SipRewriteEnv
     for (const el of elements)
       if (mapHostPort(findElementUri(s, el[0], el[1])) && h.name === 'contact') boundContact ??= el;
   }
-  if (out && env.register && msg.isRequest && msg.method.toUpperCase() === 'REGISTER') {
+  if (env.register && isRegistration(s, msg, out)) {
     if (boundContact) env.register(expiresOf(s, msg, boundContact));
-    else if (msg.headers.some((h) => h.name === 'contact' && s.slice(h.valueStart, h.valueEnd) === '*'))
+    else if (
+      out &&
+      msg.headers.some((h) => h.name === 'contact' && s.slice(h.valueStart, h.valueEnd) === '*')
+    )
       env.register(0); // `Contact: *` removes every binding (RFC 3261 §10.2.2)
   }
 
@@ -321,6 +327,17 @@ export function rewriteSipMessage(s: string, msg: SipMessage, env: SipRewriteEnv
   result.fields = all.length;
   result.text = all.length === 0 ? s.slice(msg.start, msg.end) : applyTextEdits(s, msg.start, msg.end, all);
   return result;
+}
+
+/**
+ * An outbound REGISTER request, or an inbound 2xx response to one (its Contact carries the
+ * lifetime the registrar granted, RFC 3261 §10.3 step 8).
+ */
+function isRegistration(s: string, msg: SipMessage, outbound: boolean): boolean {
+  if (outbound) return msg.isRequest && msg.method.toUpperCase() === 'REGISTER';
+  if (msg.isRequest || msg.status < 200 || msg.status > 299) return false;
+  const cseq = msg.headers.find((h) => h.name === 'cseq');
+  return cseq !== undefined && /^\d+\s+REGISTER$/i.test(s.slice(cseq.valueStart, cseq.valueEnd));
 }
 
 function isSdp(s: string, msg: SipMessage): boolean {

@@ -13,6 +13,7 @@ import {
   OpenLogicalChannel,
   perEncode,
   Q931MessageType,
+  RasMessage,
 } from '../src/h323.js';
 
 /** An IPv4 address + port as dotted text and number. */
@@ -261,4 +262,89 @@ export function strip(v: AsnValue | undefined): AsnValue | undefined {
 /** Dotted text of 4 bytes at `b[off]`. */
 export function ipAt(b: Uint8Array, off: number): string {
   return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+}
+
+/** A RegistrationRequest of an endpoint with its call-signalling and RAS addresses. */
+export function rrqValue(csa: Addr, ras: Addr, o: { ttl?: number; keepAlive?: boolean } = {}): AsnValue {
+  return {
+    registrationRequest: {
+      requestSeqNum: 1,
+      protocolIdentifier: PID,
+      discoveryComplete: false,
+      callSignalAddress: [ta225(csa)],
+      rasAddress: [ta225(ras)],
+      terminalType: ENDPOINT,
+      terminalAlias: [{ 'h323-ID': 'alice' }, { dialedDigits: '1001' }],
+      endpointVendor: { vendor: { t35CountryCode: 9, t35Extension: 0, manufacturerCode: 61 } },
+      timeToLive: o.ttl,
+      keepAlive: o.keepAlive ?? false,
+      endpointIdentifier: o.keepAlive ? 'EP1' : undefined,
+    },
+  };
+}
+
+/** The gatekeeper's RegistrationConfirm echoing the registered call-signalling address. */
+export function rcfValue(csa: Addr): AsnValue {
+  return {
+    registrationConfirm: {
+      requestSeqNum: 1,
+      protocolIdentifier: PID,
+      callSignalAddress: [ta225(csa)],
+      gatekeeperIdentifier: 'GK',
+      endpointIdentifier: 'EP1',
+      timeToLive: 60,
+    },
+  };
+}
+
+/** GatekeeperRequest, UnregistrationRequest, AdmissionRequest and LocationRequest of an endpoint. */
+export function grqValue(ras: Addr): AsnValue {
+  return {
+    gatekeeperRequest: {
+      requestSeqNum: 2,
+      protocolIdentifier: PID,
+      rasAddress: ta225(ras),
+      endpointType: ENDPOINT,
+    },
+  };
+}
+export function urqValue(csa: Addr): AsnValue {
+  return {
+    unregistrationRequest: { requestSeqNum: 3, callSignalAddress: [ta225(csa)], endpointIdentifier: 'EP1' },
+  };
+}
+export function arqValue(src: Addr, dest: Addr): AsnValue {
+  return {
+    admissionRequest: {
+      requestSeqNum: 4,
+      callType: { pointToPoint: null },
+      callModel: { direct: null },
+      endpointIdentifier: 'EP1',
+      destinationInfo: [{ dialedDigits: '2002' }],
+      destCallSignalAddress: ta225(dest),
+      srcInfo: [{ 'h323-ID': 'alice' }],
+      srcCallSignalAddress: ta225(src),
+      bandWidth: 1280,
+      callReferenceValue: 0x1234,
+      conferenceID: CONF_ID,
+      activeMC: false,
+      answerCall: false,
+      canMapAlias: true,
+      callIdentifier: CALL_ID,
+    },
+  };
+}
+export function lrqValue(reply: Addr): AsnValue {
+  return {
+    locationRequest: {
+      requestSeqNum: 5,
+      destinationInfo: [{ dialedDigits: '2002' }],
+      replyAddress: ta225(reply),
+    },
+  };
+}
+
+/** A RAS datagram payload. */
+export function ras(v: AsnValue): Uint8Array {
+  return perEncode(RasMessage, v);
 }

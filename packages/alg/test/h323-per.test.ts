@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import * as H323Schemas from '../src/h323/h225.js';
-import { BOOL, choice, F, int, O, octets, seq, seqOf, str } from '../src/h323/per.js';
+import { BOOL, choice, F, int, O, octets, PerReader, PerWriter, seq, seqOf, str } from '../src/h323/per.js';
 import {
   type AsnType,
   type AsnValue,
@@ -90,6 +90,21 @@ describe('aligned PER primitives', () => {
       assert.deepEqual(strip(perDecode(type, enc).value), strip(value));
     });
   }
+
+  it('writes normally small numbers of 64 and more with a length prefix and reads them back', () => {
+    for (const n of [0, 63, 64, 300, 70000]) {
+      const w = new PerWriter();
+      w.bits(1, 1); // misalign on purpose: the long form aligns its length octet
+      w.smallNumber(n);
+      const r = new PerReader(w.finish(), 0, w.finish().length);
+      assert.equal(r.bits(1), 1);
+      assert.equal(r.smallNumber(), n);
+    }
+    // 64: bit 1, padding, length 1, value 64
+    const w = new PerWriter();
+    w.smallNumber(64);
+    assert.deepEqual([...w.finish()], [0x80, 0x01, 0x40]);
+  });
 
   it('sends an empty encoding as one zero octet and decodes it back', () => {
     assert.deepEqual([...perEncode(seq(false, []), {})], [0]);
@@ -414,6 +429,9 @@ describe('properties', () => {
         const enc = perEncode(H323UserInformation, v);
         const r = perDecode(H323UserInformation, enc);
         assert.deepEqual(strip(r.value), strip(v));
+        const fast = perDecode(H323UserInformation, enc, 0, enc.length, false);
+        assert.deepEqual(fast.hits, r.hits, 'the value-less walk finds the same addresses');
+        assert.equal(fast.bits, r.bits);
         for (const h of r.hits)
           assert.equal(
             ((enc[h.ipOff] << 24) | (enc[h.ipOff + 1] << 16) | (enc[h.ipOff + 2] << 8) | enc[h.ipOff + 3]) >>>
@@ -443,11 +461,24 @@ describe('properties', () => {
     for (const type of [H323UserInformation, MultimediaSystemControlMessage, OpenLogicalChannel]) {
       fc.assert(
         fc.property(fc.uint8Array({ maxLength: 300 }), (b) => {
+          let full: ReturnType<typeof perDecode> | PerError;
           try {
-            perDecode(type, b);
+            full = perDecode(type, b);
           } catch (e) {
             assert.ok(e instanceof PerError, String(e));
+            full = e;
           }
+          let fast: ReturnType<typeof perDecode> | PerError;
+          try {
+            fast = perDecode(type, b, 0, b.length, false);
+          } catch (e) {
+            assert.ok(e instanceof PerError, String(e));
+            fast = e;
+          }
+          // The value-less walk the helper uses accepts and rejects exactly what the full decode does.
+          assert.equal(fast instanceof PerError, full instanceof PerError);
+          if (!(fast instanceof PerError) && !(full instanceof PerError))
+            assert.deepEqual(fast.hits, full.hits);
         }),
         { numRuns: 10_000 },
       );

@@ -18,29 +18,38 @@ import {
   parseQ931,
   perDecode,
   Q931MessageType,
+  RasMessage,
 } from '../src/h323.js';
 import { AlgRig, CLIENT, ScriptedConn, SERVER } from './ftp-peers.js';
 import {
+  arqValue,
   connectUuie,
   facilityUuie,
   fastStartOffer,
+  grqValue,
   h245Tpkt,
   INSIDE,
+  lrqValue,
   olcAckValue,
   olcValue,
   progressUuie,
   q931Tpkt,
   REMOTE,
+  ras,
+  rcfValue,
+  rrqValue,
   setupUuie,
+  urqValue,
 } from './h323-fixtures.js';
 
 const H245_PORT = 1800;
 const hasTshark = spawnSync('tshark', ['-v'], { encoding: 'utf8' }).status === 0;
 
-/** Our decoder's addresses of a TPKT on `port` (1720: Q.931, else H.245), as "ip:port". */
+/** Our decoder's addresses of a TPKT on `port` (1720: Q.931, 1719: RAS datagram, else H.245), as "ip:port". */
 function ours(tpkt: Uint8Array, port: number): string[] {
   let hits: ReturnType<typeof perDecode>['hits'];
-  if (port === 1720) {
+  if (port === 1719) hits = perDecode(RasMessage, tpkt).hits;
+  else if (port === 1720) {
     const q = parseQ931(tpkt, 4, tpkt.length);
     assert.ok(q);
     hits = perDecode(H323UserInformation, tpkt, q.uuOff, q.uuEnd).hits;
@@ -166,5 +175,23 @@ describe('Wireshark as an oracle', { skip: hasTshark ? false : 'tshark is not in
       frames.flat().every((a) => !a.startsWith(`${CLIENT}:`)),
       'no inside address left',
     );
+  });
+
+  it('reads the RAS messages with the addresses our decoder finds', () => {
+    const msgs = [
+      rrqValue([INSIDE, 1720], [INSIDE, 1719], { ttl: 60 }),
+      rcfValue([REMOTE, 1720]),
+      grqValue([INSIDE, 1719]),
+      urqValue([INSIDE, 1720]),
+      arqValue([INSIDE, 1720], [REMOTE, 1720]),
+      lrqValue([INSIDE, 1719]),
+    ].map((v) => ras(v));
+    const pkts = msgs.map((m) =>
+      buildPacket({ src: INSIDE, dst: REMOTE, udp: { srcPort: 1719, dstPort: 1719 }, payload: m }),
+    );
+    const { frames, problems } = theirs(pkts);
+    assert.equal(problems, '');
+    for (const [i, m] of msgs.entries())
+      assert.deepEqual(frames[i].sort(), ours(m, 1719).sort(), `message ${i}`);
   });
 });

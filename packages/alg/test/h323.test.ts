@@ -125,8 +125,10 @@ describe('H323Helper options', () => {
       );
   });
 
-  it('serves the ports it is given', () => {
-    assert.deepEqual([...new H323Helper({ ports: [1720, 11720] }).ports], [1720, 11720]);
+  it('serves the ports and tenants it is given', () => {
+    const h = new H323Helper({ ports: [1720, 11720], tenants: [3] });
+    assert.deepEqual([...h.ports], [1720, 11720]);
+    assert.deepEqual(h.tenants, [3]);
   });
 });
 
@@ -195,6 +197,43 @@ describe('Q.931 / H.225.0 from an inside caller', () => {
     }
   });
 
+  it('rewrites a Progress h245Address, also when unmodelled tokens follow it (a partial decode)', () => {
+    const { rig, h323, q931 } = caller();
+    const progress = (port: number): Uint8Array =>
+      q931Tpkt(Q931MessageType.progress, {
+        'h323-uu-pdu': {
+          'h323-message-body': {
+            progress: {
+              protocolIdentifier: [0, 0, 8, 2250, 0, 4],
+              destinationInfo: { mc: false, undefinedNode: false },
+              h245Address: { ipAddress: { ip: Uint8Array.of(10, 0, 0, 5), port } },
+              callIdentifier: { guid: new Uint8Array(16) },
+            },
+          },
+        },
+      });
+    const out = one(q931.iSend(latin1(progress(1805))));
+    assert.equal(
+      addresses(out.payload).get('h245Address'),
+      `${EXT}:${expectation(rig, TCP, 1805).externalPort}`,
+    );
+    assert.equal(h323.stats.partialDecodes, 0);
+    // Set the `tokens` presence bit: Progress is an extension alternative, so its encoding is an
+    // open type 3 octets into the UUIE (12 bits of headers, aligned length octet); its first octet
+    // holds the extension bit and the OPTIONAL bits h245Address, h245SecurityMode, tokens, …
+    const msg = progress(1806);
+    const q = parseQ931(msg, 4, msg.length);
+    assert.ok(q);
+    msg[q.uuOff + 3] |= 0x10;
+    const out2 = one(q931.iSend(latin1(msg)));
+    assert.equal(
+      addresses(out2.payload).get('h245Address'),
+      `${EXT}:${expectation(rig, TCP, 1806).externalPort}`,
+    );
+    assert.equal(h323.stats.partialDecodes, 1);
+    assert.equal(h323.stats.parseErrors, 0);
+  });
+
   it('rewrites two messages carried in one segment', () => {
     const { rig, q931 } = caller();
     const two = Buffer.concat([
@@ -230,6 +269,20 @@ describe('Q.931 / H.225.0 from an inside caller', () => {
     assert.equal(a[1][1], `${EXT}:${expectation(rig, UDP, 6001).externalPort}`);
   });
 
+  it('rewrites H.245 sent in parallel with fastStart (parallelH245Control of a Setup)', () => {
+    const { rig, q931 } = caller();
+    const uuie = setupUuie({});
+    const body = (uuie as { 'h323-uu-pdu': { 'h323-message-body': { setup: Record<string, AsnValue> } } })[
+      'h323-uu-pdu'
+    ]['h323-message-body'].setup;
+    body.parallelH245Control = [olcValue([CLIENT, 5007])];
+    const out = one(q931.iSend(latin1(q931Tpkt(Q931MessageType.setup, uuie))));
+    const a = [...addresses(out.payload).entries()];
+    assert.equal(a.length, 1);
+    assert.match(a[0][0], /parallelH245Control\.0\.request\.openLogicalChannel\..*mediaControlChannel$/);
+    assert.equal(a[0][1], `${EXT}:${expectation(rig, UDP, 5007).externalPort}`);
+  });
+
   it("leaves a private address that is not the sender's alone and counts a refusal", () => {
     const { rig, h323, q931 } = caller();
     const setup = q931Tpkt(Q931MessageType.setup, setupUuie({ h245: [CLIENT2, 1800] }));
@@ -237,6 +290,24 @@ describe('Q.931 / H.225.0 from an inside caller', () => {
     assert.deepEqual(diff(setup, out.payload), []);
     assert.equal(rig.nat.listExpectations().length, 0);
     assert.equal(h323.stats.refusals, 1);
+  });
+
+  it('renews an h245Address announced again (Setup, then Facility) on the same external port', () => {
+    const { rig, h323, q931 } = caller();
+    const first = one(
+      q931.iSend(latin1(q931Tpkt(Q931MessageType.setup, setupUuie({ h245: [CLIENT, 1800] })))),
+    );
+    const ext = expectation(rig, TCP, 1800).externalPort;
+    rig.advance(200_000);
+    const again = one(
+      q931.iSend(latin1(q931Tpkt(Q931MessageType.facility, facilityUuie({ h245: [CLIENT, 1800] })))),
+    );
+    assert.equal(addresses(first.payload).get('h245Address'), `${EXT}:${ext}`);
+    assert.equal(addresses(again.payload).get('h245Address'), `${EXT}:${ext}`);
+    const list = rig.nat.listExpectations();
+    assert.equal(list.length, 1, 'the older expectation is replaced');
+    assert.equal(list[0].expiresInMs, 240_000, 'with a fresh lifetime');
+    assert.equal(h323.stats.expectations, 2);
   });
 
   it('evicts the oldest expectation of a connection beyond maxExpectations', () => {

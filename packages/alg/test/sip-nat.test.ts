@@ -289,6 +289,21 @@ describe('SIP over UDP through the NAT', () => {
       sig.map((e) => [e.insidePort, e.externalPort, e.remoteIp, e.expiresInMs]),
       [[5060, ext, PROXY, 600_000]],
     );
+    // The registrar grants 300 s: the expectation follows.
+    const granted = sipMsg('SIP/2.0 200 OK', {
+      via: `UDP ${EXT}:${ext};branch=z9hG4bK-r1;rport=${ext};received=${EXT}`,
+      from: `<sip:alice@${PROXY}>;tag=r`,
+      to: `<sip:alice@${PROXY}>;tag=reg`,
+      id: 'reg-1',
+      cseq: '1 REGISTER',
+      contact: `<sip:alice@${EXT}:${ext}>;expires=300`,
+    });
+    const g = rig.in(udp(PROXY, 5060, EXT, ext, granted));
+    assert.ok(g[0].text.includes(`Contact: <sip:alice@${INSIDE}:5060>;expires=300`));
+    assert.deepEqual(
+      rig.nat.listExpectations().map((e) => [e.insidePort, e.externalPort, e.expiresInMs]),
+      [[5060, ext, 300_000]],
+    );
     // Port-restricted filtering would drop this; the expectation lets it in and it is translated.
     const inv = sipMsg(`INVITE sip:alice@${EXT}:${ext} SIP/2.0`, {
       via: `UDP ${PROXY}:5080;branch=z9hG4bK-i1;rport`,
@@ -596,6 +611,41 @@ describe('SIP over TCP through the NAT', () => {
     const last = rig.out(tcp(INSIDE, 50000, PROXY, 5060, PSH | ACK, seq, s, opt(4)));
     assert.equal(last.text, opt(4).replaceAll(`${INSIDE}:50000`, `${EXT}:${ext}`));
     assert.equal(helper.stats.incomplete, 2);
+    rig.close();
+  });
+
+  it('an inside server behind a TCP port forward gets inbound requests lengthened, with acks mapped back', () => {
+    const rig = new Rig();
+    rig.nat.addHelper(new SipHelper({ transport: 'tcp' }));
+    rig.nat.addPortForward({ proto: 6, outsidePort: 5060, insideIp: INSIDE, insidePort: 5060 });
+    assert.equal(rig.in(tcp(OTHER, 40000, EXT, 5060, SYN, 7000, 0)).length, 1);
+    const sa = rig.out(tcp(INSIDE, 5060, OTHER, 40000, SYN | ACK, 3000, 7001));
+    assert.deepEqual([sa.src, sa.sport], [EXT, 5060]);
+    rig.in(tcp(OTHER, 40000, EXT, 5060, ACK, 7001, 3001));
+    const reg = sipMsg(`REGISTER sip:${EXT};transport=tcp SIP/2.0`, {
+      via: `TCP ${OTHER}:40000;branch=z9hG4bK-t;rport`,
+      from: `<sip:erin@${EXT}>;tag=e`,
+      to: `<sip:erin@${EXT}>`,
+      id: 'tcp-reg',
+      cseq: '1 REGISTER',
+      contact: `<sip:erin@${OTHER}:40000;transport=tcp>`,
+    });
+    const got = rig.in(tcp(OTHER, 40000, EXT, 5060, PSH | ACK, 7001, 3001, reg));
+    assert.equal(got.length, 1);
+    assert.equal(got[0].text, reg.replaceAll(EXT, INSIDE));
+    const grow = got[0].text.length - reg.length;
+    assert.equal(grow, 3, 'three addresses, one byte longer each');
+    // The server acknowledges what it received; the client sees its own numbering.
+    const ack = rig.out(tcp(INSIDE, 5060, OTHER, 40000, ACK, 3001, 7001 + got[0].text.length));
+    assert.equal(ack.ack, 7001 + reg.length);
+    // The client's next request follows on in the server's numbering, shifted by the growth.
+    const opt = sipMsg(`OPTIONS sip:${OTHER} SIP/2.0`, {
+      via: `TCP ${OTHER}:40000;branch=z9hG4bK-u`,
+      id: 'tcp-opt',
+      cseq: '2 OPTIONS',
+    });
+    const next = rig.in(tcp(OTHER, 40000, EXT, 5060, PSH | ACK, 7001 + reg.length, 3001, opt));
+    assert.deepEqual([next[0].seq, next[0].text], [7001 + reg.length + grow, opt]);
     rig.close();
   });
 });

@@ -327,6 +327,29 @@ describe('SIP rewriting of an outbound INVITE', () => {
     );
     const unregister = msg.replace('Expires: 60', 'Expires: 0');
     assert.deepEqual(run(unregister, 'outbound', { insidePort: 54321 }).registered, [0]);
+    const ok = [
+      'SIP/2.0 200 OK',
+      `Via: SIP/2.0/UDP ${EXT}:1024;branch=z9hG4bK-524287-1---f1f3e1e8a0c6c3b2;rport=1024;received=${EXT}`,
+      `Contact: <sip:alice@${EXT}:1024;rinstance=8b1c3f0c7a0e9d21;transport=UDP>;expires=45`,
+      'CSeq: 1 REGISTER',
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    const answered = run(ok, 'inbound', { insidePort: 54321, externalPort: 1024 });
+    assert.equal(
+      answered.out,
+      ok
+        .replaceAll(`${EXT}:1024`, `${INSIDE}:54321`)
+        .replace('rport=1024', 'rport=54321')
+        .replace(`received=${EXT}`, `received=${INSIDE}`),
+    );
+    assert.deepEqual(answered.registered, [45], 'the granted lifetime');
+    assert.deepEqual(
+      run(ok.replace('1 REGISTER', '1 INVITE'), 'inbound', { insidePort: 54321, externalPort: 1024 })
+        .registered,
+      [],
+    );
     const noExpires = msg.replace('Expires: 60\r\n', '');
     assert.deepEqual(run(noExpires, 'outbound', { insidePort: 54321 }).registered, [3600], 'RFC default');
   });

@@ -11,7 +11,7 @@ import {
   WAN_COMMON_INTERFACE_CONFIG,
   WAN_IP_CONNECTION,
 } from './igd-description.js';
-import { buildPortListing, type PortListingEntry, type UpnpErrorCode } from './igd-soap.js';
+import { buildPortListing, type PortListingEntry, type SoapValue, type UpnpErrorCode } from './igd-soap.js';
 import type { MappingErrorCode, PortMapping, PortMappingTable } from './policy.js';
 
 /** IGD:2's longest lease, seconds; also what a lease of 0 means there. */
@@ -34,7 +34,7 @@ export interface ActionContext {
 
 /** The outcome of an action: output arguments in SCPD order, or a UPnP error. */
 export type ActionResult =
-  | { ok: true; out: Array<[string, string | number]> }
+  | { ok: true; out: Array<[string, SoapValue]> }
   | { ok: false; code: UpnpErrorCode; message?: string };
 
 const err = (code: UpnpErrorCode, message?: string): ActionResult => ({ ok: false, code, message });
@@ -99,8 +99,8 @@ function remainingSec(m: PortMapping, now: number): number {
   return Math.max(1, Math.ceil((m.expiresAt - now) / 1000));
 }
 
-function entryOut(m: PortMapping, now: number, withKey: boolean): Array<[string, string | number]> {
-  const out: Array<[string, string | number]> = [];
+function entryOut(m: PortMapping, now: number, withKey: boolean): Array<[string, SoapValue]> {
+  const out: Array<[string, SoapValue]> = [];
   if (withKey)
     out.push(['NewRemoteHost', ''], ['NewExternalPort', m.externalPort], ['NewProtocol', protoName(m.proto)]);
   out.push(
@@ -221,7 +221,7 @@ export function runAction(
   a: Map<string, string>,
   c: ActionContext,
 ): ActionResult {
-  const ok = (out: Array<[string, string | number]>): ActionResult => ({ ok: true, out });
+  const ok = (out: Array<[string, SoapValue]>): ActionResult => ({ ok: true, out });
   if (kind === 'cic') {
     const t = c.host.trafficTotals();
     switch (action) {
@@ -301,7 +301,7 @@ export function runAction(
       if (eport === null || p === null) return err(402, 'bad argument value');
       if (eport === 0) return err(402, 'external port 0');
       if (!wildcardHost(a.get('NewRemoteHost'))) return err(714, 'no mapping with that remote host');
-      const m = c.table.get(c.tenant, p, eport);
+      const m = c.table.get(c.tenant, p, eport, c.client);
       if (!m) return err(714, 'no such mapping');
       return ok(entryOut(m, now, false));
     }
@@ -332,7 +332,8 @@ export function runAction(
         description: m.description,
         leaseSec: remainingSec(m, now),
       }));
-      return ok([['NewPortListing', buildPortListing(entries)]]);
+      // The listing escapes its text, so it cannot contain ']]>'.
+      return ok([['NewPortListing', { cdata: buildPortListing(entries) }]]);
     }
   }
   return err(401);

@@ -13,9 +13,11 @@ import { UPNP_URN } from './ssdp.js';
 /** A state variable of a service (UPnP data type and allowed values). */
 export interface StateVariable {
   name: string;
+  /** UPnP data type. (`sendEvents` is always "no": eventing is not offered.) */
   type: 'string' | 'boolean' | 'ui2' | 'ui4';
-  /** `sendEvents` (always "no" here: eventing is not offered). */
+  /** The allowedValueList, if any. */
   allowed?: readonly string[];
+  /** The allowedValueRange, if any. */
   range?: { min: number; max: number };
   /** Introduced in WANIPConnection:2. */
   v2?: boolean;
@@ -214,7 +216,10 @@ export function serviceAt(spec: ServiceSpec, version: 1 | 2): ServiceSpec {
   return {
     type: spec.type,
     actions: spec.actions.filter((a) => !a.v2),
-    variables: spec.variables.filter((v) => !v.v2),
+    // IGD:1 bounds no lease (0 = permanent, any ui4); the 604800 s cap is IGD:2's.
+    variables: spec.variables
+      .filter((v) => !v.v2)
+      .map((v) => (v.name === 'PortMappingLeaseDuration' ? { name: v.name, type: v.type } : v)),
   };
 }
 

@@ -95,13 +95,28 @@ function envelope(body: string): string {
   );
 }
 
-/** A successful response with output arguments in order. */
+/**
+ * An output argument value: text (escaped), a number, or `{ cdata }` for an embedded XML document
+ * (IGD:2's NewPortListing), sent as a CDATA section as miniupnpd does — miniupnpc reads the
+ * listing from CDATA and does not decode entities.
+ */
+export type SoapValue = string | number | { cdata: string };
+
+function soapValue(v: SoapValue): string {
+  if (typeof v === 'object') {
+    if (v.cdata.includes(']]>')) throw new RangeError('CDATA content must not contain "]]>"');
+    return `<![CDATA[${v.cdata}]]>`;
+  }
+  return xmlEscape(String(v));
+}
+
+/** A successful response with output arguments in order. Throws `RangeError` for CDATA containing `]]>`. */
 export function buildSoapResponse(
   serviceType: string,
   action: string,
-  out: ReadonlyArray<[string, string | number]>,
+  out: ReadonlyArray<[string, SoapValue]>,
 ): string {
-  const args = out.map(([k, v]) => `<${k}>${xmlEscape(String(v))}</${k}>`).join('');
+  const args = out.map(([k, v]) => `<${k}>${soapValue(v)}</${k}>`).join('');
   return envelope(`<u:${action}Response xmlns:u="${xmlEscape(serviceType)}">${args}</u:${action}Response>`);
 }
 

@@ -27,10 +27,10 @@ import {
 import {
   DEFAULT_HTTP_LIMITS,
   type HttpLimits,
-  hostIsAddress,
   type HttpRequest,
   type HttpResponse,
   type HttpStats,
+  hostIsAddress,
   serveHttpConnection,
 } from './igd-http.js';
 import {
@@ -159,15 +159,21 @@ function positiveInt(v: unknown, what: string, min = 1): number {
  * its mappings are NAT port forwards with origin `'upnp'` and a lease.
  */
 export class UpnpIgd extends EventEmitter<UpnpIgdEvents> implements NatLocalHelper {
+  /** Helper name in the NAT. */
   readonly name = 'upnp';
+  /** A local helper (served on the NAT's inside address). */
   readonly kind = 'local' as const;
+  /** UDP 1900 on 239.255.255.250 and on the inside address, TCP `httpPort` on the inside address. */
   readonly endpoints: readonly LocalEndpoint[];
+  /** Tenants served (all when absent). */
   readonly tenants?: readonly number[];
   /** The mapping table (shared when given in the config). */
   readonly table: PortMappingTable;
   /** IGD version served. */
   readonly version: 1 | 2;
+  /** TCP port of the HTTP server. */
   readonly httpPort: number;
+  /** Counters (see {@link UpnpIgdStats}). */
   readonly stats: UpnpIgdStats = {
     ssdp: { searches: 0, responses: 0, notifies: 0, ignored: {} },
     http: { requests: 0, refused: {} },
@@ -250,6 +256,10 @@ export class UpnpIgd extends EventEmitter<UpnpIgdEvents> implements NatLocalHelp
     return `http://${this.host?.insideAddress ?? '0.0.0.0'}:${this.httpPort}`;
   }
 
+  /**
+   * Called by `nat.addHelper`: binds the mapping table, starts the NOTIFY timer. Throws
+   * `ERR_HELPER_ATTACHED` when already attached to a NAT.
+   */
   attach(host: NatLocalHost): void {
     if (this.host) throw new ConfigError('ERR_HELPER_ATTACHED', 'UpnpIgd is already attached to a NAT');
     this.scheduler = defaultScheduler(host.clock, this.cfg.scheduler);
@@ -263,17 +273,29 @@ export class UpnpIgd extends EventEmitter<UpnpIgdEvents> implements NatLocalHelp
     if (every > 0) this.scheduleNotify(host.clock.now(), every);
   }
 
+  /**
+   * Called when removed from the NAT or when the NAT closes: sends ssdp:byebye to every tenant,
+   * closes the per-tenant stacks and unbinds the table (the last front end to unbind removes the
+   * mappings and their forwards).
+   */
   detach(): void {
     const host = this.host;
     if (!host) return;
     this.notifyTimer?.cancel();
     this.notifyTimer = undefined;
-    for (const t of this.servedTenants()) this.sendNotify(t, false);
+    for (const t of this.servedTenants()) {
+      try {
+        this.sendNotify(t, false);
+      } catch {
+        // a closing NAT may refuse packets: the cleanup below must still run
+      }
+    }
     for (const t of [...this.perTenant.keys()]) this.closeTenant(t);
     this.table.unbind();
     this.host = undefined;
   }
 
+  /** A tenant left the NAT: closes its stack and connections and drops its mappings. */
   onTenantRemoved(tenant: number): void {
     this.closeTenant(tenant);
     this.table.removeTenant(tenant);
@@ -309,6 +331,10 @@ export class UpnpIgd extends EventEmitter<UpnpIgdEvents> implements NatLocalHelp
     this.stats.ssdp.ignored[reason] = (this.stats.ssdp.ignored[reason] ?? 0) + 1;
   }
 
+  /**
+   * A packet from `tenant` for the IGD (SSDP on UDP 1900, HTTP on `httpPort`). Never throws:
+   * malformed or unexpected packets are counted in `stats.drops` / `stats.ssdp.ignored`.
+   */
   onLocalPacket(pkt: Uint8Array, tenant: number): void {
     try {
       this.handlePacket(pkt, tenant);
@@ -520,7 +546,8 @@ export class UpnpIgd extends EventEmitter<UpnpIgdEvents> implements NatLocalHelp
   }
 
   private onHttp(tenant: number, req: HttpRequest): HttpResponse {
-    if (!hostIsAddress(req.headers.get('host'))) return { status: 403, body: 'the Host header must be an address\n' };
+    if (!hostIsAddress(req.headers.get('host')))
+      return { status: 403, body: 'the Host header must be an address\n' };
     const path = req.target.split('?')[0];
     const P = IGD_PATHS;
     const xml = (body: string): HttpResponse => ({

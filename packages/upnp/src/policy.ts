@@ -206,7 +206,10 @@ interface Entry {
   m: PortMapping;
   /** Table key (external address, protocol, port). */
   key: string;
-  /** Second key (tenant, protocol, port): a tenant's requests do not name the external address. */
+  /**
+   * Second key (tenant, protocol, port): requests do not name the external address. With an
+   * address pool, one tenant may have the port on several addresses (one per paired client).
+   */
   tkey: string;
 }
 
@@ -315,7 +318,7 @@ export class PortMappingTable extends EventEmitter<PortMappingEvents> {
   private scheduler: Scheduler | undefined;
   private readonly random: () => number;
   private readonly entries = new Map<string, Entry>();
-  private readonly byTenant = new Map<string, Entry>();
+  private readonly byTenant = new Map<string, Entry[]>();
   private readonly perClient = new Map<string, number>();
   private readonly perTenant = new Map<number, number>();
   private nextId = 1;
@@ -416,9 +419,7 @@ export class PortMappingTable extends EventEmitter<PortMappingEvents> {
 
     // The caller's own mapping of the wanted port: refresh it.
     if (req.externalPort !== 0) {
-      const cur =
-        this.byTenant.get(tenantKey(req.tenant, req.proto, req.externalPort)) ??
-        this.entries.get(keyOf(externalIp, req.proto, req.externalPort));
+      const cur = this.entries.get(keyOf(externalIp, req.proto, req.externalPort));
       if (cur) {
         const m = cur.m;
         if (m.tenant === req.tenant && m.internalIp === internalIp && m.internalPort === req.internalPort)
@@ -471,10 +472,7 @@ export class PortMappingTable extends EventEmitter<PortMappingEvents> {
         last = refuse('port-not-allowed', `external port ${port} is not allowed`);
         continue;
       }
-      if (
-        this.entries.has(keyOf(externalIp, req.proto, port)) ||
-        this.byTenant.has(tenantKey(req.tenant, req.proto, port))
-      ) {
+      if (this.entries.has(keyOf(externalIp, req.proto, port))) {
         last = refuse('conflict', `external port ${port} is already mapped`);
         continue;
       }
@@ -559,7 +557,9 @@ export class PortMappingTable extends EventEmitter<PortMappingEvents> {
     }
     const e: Entry = { m, key: keyOf(m.externalIp, m.proto, port), tkey: tenantKey(m.tenant, m.proto, port) };
     this.entries.set(e.key, e);
-    this.byTenant.set(e.tkey, e);
+    const same = this.byTenant.get(e.tkey);
+    if (same) same.push(e);
+    else this.byTenant.set(e.tkey, [e]);
     const ck = clientKey(m.tenant, m.client);
     this.perClient.set(ck, (this.perClient.get(ck) ?? 0) + 1);
     this.perTenant.set(m.tenant, (this.perTenant.get(m.tenant) ?? 0) + 1);
@@ -630,7 +630,10 @@ export class PortMappingTable extends EventEmitter<PortMappingEvents> {
   private drop(e: Entry, reason: MappingRemovalReason): void {
     if (this.entries.get(e.key) !== e) return;
     this.entries.delete(e.key);
-    this.byTenant.delete(e.tkey);
+    const same = this.byTenant.get(e.tkey) ?? [];
+    const rest = same.filter((x) => x !== e);
+    if (rest.length > 0) this.byTenant.set(e.tkey, rest);
+    else this.byTenant.delete(e.tkey);
     const m = e.m;
     const ck = clientKey(m.tenant, m.client);
     const c = (this.perClient.get(ck) ?? 1) - 1;
@@ -650,7 +653,7 @@ export class PortMappingTable extends EventEmitter<PortMappingEvents> {
    */
   remove(caller: MappingCaller, proto: number, externalPort: number): MappingResult {
     this.expireDue();
-    const e = this.findEntry(caller.tenant, proto, externalPort);
+    const e = this.findEntry(caller.tenant, proto, externalPort, caller.client);
     if (!e) return refuse('not-found', `no ${proto === 6 ? 'TCP' : 'UDP'} mapping of port ${externalPort}`);
     const denied = this.checkOwner(caller, e.m);
     if (denied) return denied;
@@ -692,8 +695,29 @@ export class PortMappingTable extends EventEmitter<PortMappingEvents> {
     );
   }
 
-  private findEntry(tenant: number, proto: number, externalPort: number): Entry | undefined {
-    return this.byTenant.get(tenantKey(tenant, proto, externalPort));
+  /**
+   * The tenant's mapping of `externalPort`. With several (an address pool), the one on `client`'s
+   * own external address, else one of `client`'s, else the first.
+   */
+  private findEntry(tenant: number, proto: number, externalPort: number, client?: string): Entry | undefined {
+    const list = this.byTenant.get(tenantKey(tenant, proto, externalPort));
+    if (!list || list.length === 0) return undefined;
+    if (list.length === 1 || client === undefined) return list[0];
+    const host = this.host;
+    const c = normIp(client);
+    if (host && c !== null) {
+      let ext: string | undefined;
+      try {
+        ext = this.externalFor(host, tenant, c);
+      } catch {
+        ext = undefined;
+      }
+      const onOwn = list.find((e) => e.m.externalIp === ext);
+      if (onOwn) return onOwn;
+      const own = list.find((e) => this.owns(c, e.m));
+      if (own) return own;
+    }
+    return list[0];
   }
 
   /**
@@ -705,10 +729,13 @@ export class PortMappingTable extends EventEmitter<PortMappingEvents> {
     return f.call(host, tenant, internalIp);
   }
 
-  /** The tenant's mapping of `externalPort`, or `undefined`. */
-  get(tenant: number, proto: number, externalPort: number): PortMapping | undefined {
+  /**
+   * The tenant's mapping of `externalPort`, or `undefined`. With an address pool the tenant may
+   * have the port on several addresses: `client` picks the one on its own address.
+   */
+  get(tenant: number, proto: number, externalPort: number, client?: string): PortMapping | undefined {
     this.expireDue();
-    const e = this.findEntry(tenant, proto, externalPort);
+    const e = this.findEntry(tenant, proto, externalPort, client);
     return e ? { ...e.m } : undefined;
   }
 

@@ -83,6 +83,11 @@ describe('UpnpIgd descriptions', () => {
         for (const r2 of related) assert.ok(vars.has(r2), `${path} v${version}: ${r2} not declared`);
         const names = all(p.root, 'action').map((a) => child(a, 'name')?.text);
         if (version === 1) assert.ok(!names.includes('AddAnyPortMapping'));
+        const lease = all(p.root, 'stateVariable').find(
+          (v) => child(v, 'name')?.text === 'PortMappingLeaseDuration',
+        );
+        if (path === '/WANIPCn.xml')
+          assert.equal(all(lease as XmlElement, 'maximum')[0]?.text, version === 2 ? '604800' : undefined);
       }
     }
   });
@@ -426,7 +431,12 @@ describe('UpnpIgd SOAP actions', () => {
   it('lists port mappings on IGD:2 as an escaped PortMappingList document', async () => {
     const rig = igdRig({ version: 2 });
     for (const p of [3005, 3000])
-      await soapCall(rig, SERVICES.ipc2, 'AddPortMapping', mappingArgs({ NewExternalPort: p }));
+      await soapCall(
+        rig,
+        SERVICES.ipc2,
+        'AddPortMapping',
+        mappingArgs({ NewExternalPort: p, NewPortMappingDescription: `d]]>${p}` }),
+      );
     const args = (a: number, b: number, n: number): Array<[string, string | number]> => [
       ['NewStartPort', a],
       ['NewEndPort', b],
@@ -436,11 +446,20 @@ describe('UpnpIgd SOAP actions', () => {
     ];
     const r = await soapCall(rig, SERVICES.ipc2, 'GetListOfPortMappings', args(1, 65535, 0));
     assert.equal(r.status, 200);
+    // As miniupnpd: the document travels as CDATA (miniupnpc does not decode entities there).
+    assert.match(
+      r.body,
+      /<NewPortListing><!\[CDATA\[<\?xml version="1\.0" encoding="UTF-8"\?><p:PortMappingList /,
+    );
     const doc = parseXml(r.out.get('NewPortListing') ?? '');
     assert.ok(doc.ok);
     assert.equal(doc.root.name, 'PortMappingList');
     const ports = all(doc.root, 'NewExternalPort').map((e) => Number(e.text));
     assert.deepEqual(ports, [3000, 3005]);
+    assert.deepEqual(
+      all(doc.root, 'NewDescription').map((e) => e.text),
+      ['d]]>3000', 'd]]>3005'],
+    );
     const one = await soapCall(rig, SERVICES.ipc2, 'GetListOfPortMappings', args(1, 65535, 1));
     const d1 = parseXml(one.out.get('NewPortListing') ?? '');
     assert.ok(d1.ok);

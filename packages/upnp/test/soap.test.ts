@@ -171,6 +171,10 @@ describe('SOAP encoding', () => {
     for (const code of Object.keys(UPNP_ERRORS).map(Number) as Array<keyof typeof UPNP_ERRORS>)
       assert.deepEqual(parseSoapFault(buildSoapFault(code)), { code, description: UPNP_ERRORS[code] });
     assert.equal(parseSoapFault('<a/>'), null);
+    const cdata = parseXml(buildSoapResponse(IPC1, 'X', [['Doc', { cdata: '<a>&amp;</a>' }]]));
+    assert.ok(cdata.ok);
+    assert.equal(cdata.root.children[0].children[0].children[0].text, '<a>&amp;</a>');
+    assert.throws(() => buildSoapResponse(IPC1, 'X', [['Doc', { cdata: 'x]]>y' }]]), RangeError);
   });
 
   it('parses HTTP request heads strictly', () => {

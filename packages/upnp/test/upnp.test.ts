@@ -21,11 +21,12 @@ function checked(dev: VirtualHost): L3Device {
   };
 }
 
-function world(config: UpnpIgdConfig = {}) {
+function world(config: UpnpIgdConfig = {}, outsidePool?: string[]) {
   const sched = new ManualScheduler(new ManualClock(1_000_000));
   const nat = new Nat({
     inside: '192.168.1.1/24',
     outside: '203.0.113.1/24',
+    outsidePool,
     clock: sched.clock,
     maintainIntervalMs: 0,
   });
@@ -41,6 +42,26 @@ function world(config: UpnpIgdConfig = {}) {
   });
   outside.setHandler((p) => o.send(p));
   return { sched, nat, igd, client, outside, tenant: cleanup.tenant, cleanup, removeIgd };
+}
+
+/** A tiny LAN: one device towards the NAT that delivers to the hosts by destination address. */
+function lan(hosts: VirtualHost[]): L3Device {
+  let up: (p: Uint8Array) => void = () => {};
+  for (const h of hosts) h.setHandler((p) => up(p));
+  return {
+    setHandler: (h) => {
+      up = h;
+    },
+    send: (p) => {
+      assertChecksums(p, 'packet delivered by the NAT');
+      const dst = `${p[16]}.${p[17]}.${p[18]}.${p[19]}`;
+      for (const h of hosts)
+        if (p[16] >= 224 || h.addr()?.toString().startsWith(`${dst}/`)) h.send(p.slice());
+    },
+    addr: () => undefined,
+    setAddr: () => {},
+    close: () => {},
+  };
 }
 
 const SEARCH =
@@ -213,6 +234,68 @@ describe('UpnpIgd on a real Nat', () => {
       [8080],
     );
     assert.equal(w.igd.table.size, 1);
+    w.nat.close();
+  });
+
+  it('reports and maps each client on its paired pool address, and a refresh keeps live connections', async () => {
+    const w = world({}, ['203.0.113.2', '203.0.113.3']);
+    w.cleanup();
+    const a = w.client;
+    const b = new VirtualHost({ addr: '192.168.1.11/24', gateway: '192.168.1.1', scheduler: w.sched });
+    w.nat.connectL3(lan([a, b]));
+    const seen = new Map<string, string>();
+    const echo = w.outside.udp.bind(7);
+    echo.on('message', (m, from) => seen.set(m.toString(), from.address));
+    for (const [name, h] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      h.udp.bind(0).send(Buffer.from(name), 7, '203.0.113.50');
+    }
+    await pump(w.sched, () => seen.size === 2, 2000);
+    for (const [name, h, ip] of [
+      ['a', a, '192.168.1.10'],
+      ['b', b, '192.168.1.11'],
+    ] as const) {
+      const rig = { sched: w.sched, client: h };
+      const ext = (await soapCall(rig, SERVICES.ipc1, 'GetExternalIPAddress')).out.get(
+        'NewExternalIPAddress',
+      );
+      assert.equal(ext, seen.get(name), `${name}: GetExternalIPAddress is the address its own traffic uses`);
+      const add = await soapCall(
+        rig,
+        SERVICES.ipc1,
+        'AddPortMapping',
+        mappingArgs({ NewInternalClient: ip, NewExternalPort: 9000 }),
+      );
+      assert.equal(add.status, 200, `${name} maps port 9000 on its own address`);
+      h.tcp.listen(8080, (sock) => {
+        sock.on('data', (d: Buffer) => sock.write(d));
+      });
+    }
+    const byIp = new Map(w.nat.listPortForwards().map((f) => [f.insideIp, f.outsideIp]));
+    assert.equal(byIp.get('192.168.1.10'), seen.get('a'));
+    assert.equal(byIp.get('192.168.1.11'), seen.get('b'));
+    // A live connection through a's mapping survives the refresh of the mapping.
+    const c = w.outside.tcp.connect({ host: seen.get('a') as string, port: 9000 });
+    const got: string[] = [];
+    c.on('data', (d: Buffer) => got.push(d.toString()));
+    c.write('one');
+    await pump(w.sched, () => got.join('') === 'one', 5000);
+    const rigA = { sched: w.sched, client: a };
+    const again = await soapCall(
+      rigA,
+      SERVICES.ipc1,
+      'AddPortMapping',
+      mappingArgs({ NewExternalPort: 9000, NewLeaseDuration: 7200 }),
+    );
+    assert.equal(again.status, 200);
+    assert.ok(
+      (w.nat.listPortForwards().find((f) => f.insideIp === '192.168.1.10')?.expiresInMs ?? 0) > 7_000_000,
+    );
+    c.write('two');
+    await pump(w.sched, () => got.join('') === 'onetwo', 5000);
+    c.destroy();
     w.nat.close();
   });
 

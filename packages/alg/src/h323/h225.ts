@@ -114,19 +114,19 @@ const SupportedProtocols = choice(
   ],
 );
 
+/** VendorIdentifier. */
+export const VendorIdentifier = seq(
+  true,
+  [F('vendor', H221NonStandard), O('productId', octets(1, 256)), O('versionId', octets(1, 256))],
+  [O('enterpriseNumber', OID)],
+);
+
 /** EndpointType (sourceInfo / destinationInfo). */
 export const EndpointType = seq(
   true,
   [
     O('nonStandardData', NSP),
-    O(
-      'vendor',
-      seq(
-        true,
-        [F('vendor', H221NonStandard), O('productId', octets(1, 256)), O('versionId', octets(1, 256))],
-        [O('enterpriseNumber', OID)],
-      ),
-    ),
+    O('vendor', VendorIdentifier),
     O('gatekeeper', seq(true, [O('nonStandardData', NSP)])),
     O('gateway', seq(true, [O('protocol', seqOf(SupportedProtocols)), O('nonStandardData', NSP)])),
     O('mcu', seq(true, [O('nonStandardData', NSP)], [O('protocol', seqOf(SupportedProtocols))])),
@@ -163,6 +163,20 @@ const H245Security = choice(true, [
   ['ipsec', SecurityCapabilities],
 ]);
 
+/** QseriesOptions (callServices). */
+export const QseriesOptions = seq(true, [
+  ...bools('q932Full', 'q951Full', 'q952Full', 'q953Full', 'q955Full', 'q956Full', 'q957Full'),
+  F('q954Info', seq(true, bools('conferenceCalling', 'threePartyService'))),
+]);
+
+/** CallType. */
+export const CallType = choice(true, [
+  ['pointToPoint', NULL],
+  ['oneToN', NULL],
+  ['nToOne', NULL],
+  ['nToN', NULL],
+]);
+
 const pid = F('protocolIdentifier', OID);
 const tail = (...names: string[]) => names.map((n) => O(n, OPAQUE));
 
@@ -195,22 +209,8 @@ export const SetupUUIE = seq(
         ],
       ),
     ),
-    O(
-      'callServices',
-      seq(true, [
-        ...bools('q932Full', 'q951Full', 'q952Full', 'q953Full', 'q955Full', 'q956Full', 'q957Full'),
-        F('q954Info', seq(true, bools('conferenceCalling', 'threePartyService'))),
-      ]),
-    ),
-    F(
-      'callType',
-      choice(true, [
-        ['pointToPoint', NULL],
-        ['oneToN', NULL],
-        ['nToOne', NULL],
-        ['nToN', NULL],
-      ]),
-    ),
+    O('callServices', QseriesOptions),
+    F('callType', CallType),
   ],
   [
     O('sourceCallSignalAddress', TransportAddress),

@@ -208,11 +208,16 @@ export class PerReader {
     if (n === 0) return 0;
     if (this.pos + n > this.endBit) throw new PerError('truncated');
     let v = 0;
-    for (let i = 0; i < n; i++) {
-      const p = this.pos + i;
-      v = v * 2 + ((this.buf[p >>> 3] >>> (7 - (p & 7))) & 1);
+    let p = this.pos;
+    let left = n;
+    while (left > 0) {
+      const used = p & 7;
+      const take = Math.min(8 - used, left);
+      v = v * (1 << take) + ((this.buf[p >>> 3] >>> (8 - used - take)) & ((1 << take) - 1));
+      p += take;
+      left -= take;
     }
-    this.pos += n;
+    this.pos = p;
     return v;
   }
   /** Skips to the next octet boundary. */
@@ -367,15 +372,13 @@ export class PerWriter {
   }
 }
 
+/** Bits needed for 0..maxValue (maxValue < 2^32). */
 function bitsFor(maxValue: number): number {
-  let n = 0;
-  while (2 ** n <= maxValue) n++;
-  return n;
+  return maxValue <= 0 ? 0 : 32 - Math.clz32(maxValue);
 }
+/** Octets needed for 0..maxValue (at least 1). */
 function octetsFor(maxValue: number): number {
-  let n = 1;
-  while (2 ** (8 * n) <= maxValue) n++;
-  return n;
+  return maxValue < 0x100 ? 1 : maxValue < 0x10000 ? 2 : maxValue < 0x1000000 ? 3 : 4;
 }
 
 // ----------------------------------------------------------------------------------- decode
@@ -386,7 +389,14 @@ class Decoder {
   readonly hits: AddressHit[] = [];
   private readonly path: string[] = [];
   private depth = 0;
-  constructor(readonly r: PerReader) {}
+  /**
+   * @param values build the decoded value (false: only walk the encoding and record the
+   * addresses, without allocating the value tree)
+   */
+  constructor(
+    readonly r: PerReader,
+    private readonly values: boolean,
+  ) {}
 
   value(type: AsnType): AsnValue {
     if (++this.depth > MAX_DEPTH) throw new PerError('nesting too deep');
@@ -406,11 +416,12 @@ class Decoder {
         return this.choiceValue(type);
       case 'seqof': {
         const n = r.sizedLength(type.lb, type.ub);
-        const out: AsnValue[] = [];
+        const out: AsnValue[] | null = this.values ? [] : null;
         for (let i = 0; i < n; i++) {
           this.path.push(String(i));
-          out.push(this.value(type.of));
+          const v = this.value(type.of);
           this.path.pop();
+          if (out) out.push(v);
         }
         return out;
       }
@@ -427,7 +438,8 @@ class Decoder {
       case 'oid': {
         const n = r.length();
         const off = r.octets(n);
-        return decodeOidArcs(r.buf, off, n);
+        const arcs = decodeOidArcs(r.buf, off, n); // validated either way
+        return this.values ? arcs : null;
       }
       case 'opaque':
         throw new PerError('opaque type outside an open type');
@@ -441,44 +453,48 @@ class Decoder {
     const extBit = type.ext ? r.bits(1) : 0;
     let nOpt = 0;
     for (const f of type.fields) if (f.optional) nOpt++;
+    if (nOpt > 30) throw new PerError('too many OPTIONAL fields');
     const present = r.bits(nOpt);
-    const out: { [key: string]: AsnValue | undefined } = {};
+    const out: { [key: string]: AsnValue | undefined } | null = this.values ? {} : null;
     let bit = nOpt - 1;
     let ipOff = -1;
     for (const f of type.fields) {
-      if (f.optional && Math.floor(present / 2 ** bit--) % 2 === 0) {
-        out[f.name] = undefined;
+      if (f.optional && ((present >>> bit--) & 1) === 0) {
+        if (out) out[f.name] = undefined;
         continue;
       }
       this.path.push(f.name);
-      out[f.name] = this.value(f.type);
+      const v = this.value(f.type);
       this.path.pop();
+      if (out) out[f.name] = v;
       if (type.addr && ipOff < 0) ipOff = r.byteOff() - 4;
     }
     if (type.addr) {
-      const ip = out[type.fields[0].name] as Uint8Array;
-      const port = out[type.fields[1].name] as number;
+      // ip: 4 aligned octets at ipOff; port: INTEGER (0..65535), the 2 aligned octets after it.
+      const b = r.buf;
       this.hits.push({
         path: this.path.join('.'),
         ipOff,
-        ip: ((ip[0] << 24) | (ip[1] << 16) | (ip[2] << 8) | ip[3]) >>> 0,
-        port,
+        ip: ((b[ipOff] << 24) | (b[ipOff + 1] << 16) | (b[ipOff + 2] << 8) | b[ipOff + 3]) >>> 0,
+        port: (b[ipOff + 4] << 8) | b[ipOff + 5],
       });
     }
     if (extBit) this.additions(type.adds, out);
     return out;
   }
 
-  private additions(adds: readonly AsnField[], out: { [key: string]: AsnValue | undefined }): void {
+  private additions(adds: readonly AsnField[], out: { [key: string]: AsnValue | undefined } | null): void {
     const r = this.r;
     const n = r.smallNumber() + 1;
-    const flags: boolean[] = [];
-    for (let i = 0; i < n; i++) flags.push(r.bits(1) === 1);
+    const flagsAt = r.pos;
+    r.pos += n;
+    if (r.remaining < 0) throw new PerError('truncated');
     for (let i = 0; i < n; i++) {
-      if (!flags[i]) continue;
+      const p = flagsAt + i;
+      if (((r.buf[p >>> 3] >>> (7 - (p & 7))) & 1) === 0) continue;
       const f = adds[i];
       const v = this.openType(f?.type ?? OPAQUE, f?.name ?? `$add${i}`);
-      if (f) out[f.name] = v;
+      if (f && out) out[f.name] = v;
     }
   }
 
@@ -489,16 +505,17 @@ class Decoder {
       const alt = type.adds[idx];
       if (!alt) {
         const raw = this.openType(OPAQUE, `$ext${idx}`);
-        return { $ext: idx, raw };
+        return this.values ? { $ext: idx, raw } : null;
       }
-      return { [alt.name]: this.openType(alt.type, alt.name) };
+      const v = this.openType(alt.type, alt.name);
+      return this.values ? { [alt.name]: v } : null;
     }
     const idx = r.constrained(0, type.alts.length - 1);
     const alt = type.alts[idx];
     this.path.push(alt.name);
     const v = this.value(alt.type);
     this.path.pop();
-    return { [alt.name]: v };
+    return this.values ? { [alt.name]: v } : null;
   }
 
   /** An open type: length + octets holding a complete encoding of `type`. */
@@ -506,7 +523,7 @@ class Decoder {
     const r = this.r;
     const n = r.length();
     const off = r.octets(n);
-    if (type.t === 'opaque') return r.buf.subarray(off, off + n);
+    if (type.t === 'opaque') return this.values ? r.buf.subarray(off, off + n) : null;
     this.path.push(name);
     try {
       return this.nested(type, off, n);
@@ -518,7 +535,7 @@ class Decoder {
   /** Decodes `type` from `buf[off, off+n)` with a sub-reader, sharing hits and path. */
   private nested(type: AsnType, off: number, n: number): AsnValue {
     const outer = this.r;
-    const sub = new Decoder(new PerReader(outer.buf, off, off + n));
+    const sub = new Decoder(new PerReader(outer.buf, off, off + n), this.values);
     sub.path.push(...this.path);
     sub.depth = this.depth;
     try {
@@ -532,26 +549,37 @@ class Decoder {
     const r = this.r;
     const { lb, ub } = type;
     if (lb !== undefined && lb === ub) {
-      if (lb === 0) return new Uint8Array(0);
-      let off: number;
+      if (lb === 0) return this.values ? new Uint8Array(0) : null;
       if (lb <= 2) {
         const v = new Uint8Array(lb);
         for (let i = 0; i < lb; i++) v[i] = r.bits(8);
-        return v;
-      } else off = r.octets(lb);
-      return r.buf.subarray(off, off + lb);
+        return this.values ? v : null;
+      }
+      const off = r.octets(lb);
+      return this.values ? r.buf.subarray(off, off + lb) : null;
     }
     const n = r.sizedLength(lb, ub);
     const off = r.octets(n);
     if (type.contains) return this.nested(type.contains, off, n);
-    return r.buf.subarray(off, off + n);
+    return this.values ? r.buf.subarray(off, off + n) : null;
   }
 
-  private charString(type: Extract<AsnType, { t: 'str' }>): string {
+  private charString(type: Extract<AsnType, { t: 'str' }>): AsnValue {
     const r = this.r;
     const n = type.lb !== undefined && type.lb === type.ub ? type.lb : r.sizedLength(type.lb, type.ub);
     if (type.ub === undefined || type.ub * type.bits > 16) r.align();
     const alpha = canonicalAlphabet(type);
+    if (!this.values) {
+      // Characters outside the alphabet are still an error: check them without building the string.
+      for (let i = 0; i < n; i++)
+        if (alpha && r.bits(type.bits) >= alpha.length)
+          throw new PerError('character outside the permitted alphabet');
+      if (!alpha) {
+        if (r.remaining < n * type.bits) throw new PerError('truncated');
+        r.pos += n * type.bits;
+      }
+      return null;
+    }
     let s = '';
     for (let i = 0; i < n; i++) {
       const c = r.bits(type.bits);
@@ -564,12 +592,21 @@ class Decoder {
   }
 }
 
-/** The alphabet used for index encoding, or null when characters are sent as their codes. */
+const alphabets = new WeakMap<object, string | null>();
+
 function canonicalAlphabet(type: Extract<AsnType, { t: 'str' }>): string | null {
   if (!type.alphabet) return null;
-  const sorted = [...type.alphabet].sort((a, b) => a.charCodeAt(0) - b.charCodeAt(0));
+  const cached = alphabets.get(type);
+  if (cached !== undefined) return cached;
+  const v = sortedAlphabet(type.alphabet, type.bits);
+  alphabets.set(type, v);
+  return v;
+}
+
+function sortedAlphabet(alphabet: string, bits: number): string | null {
+  const sorted = [...alphabet].sort((a, b) => a.charCodeAt(0) - b.charCodeAt(0));
   const maxCode = sorted[sorted.length - 1].charCodeAt(0);
-  return maxCode <= 2 ** type.bits - 1 ? null : sorted.join('');
+  return maxCode <= 2 ** bits - 1 ? null : sorted.join('');
 }
 
 function decodeOidArcs(b: Uint8Array, off: number, n: number): number[] {
@@ -593,10 +630,18 @@ function decodeOidArcs(b: Uint8Array, off: number, n: number): number[] {
 
 /**
  * Decodes `type` from `buf[start, end)`. Throws {@link PerError} on malformed input; a `stop`
- * type ends decoding early (`complete: false`) with the hits found so far.
+ * type ends decoding early (`complete: false`) with the hits found so far. With
+ * `values = false` only the addresses are collected (`value` is then `null`): the fast path the
+ * helpers use.
  */
-export function perDecode(type: AsnType, buf: Uint8Array, start = 0, end = buf.length): PerDecodeResult {
-  const d = new Decoder(new PerReader(buf, start, end));
+export function perDecode(
+  type: AsnType,
+  buf: Uint8Array,
+  start = 0,
+  end = buf.length,
+  values = true,
+): PerDecodeResult {
+  const d = new Decoder(new PerReader(buf, start, end), values);
   try {
     const value = d.value(type);
     return { value, hits: d.hits, complete: true, bits: d.r.pos - start * 8 };
