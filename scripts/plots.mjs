@@ -43,7 +43,7 @@ function svg(width, height, title, body) {
 /** A "nice" upper bound for an axis. */
 function niceMax(v) {
   const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= v) return m * p;
   return 10 * p;
 }
 
@@ -56,7 +56,7 @@ function natScaling() {
   const W = 640;
   const H = 380;
   const L = 70;
-  const R = 20;
+  const R = 45;
   const T = 40;
   const B = 60;
   const pts = r.points;
@@ -121,7 +121,9 @@ function e2e() {
   const BAR = 26;
   const GAP = 10;
   const H = T + rows.length * (BAR + GAP) + 50;
-  const max = niceMax(Math.max(...rows.map((x) => x.r.value)));
+  const max = niceMax(
+    Math.max(...rows.flatMap((x) => [x.r.value, ...(Array.isArray(x.r.runs) ? x.r.runs : [])])),
+  );
   const X = (v) => L + (v / max) * (W - L - R);
   let body = '';
   for (let i = 0; i <= 4; i++) {
@@ -153,6 +155,16 @@ function fmt(v) {
   return v >= 100 ? v.toLocaleString('en-US', { maximumFractionDigits: 0 }) : String(v);
 }
 
+/** A Markdown table with padded columns (the layout Biome's formatter gives it). */
+function alignedTable(head, right, rows) {
+  const len = (x) => [...x].length;
+  const w = head.map((h, i) => Math.max(3, len(h), ...rows.map((r) => len(r[i]))));
+  const pad = (x, i) => (right[i] ? ' '.repeat(w[i] - len(x)) + x : x + ' '.repeat(w[i] - len(x)));
+  const line = (cells) => `| ${cells.map(pad).join(' | ')} |`;
+  const sep = `| ${w.map((n, i) => (right[i] ? `${'-'.repeat(n - 1)}:` : '-'.repeat(n))).join(' | ')} |`;
+  return [line(head), sep, ...rows.map(line)];
+}
+
 function table() {
   const file = join(root, 'docs', 'performance.md');
   if (!existsSync(file)) return;
@@ -162,11 +174,14 @@ function table() {
   const a = text.indexOf(start);
   const b = text.indexOf(end);
   if (a < 0 || b < a) return;
-  const lines = ['| benchmark | value | unit | what is measured |', '| --- | ---: | --- | --- |'];
-  for (const r of [...doc.results].sort((x, y) => x.name.localeCompare(y.name)))
-    lines.push(
-      `| \`${r.name}\` | ${fmt(r.value)} | ${r.unit} | ${String(r.description ?? '').replace(/\|/g, '\\|')} |`,
-    );
+  const rows = [...doc.results]
+    .sort((x, y) => x.name.localeCompare(y.name))
+    .map((r) => [`\`${r.name}\``, fmt(r.value), r.unit, String(r.description ?? '').replace(/\|/g, '\\|')]);
+  const lines = alignedTable(
+    ['benchmark', 'value', 'unit', 'what is measured'],
+    [false, true, false, false],
+    rows,
+  );
   const m = doc.machine ?? {};
   lines.push(
     '',

@@ -23,13 +23,9 @@ function outPath(argv: string[]): string {
 }
 
 const out = outPath(process.argv.slice(2));
-// l3kit's timers are unref'd (a virtual network never keeps a process alive): hold it open.
-const alive = setInterval(() => {}, 1000);
 try {
   await runDemo({ out: resolve(out), log: (line) => console.log(line) });
 } catch (e) {
   console.error(`demo failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   process.exitCode = 1;
-} finally {
-  clearInterval(alive);
 }

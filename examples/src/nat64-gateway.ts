@@ -8,10 +8,10 @@
  * Run it: node examples/dist/nat64-gateway.js        (exits 1 if a step fails)
  */
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { connectL3 } from '@l3kit/core';
 import { Nat64 } from '@l3kit/nat';
 import { VirtualHost } from '@l3kit/stack';
+import { httpRequest, runMain } from './example-util.js';
 
 /** What the example did. */
 export interface Nat64GatewayResult {
@@ -42,26 +42,7 @@ export async function runNat64Gateway(log: (line: string) => void = () => {}): P
     log(`198.51.100.7 is ${target} for the IPv6-only network`);
     const ping = await v6host.ping(target);
     log(`ping6 ${target}: ${ping.bytes} bytes, rtt ${ping.rttMs.toFixed(2)} ms`);
-    const page = await new Promise<string>((resolve, reject) => {
-      http
-        .get(
-          {
-            host: target,
-            path: '/',
-            headers: { connection: 'close' },
-            createConnection: () => v6host.tcp.connect({ host: target, port: 80 }) as never,
-          },
-          (res) => {
-            let body = '';
-            res.setEncoding('utf8');
-            res.on('data', (c: string) => {
-              body += c;
-            });
-            res.on('end', () => resolve(body));
-          },
-        )
-        .on('error', reject);
-    });
+    const page = (await httpRequest(v6host, new URL(`http://[${target}]/`))).body;
     log(`GET http://[${target}]/ -> ${page.trim()}`);
     const sessionTable = nat64.formatConntrack();
     for (const line of sessionTable.trimEnd().split('\n')) log(`  ${line}`);
@@ -73,14 +54,4 @@ export async function runNat64Gateway(log: (line: string) => void = () => {}): P
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const alive = setInterval(() => {}, 1000);
-  try {
-    await runNat64Gateway((l) => console.log(l));
-  } catch (e) {
-    console.error(`nat64 gateway example failed: ${(e as Error).message}`);
-    process.exitCode = 1;
-  } finally {
-    clearInterval(alive);
-  }
-}
+await runMain(import.meta.url, 'nat64 gateway example', () => runNat64Gateway((l) => console.log(l)));

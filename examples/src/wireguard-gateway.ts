@@ -7,11 +7,11 @@
  *
  * Run it: node examples/dist/wireguard-gateway.js        (exits 1 if a step fails)
  */
-import { fileURLToPath } from 'node:url';
 import { connectL3 } from '@l3kit/core';
 import { Nat } from '@l3kit/nat';
 import { VirtualHost } from '@l3kit/stack';
 import { genkey, pubkey, WireGuardServer } from '@l3kit/wireguard';
+import { runMain } from './example-util.js';
 import { MemoryUnderlay } from './wireguard-scene.js';
 
 /** What the example did. */
@@ -125,14 +125,4 @@ export async function runWireGuardGateway(
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const alive = setInterval(() => {}, 1000);
-  try {
-    await runWireGuardGateway((l) => console.log(l));
-  } catch (e) {
-    console.error(`wireguard gateway example failed: ${(e as Error).message}`);
-    process.exitCode = 1;
-  } finally {
-    clearInterval(alive);
-  }
-}
+await runMain(import.meta.url, 'wireguard gateway example', () => runWireGuardGateway((l) => console.log(l)));

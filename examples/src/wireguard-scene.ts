@@ -20,7 +20,9 @@ import {
 } from '@l3kit/core';
 import { Nat } from '@l3kit/nat';
 import { VirtualHost } from '@l3kit/stack';
+import { buildPacket } from '@l3kit/wire';
 import { genkey, pubkey, type UdpTransport, WireGuardServer } from '@l3kit/wireguard';
+import { httpRequest } from './example-util.js';
 
 /** What the WireGuard scene did. */
 export interface WireGuardSceneResult {
@@ -45,6 +47,12 @@ export class MemoryUnderlay {
   datagrams = 0;
   private readonly ends = new Map<string, WireGuardServer>();
 
+  /**
+   * `record`, when given, receives every datagram as an IPv4/UDP packet (for a capture: Wireshark
+   * then decodes the WireGuard messages).
+   */
+  constructor(private readonly record?: (pkt: Uint8Array) => void) {}
+
   /** A transport for the interface at `address:port`; register the interface with {@link attach}. */
   transport(address: string, port: number): UdpTransport {
     const self = `${address}:${port}`;
@@ -52,6 +60,14 @@ export class MemoryUnderlay {
       send: (msg, toPort, toAddress) => {
         const copy = Uint8Array.from(msg);
         this.datagrams++;
+        this.record?.(
+          buildPacket({
+            src: address,
+            dst: toAddress,
+            udp: { srcPort: port, dstPort: toPort },
+            payload: copy,
+          }),
+        );
         setImmediate(() => this.ends.get(`${toAddress}:${toPort}`)?.receive(copy, address, port));
       },
       close: () => {
@@ -101,7 +117,12 @@ export async function runWireGuardScene(
 ): Promise<WireGuardSceneResult> {
   const sched = sceneScheduler(clock);
   const timing: { clock: Clock; scheduler?: Scheduler } = sched ? { clock, scheduler: sched } : { clock };
-  const underlay = new MemoryUnderlay();
+  // The underlay's datagrams go into the capture too, on an interface of their own.
+  const wire = cap.tap(
+    { setHandler: () => {}, send: () => {}, addr: () => undefined, setAddr: () => {}, close: () => {} },
+    'wg-underlay',
+  );
+  const underlay = new MemoryUnderlay((pkt) => wire.send(pkt));
   const nat = new Nat({ inside: '10.0.0.1/24', outside: '203.0.113.1/24', clock, maintainIntervalMs: 0 });
   const gatewayKey = genkey();
   const gateway = new WireGuardServer({
@@ -129,7 +150,9 @@ export async function runWireGuardScene(
   const closers: Array<() => void> = [];
   const pages: string[] = [];
   try {
-    log(`   gateway public key ${pubkey(gatewayKey)}, listening on 192.0.2.1:51820 (in-memory underlay)`);
+    log(
+      `   gateway public key ${pubkey(gatewayKey)}, listening on 192.0.2.1:51820 (an in-memory underlay, captured as wg-underlay)`,
+    );
     for (const [i, name] of ['wg-alice', 'wg-bob'].entries()) {
       const host = new VirtualHost({ addr: '10.0.0.2/24', gateway: '10.0.0.1', ...timing });
       const key = genkey();
@@ -177,25 +200,6 @@ export async function runWireGuardScene(
   }
 }
 
-function fetchPage(host: VirtualHost, name: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(
-      {
-        host: '203.0.113.80',
-        path: '/',
-        headers: { 'x-client': name, connection: 'close' },
-        createConnection: () => host.tcp.connect({ host: '203.0.113.80', port: 80, noDelay: true }) as never,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => {
-          body += c;
-        });
-        res.on('end', () => resolve(body));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-  });
+async function fetchPage(host: VirtualHost, name: string): Promise<string> {
+  return (await httpRequest(host, new URL('http://203.0.113.80/'), { headers: { 'x-client': name } })).body;
 }

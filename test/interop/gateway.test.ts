@@ -2,8 +2,9 @@
  * `l3kit gateway` as a real program: the command runs (as a child process) in a gateway
  * namespace with its WireGuard listener on a veth and a TUN uplink; a wireguard-go client in its
  * own namespace pings and curls a server namespace through it, opens a port with UPnP (upnpc)
- * that the server then reaches, reads `l3kit conntrack` / `stats` / the metrics endpoint, and a
- * long TCP transfer survives a restart of the gateway thanks to the state snapshot.
+ * that the server then reaches, reads `l3kit conntrack` / `stats` / the metrics endpoint, reloads
+ * on SIGHUP, and a long TCP transfer survives a restart of the gateway thanks to the state
+ * snapshot.
  *
  * ```text
  *  ns c: wg 10.0.0.2 ─veth 172.31.0.2 ─── ns g: 172.31.0.1:51820  l3kit gateway  TUN uplink ── kernel ─veth 198.51.100.1 ─── ns s: 198.51.100.2
@@ -33,6 +34,8 @@ describe('l3kit gateway with a wireguard-go client, a TUN uplink and a restart',
   let socket = '';
   let stateFile = '';
   let wgIf = '';
+  let insideTun = '';
+  let h: Netns | undefined;
   let gateway: Proc | undefined;
 
   const startGateway = async (): Promise<Proc> => {
@@ -40,6 +43,7 @@ describe('l3kit gateway with a wireguard-go client, a TUN uplink and a restart',
     const p = ns.spawn([process.execPath, BIN, 'gateway', '--config', cfgFile]);
     await ns.waitForPort(51820, 'udp', 15_000, p);
     await waitFor(() => existsSync(socket), 'the control socket', 10_000);
+    await waitFor(() => /gateway started/.test(p.stderr), 'the start log line', 10_000);
     return p;
   };
   const l3kit = async (...args: string[]) => {
@@ -55,6 +59,7 @@ describe('l3kit gateway with a wireguard-go client, a TUN uplink and a restart',
     g = new Netns(`${id}g`);
     s = new Netns(`${id}s`);
     dir = tempDir();
+    insideTun = ifName(id, 'i');
     const [cv, gc, gs, sv] = ['a', 'b', 'd', 'e'].map((r) => ifName(id, r));
     c.ip('link', 'add', cv, 'type', 'veth', 'peer', 'name', gc, 'netns', g.name);
     g.ip('link', 'add', gs, 'type', 'veth', 'peer', 'name', sv, 'netns', s.name);
@@ -96,8 +101,9 @@ describe('l3kit gateway with a wireguard-go client, a TUN uplink and a restart',
             },
           ],
         },
+        tunInside: [{ name: insideTun, tenant: 2, address: '10.0.0.254/24' }],
         upnp: { secureMode: true },
-        uplink: { tun: ifName(id, 'u'), address: '203.0.113.254/24' },
+        uplink: { tun: ifName(id, 'u'), address: '203.0.113.254/24', routes: ['100.64.99.0/24'] },
         control: { socket },
         metrics: { port: 9464 },
         state: { file: stateFile },
@@ -130,16 +136,21 @@ describe('l3kit gateway with a wireguard-go client, a TUN uplink and a restart',
 
   after(async () => {
     await gateway?.stop();
-    await Promise.all([c, g, s].map((ns) => ns?.dispose()));
+    await Promise.all([c, g, s, h].map((ns) => ns?.dispose()));
   });
 
   interopTest(
-    'ping, curl, a UPnP mapping, conntrack / stats / metrics, and a TCP transfer across a restart',
+    'ping, curl, a UPnP mapping, conntrack / stats / metrics, SIGHUP, and a TCP transfer across a restart',
     TOOLS,
     async () => {
       const cn = c as Netns;
       const gn = g as Netns;
       const sn = s as Netns;
+
+      // 0. The uplink's kernel side: its address and the configured route.
+      const up = gn.ip('-4', 'addr', 'show');
+      assert.match(up, /inet 203\.0\.113\.254\/24 /);
+      assert.match(gn.ip('route', 'show', '100.64.99.0/24'), /^100\.64\.99\.0\/24 dev l3k\S+ /m);
 
       // 1. ping through the tunnel and the NAT (the first packet starts the handshake).
       const ping = await cn.run(['ping', '-c', '3', '-i', '0.2', '-W', '3', SERVER], { timeoutMs: 20_000 });
@@ -209,7 +220,28 @@ describe('l3kit gateway with a wireguard-go client, a TUN uplink and a restart',
       assert.match(metrics.stdout, /^l3kit_wireguard_handshakes_total\{peer="client",tenant="1"\} [1-9]/m);
       assert.match(metrics.stdout, /^l3kit_nat_forwards\{origin="upnp"\} 1$/m);
 
-      // 5. A long TCP transfer (500 KB over ~10 s) keeps going while the gateway restarts.
+      // 5. SIGHUP: a broken file is refused (the gateway keeps running), a good one adds a forward.
+      const good = readFileSync(cfgFile, 'utf8');
+      const gp = gateway as Proc;
+      writeFileSync(cfgFile, good.replace('"outside":"203.0.113.1/24"', '"outside":"203.0.113.1"'));
+      process.kill(gp.pid, 'SIGHUP');
+      await waitFor(() => /reload failed/.test(gp.stderr), 'the refused reload', 10_000);
+      assert.match(gp.stderr, /\$\.nat\.outside: must be an IPv4 address with a prefix length/);
+      const cfg = JSON.parse(good);
+      cfg.nat.forwards = [
+        { proto: 'tcp', outsidePort: 8022, insideIp: '10.0.0.2', insidePort: 9000, tenant: 1 },
+      ];
+      writeFileSync(cfgFile, JSON.stringify(cfg));
+      process.kill(gp.pid, 'SIGHUP');
+      await waitFor(() => /configuration reloaded/.test(gp.stderr), 'the reload', 10_000);
+      assert.ok(gp.running);
+      const viaForward = await sn.run(['curl', '-sS', '--max-time', '10', 'telnet://203.0.113.1:8022'], {
+        timeoutMs: 15_000,
+      });
+      assert.match(viaForward.stdout, /hello through upnp/, viaForward.stderr);
+      assert.equal(JSON.parse(await l3kit('stats', '--json', '--socket', socket)).forwardsByOrigin.config, 1);
+
+      // 6. A long TCP transfer (500 KB over ~10 s) keeps going while the gateway restarts.
       writeFileSync(
         join(dir, 'slow.py'),
         [
@@ -253,5 +285,36 @@ describe('l3kit gateway with a wireguard-go client, a TUN uplink and a restart',
       assert.equal(after.forwardsByOrigin.upnp, 1);
     },
     { timeout: 120_000 },
+  );
+
+  interopTest(
+    'a TUN inside is a tenant of its own: a namespace behind it reaches the server with the same address',
+    TOOLS,
+    async () => {
+      // The gateway opened the TUN in its namespace; move it into a host namespace (the fd stays
+      // valid) whose only route is through it, with the same address as the WireGuard client.
+      const hn = new Netns('h');
+      h = hn;
+      (g as Netns).ip('link', 'set', insideTun, 'netns', hn.name);
+      hn.sysctl(`net.ipv6.conf.${insideTun}.disable_ipv6`, '1');
+      hn.ip('addr', 'add', '10.0.0.2/24', 'dev', insideTun);
+      hn.ip('link', 'set', insideTun, 'up');
+      hn.ip('route', 'add', 'default', 'via', '10.0.0.1');
+      const ping = await hn.run(['ping', '-c', '2', '-i', '0.2', '-W', '3', SERVER], { timeoutMs: 20_000 });
+      assert.equal(ping.code, 0, `ping failed:\n${ping.stdout}${ping.stderr}\n${gateway?.stderr}`);
+      const curl = await hn.run(['curl', '-sS', '--max-time', '10', `http://${SERVER}:8000/`]);
+      assert.equal(curl.stdout, 'you are 203.0.113.1\n', curl.stderr);
+      const stats = JSON.parse(await l3kit('stats', '--json', '--socket', socket));
+      assert.deepEqual(
+        stats.tenants.map((t: { tenant: number; kind: string }) => [t.tenant, t.kind]),
+        [
+          [1, 'wireguard'],
+          [2, 'tun'],
+        ],
+      );
+      const ct = await l3kit('conntrack', '--socket', socket);
+      assert.match(ct, /src=10\.0\.0\.2 dst=198\.51\.100\.2 sport=\d+ dport=8000 .*zone=2 /);
+    },
+    { timeout: 60_000 },
   );
 });

@@ -110,6 +110,7 @@ describe('the demo (npm run demo)', () => {
           'server',
           'tenant-a',
           'tenant-b',
+          'wg-underlay',
           'web',
           'wg-alice',
           'wg-bob',
@@ -122,6 +123,22 @@ describe('the demo (npm run demo)', () => {
         ],
       );
       for (const [i, p] of file.packets.entries()) assertChecksums(p.data, `frame ${i + 1}`);
+      // The WireGuard underlay is in the capture: UDP 51820 carrying handshake initiations (type
+      // 1), responses (2) and transport data (4), two handshakes for two clients.
+      const wg = file.interfaces.findIndex((i) => i.name === 'wg-underlay');
+      const wgTypes = file.packets
+        .filter((p) => p.interfaceId === wg)
+        .map((p) => {
+          assert.equal(p.data[9], 17);
+          assert.deepEqual([(p.data[20] << 8) | p.data[21], (p.data[22] << 8) | p.data[23]], [51820, 51820]);
+          return p.data[28];
+        });
+      assert.deepEqual(
+        [1, 2, 4].map((t) => wgTypes.filter((x) => x === t).length > 0),
+        [true, true, true],
+      );
+      assert.equal(wgTypes.filter((t) => t === 1).length, 2);
+      assert.equal(r.wireguard.datagrams, wgTypes.length);
       // The TTL-expired request and the time-exceeded answer are both in the capture.
       const icmpTypes = file.packets
         .filter((p) => p.data[0] >> 4 === 4 && p.data[9] === 1)

@@ -14,6 +14,14 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const dist = join(root, 'examples', 'dist');
 
+/** The child's environment: ours without settings that would move or colour the output. */
+function childEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...extra };
+  delete env.L3KIT_DEMO_OUT;
+  if (!env.FORCE_COLOR) delete env.FORCE_COLOR;
+  return env;
+}
+
 function run(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}) {
   const cwd = mkdtempSync(join(tmpdir(), 'l3kit-example-'));
   try {
@@ -21,7 +29,7 @@ function run(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}) {
       cwd,
       encoding: 'utf8',
       timeout: 60_000,
-      env: { ...process.env, NO_COLOR: '1', ...env },
+      env: childEnv(env),
     });
     const files = readdirSync(cwd);
     return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr, files };
@@ -82,13 +90,16 @@ describe('examples', () => {
     assert.match(r.out, /ipv6 +10 tcp .*TIME_WAIT src=2001:db8:1::10/);
   });
 
-  it('the UPnP example discovers the IGD, maps a port with SOAP and is reached through it', () => {
-    const r = run(join(dist, 'upnp-example.js'));
+  it('the UPnP example discovers the IGD, maps a port with SOAP, is reached through it, then unmaps', () => {
+    const r = run(join(dist, 'upnp-example.js'), ['upnp.pcapng']);
     ok(r, 'upnp-example.js');
-    assert.match(r.out, /^SSDP: the gateway's description is at http:\/\/192\.168\.1\.1:\d+\/\S+$/m);
-    assert.match(r.out, /^GetExternalIPAddress: 203\.0\.113\.1$/m);
-    assert.match(r.out, /forward: upnp tcp 203\.0\.113\.1:8080 -> 192\.168\.1\.20:8080 \(l3kit example\)/);
-    assert.match(r.out, /read: "hello from behind the NAT"$/m);
+    assert.match(r.out, /the gateway's description is at http:\/\/192\.168\.1\.1:\d+\/\S+$/m);
+    assert.match(r.out, /GetExternalIPAddress → 203\.0\.113\.1$/m);
+    assert.match(r.out, /forward: upnp tcp 203\.0\.113\.1:3074 -> 192\.168\.1\.20:3074 /);
+    assert.match(r.out, /read: "welcome to the console's lobby, 198\.51\.100\.7"$/m);
+    assert.match(r.out, /DeletePortMapping → the NAT has 0 forwards/);
+    assert.match(r.out, /^\d+ packets written to upnp\.pcapng$/m);
+    assert.deepEqual(r.files, ['upnp.pcapng']);
   });
 
   it('npm run demo (examples/dist/demo.js) writes l3kit-demo.pcapng', () => {
@@ -101,7 +112,7 @@ describe('examples', () => {
   it('l3kit demo runs from the installed command, without colour under NO_COLOR', () => {
     const bin = join(root, 'packages', 'cli', 'dist', 'src', 'bin.js');
     assert.ok(existsSync(bin));
-    const r = run(bin, ['demo', '--out', 'tour.pcapng'], { FORCE_COLOR: '' });
+    const r = run(bin, ['demo', '--out', 'tour.pcapng']);
     ok(r, 'l3kit demo');
     assert.deepEqual(r.files, ['tour.pcapng']);
     assert.ok(!r.out.includes('\x1b['));

@@ -258,29 +258,19 @@ export class FtpHelper extends TcpLineHelper<FtpConn, FtpHelperStats> {
       this.stats.parseErrors++;
       return undefined;
     }
-    const ctx = this.ctx;
     let extPort: number;
-    let rewriteIp = false;
     if (a.kind === '229') {
+      // No address: the expectation keeps the announced port when it is free.
       extPort = this.expect(a.port, a.port, true);
       if (extPort < 0) extPort = this.expect(a.port, undefined, true);
-    } else if (a.ip === ctx.insideIp >>> 0) {
-      extPort = this.expect(a.port, undefined, true);
-      rewriteIp = true;
-    } else if (a.ip === ctx.externalIp >>> 0) {
-      // The host already announces its public address: keep the port, expect on it.
-      extPort = this.expect(a.port, a.port, true);
+      if (extPort < 0) this.stats.failures++;
+      if (extPort < 0 || extPort === a.port) return undefined;
     } else {
-      this.stats.refusals++;
-      return undefined;
+      extPort = this.expectAnnounced(a.ip, a.port, true);
+      if (extPort < 0) return undefined;
     }
-    if (extPort < 0) {
-      this.stats.failures++;
-      return undefined;
-    }
-    if (!rewriteIp && extPort === a.port) return undefined;
     this.stats.rewrites++;
-    const text = formatFtpArgument(a.kind, ctx.externalIp, extPort, a.delimiter);
+    const text = formatFtpArgument(a.kind, this.ctx.externalIp, extPort, a.delimiter);
     return { off: a.argStart - off, len: a.argEnd - a.argStart, data: latin1Bytes(text) };
   }
 }

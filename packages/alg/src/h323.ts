@@ -57,7 +57,10 @@ export interface H323HelperOptions {
   tenants?: number[];
   /** Lifetime of the H.245 and RTP / RTCP expectations, ms (default 240 000, as Linux). */
   expectationTimeoutMs?: number;
-  /** Pending expectations per master connection; the oldest is evicted beyond it (default 18). */
+  /**
+   * Pending expectations per master connection; the oldest is evicted beyond it (default 18).
+   * Also bounds the announced, not yet opened H.245 addresses followed per connection.
+   */
   maxExpectations?: number;
   /** Follow the H.245 connections announced in h245Address (default true). */
   h245?: boolean;
@@ -293,7 +296,14 @@ export class H323Helper implements NatHelper {
     const p: PendingH245 = { key, port, owner, deadline: this.clock.now() + this.timeoutMs };
     this.pendingH245.set(key, p);
     this.pendingQueue.push(p);
-    if (!c.h245Keys.includes(key)) c.h245Keys.push(key);
+    if (!c.h245Keys.includes(key)) {
+      // Bounded per connection (a peer could announce endless addresses): forget the oldest.
+      if (c.h245Keys.length >= this.maxExpectations) {
+        const oldest = this.pendingH245.get(c.h245Keys.shift() as string);
+        if (oldest && oldest.owner === owner) this.dropPending(oldest);
+      }
+      c.h245Keys.push(key);
+    }
     const refs = this.portRefs.get(port) ?? 0;
     this.portRefs.set(port, refs + 1);
     if (refs === 0 && !this.q931Ports.includes(port)) this.portList.push(port);

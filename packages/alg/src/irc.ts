@@ -209,21 +209,8 @@ export class IrcHelper extends TcpLineHelper<IrcConn, IrcHelperStats> {
   }
 
   private offer(d: IrcDcc, lineOff: number): LineEdit | undefined {
-    const ctx = this.ctx;
-    let extPort: number;
-    if (d.ip === ctx.insideIp >>> 0) {
-      extPort = d.port === 0 ? 0 : this.expect(d.port, undefined, false);
-    } else if (d.ip === ctx.externalIp >>> 0) {
-      if (d.port !== 0 && this.expect(d.port, d.port, false) < 0) this.stats.failures++;
-      return undefined;
-    } else {
-      this.stats.refusals++;
-      return undefined;
-    }
-    if (extPort < 0) {
-      this.stats.failures++;
-      return undefined;
-    }
+    const extPort = this.expectAnnounced(d.ip, d.port, false);
+    if (extPort < 0) return undefined;
     if (extPort !== 0) {
       const offers = this.conn.offers;
       offers.set(extPort, d.port);
@@ -233,7 +220,7 @@ export class IrcHelper extends TcpLineHelper<IrcConn, IrcHelperStats> {
     return {
       off: d.argStart - lineOff,
       len: d.argEnd - d.argStart,
-      data: latin1Bytes(`${ctx.externalIp >>> 0} ${extPort}`),
+      data: latin1Bytes(`${this.ctx.externalIp >>> 0} ${extPort}`),
     };
   }
 }

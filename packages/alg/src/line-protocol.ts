@@ -656,4 +656,30 @@ export abstract class TcpLineHelper<C extends LineConn, S extends LineHelperStat
   protected expect(insidePort: number, externalPort: number | undefined, fromRemote: boolean): number {
     return this.expectFor(this.ctx, this.host, insidePort, externalPort, fromRemote);
   }
+
+  /**
+   * An endpoint `ip:port` the inside host announces in the packet being processed (FTP `PORT` /
+   * `EPRT` / `227`, IRC DCC offers), as Linux's FTP and IRC helpers treat it:
+   *
+   * - the sender's inside address: an expectation on a port the NAT allocates (none for port 0,
+   *   a passive offer); returns the external port to write with the external address;
+   * - the sender's external address: an expectation on that same port, nothing to rewrite;
+   * - any other address (FTP bounce, RFC 2577): refused, counted, no expectation.
+   *
+   * Returns -1 when nothing is to be rewritten (a failed expectation is counted).
+   */
+  protected expectAnnounced(ip: number, port: number, fromRemote: boolean): number {
+    const ctx = this.ctx;
+    if (ip === ctx.insideIp >>> 0) {
+      const ext = port === 0 ? 0 : this.expect(port, undefined, fromRemote);
+      if (ext < 0) this.stats.failures++;
+      return ext;
+    }
+    if (ip === ctx.externalIp >>> 0) {
+      if (port !== 0 && this.expect(port, port, fromRemote) < 0) this.stats.failures++;
+      return -1;
+    }
+    this.stats.refusals++;
+    return -1;
+  }
 }

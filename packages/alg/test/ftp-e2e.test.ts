@@ -8,52 +8,22 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { type L3Device, ManualClock, ManualScheduler } from '@l3kit/core';
-import { Nat } from '@l3kit/nat';
-import { VirtualHost } from '@l3kit/stack';
-import { assertChecksums } from '@l3kit/testkit';
+import { pump } from '@l3kit/testkit';
 import { FtpHelper } from '../src/index.js';
-import { parseSeg, runMiniFtpClient, type Seg, startMiniFtpServer } from './ftp-peers.js';
+import {
+  OUTSIDE_HOST as SERVER_IP,
+  runMiniFtpClient,
+  type Seg,
+  stackTopology,
+  startMiniFtpServer,
+} from './alg-peers.js';
 
-const SERVER_IP = '203.0.113.20';
-
-/** A link that checks, records and optionally drops packets. */
-function link(a: L3Device, b: L3Device, log: Seg[], drop: (s: Seg) => boolean): void {
-  const carry = (to: L3Device) => (p: Uint8Array) => {
-    assertChecksums(p, 'packet on a link');
-    const s = parseSeg(p.slice());
-    log.push(s);
-    if (!drop(s)) to.send(p);
-  };
-  a.setHandler(carry(b));
-  b.setHandler(carry(a));
-}
-
+/** `client` is the inside host and `server` the outside one (roles swap for an inside server). */
 function topology(withHelper: boolean, drop: (s: Seg) => boolean = () => false) {
-  const clock = new ManualClock(1_000_000);
-  const sched = new ManualScheduler(clock);
-  const nat = new Nat({ inside: '10.0.0.1/24', outside: '203.0.113.100/24', clock, maintainIntervalMs: 0 });
+  const t = stackTopology(drop);
   const ftp = new FtpHelper();
-  if (withHelper) nat.addHelper(ftp);
-  // `client` is the inside host and `server` the outside one (roles swap for an inside server).
-  const client = new VirtualHost({ addr: '10.0.0.5/24', gateway: '10.0.0.1', scheduler: sched });
-  const server = new VirtualHost({ addr: `${SERVER_IP}/24`, gateway: '203.0.113.100', scheduler: sched });
-  const inside: Seg[] = [];
-  const outside: Seg[] = [];
-  link(client, nat.inside(), inside, () => false);
-  link(nat.outside(), server, outside, drop);
-  return { clock, sched, nat, ftp, client, server, inside, outside };
-}
-
-async function pump(sched: ManualScheduler, done: () => boolean, maxMs = 120_000): Promise<void> {
-  const tick = () => new Promise<void>((r) => setImmediate(r));
-  const start = sched.clock.now();
-  await tick();
-  while (!done()) {
-    if (sched.clock.now() - start > maxMs) throw new Error('pump: timed out in virtual time');
-    sched.advance(10);
-    await tick();
-  }
+  if (withHelper) t.nat.addHelper(ftp);
+  return { ...t, ftp, client: t.inner, server: t.outer };
 }
 
 function file(n: number): Buffer {

@@ -17,7 +17,7 @@ import {
   SYN,
   sackOption,
   tcpSeg,
-} from './ftp-peers.js';
+} from './alg-peers.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 const ipNum = (s: string) => s.split('.').reduce((a, x) => a * 256 + Number(x), 0);

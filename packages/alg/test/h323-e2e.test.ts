@@ -7,10 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type L3Device, ManualClock, ManualScheduler } from '@l3kit/core';
-import { Nat } from '@l3kit/nat';
-import { type TcpSocket, VirtualHost } from '@l3kit/stack';
-import { assertChecksums } from '@l3kit/testkit';
+import type { TcpSocket } from '@l3kit/stack';
+import { pump } from '@l3kit/testkit';
 import {
   type AddressHit,
   H323Helper,
@@ -20,27 +18,8 @@ import {
   perDecode,
   Q931MessageType,
 } from '../src/h323.js';
+import { CLIENT as CALLER, OUTSIDE_HOST as CALLEE, EXT, stackTopology } from './alg-peers.js';
 import { connectUuie, fullSetupTpkt, h245Tpkt, olcAckValue, olcValue, q931Tpkt } from './h323-fixtures.js';
-
-const CALLER = '10.0.0.5';
-const CALLEE = '203.0.113.20';
-const EXT = '203.0.113.100';
-
-interface Captured {
-  side: 'inside' | 'outside';
-  bytes: Uint8Array;
-}
-
-/** Carries packets between two devices, checking and recording each. */
-function link(a: L3Device, b: L3Device, side: Captured['side'], log: Captured[]): void {
-  const carry = (to: L3Device) => (p: Uint8Array) => {
-    assertChecksums(p, `packet on the ${side} link`);
-    log.push({ side, bytes: p.slice() });
-    to.send(p);
-  };
-  a.setHandler(carry(b));
-  b.setHandler(carry(a));
-}
 
 /** Collects whole TPKTs from a TCP socket. */
 function tpkts(sock: TcpSocket, onTpkt: (t: Uint8Array) => void): void {
@@ -76,28 +55,10 @@ function named(hits: AddressHit[]): Map<string, string> {
   return m;
 }
 
-async function pump(sched: ManualScheduler, done: () => boolean, maxMs = 60_000): Promise<void> {
-  const tick = () => new Promise<void>((r) => setImmediate(r));
-  const start = sched.clock.now();
-  await tick();
-  while (!done()) {
-    if (sched.clock.now() - start > maxMs) throw new Error('pump: timed out in virtual time');
-    sched.advance(10);
-    await tick();
-  }
-}
-
 async function call(withHelper: boolean) {
-  const clock = new ManualClock(1_000_000);
-  const sched = new ManualScheduler(clock);
-  const nat = new Nat({ inside: '10.0.0.1/24', outside: '203.0.113.100/24', clock, maintainIntervalMs: 0 });
+  const { clock, sched, nat, inner: caller, outer: callee, outside } = stackTopology();
   const h323 = new H323Helper({ clock });
   if (withHelper) nat.addHelper(h323);
-  const caller = new VirtualHost({ addr: `${CALLER}/24`, gateway: '10.0.0.1', scheduler: sched });
-  const callee = new VirtualHost({ addr: `${CALLEE}/24`, gateway: EXT, scheduler: sched });
-  const log: Captured[] = [];
-  link(caller, nat.inside(), 'inside', log);
-  link(nat.outside(), callee, 'outside', log);
 
   // Caller: listens for H.245 on 1800, receives RTP on 6000 and RTCP on 6001.
   const rtpIn: Buffer[] = [];
@@ -156,7 +117,7 @@ async function call(withHelper: boolean) {
   return {
     nat,
     h323,
-    log,
+    outside,
     rtpIn,
     rtcpIn,
     callerH245,
@@ -196,10 +157,8 @@ describe('H.323 call through the NAT over the userspace stack', () => {
     assert.equal(r.callerQ931.length, 1, 'the Connect reached the caller');
     // No TCP payload on the outside link carries the caller's private address.
     const inside = Uint8Array.of(10, 0, 0, 5);
-    for (const p of r.log.filter((x) => x.side === 'outside' && x.bytes[9] === 6)) {
-      const payload = p.bytes.subarray(20 + ((p.bytes[32] >> 4) << 2));
-      assert.equal(Buffer.from(payload).indexOf(inside), -1, 'private address leaked');
-    }
+    for (const s of r.outside.filter((x) => x.proto === 6))
+      assert.equal(Buffer.from(s.payload).indexOf(inside), -1, 'private address leaked');
     assert.equal(r.h323.stats.parseErrors, 0);
     r.nat.close();
   });

@@ -16,7 +16,7 @@ import {
   Q931MessageType,
   RasMessage,
 } from '../src/h323.js';
-import { AlgRig, CLIENT, CLIENT2, EXT, ScriptedConn, SERVER, type Seg, udpDgram } from './ftp-peers.js';
+import { AlgRig, CLIENT, CLIENT2, EXT, ScriptedConn, SERVER, type Seg, udpDgram } from './alg-peers.js';
 import {
   arqValue,
   grqValue,

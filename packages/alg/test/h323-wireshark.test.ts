@@ -20,7 +20,7 @@ import {
   Q931MessageType,
   RasMessage,
 } from '../src/h323.js';
-import { AlgRig, CLIENT, ScriptedConn, SERVER } from './ftp-peers.js';
+import { AlgRig, CLIENT, ScriptedConn, SERVER } from './alg-peers.js';
 import {
   arqValue,
   connectUuie,

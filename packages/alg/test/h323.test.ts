@@ -29,7 +29,7 @@ import {
   SERVER,
   type Seg,
   udpDgram,
-} from './ftp-peers.js';
+} from './alg-peers.js';
 import {
   connectUuie,
   facilityUuie,
@@ -400,6 +400,15 @@ describe('H.245', () => {
       [],
       'a late connection is not treated as H.245',
     );
+  });
+  it('keeps at most maxExpectations announced H.245 ports per connection, however many the remote names', () => {
+    const { h323, q931 } = caller({ maxExpectations: 4 });
+    for (let i = 0; i < 50; i++)
+      q931.rSend(
+        latin1(q931Tpkt(Q931MessageType.facility, facilityUuie({ h245: [SERVER, 3000 + i] }))),
+        q931.iSeq,
+      );
+    assert.deepEqual([...h323.ports], [1720, 3046, 3047, 3048, 3049], 'the four latest are followed');
   });
 });
 

@@ -14,7 +14,7 @@ import {
   SERVER,
   SYN,
   tcpSeg,
-} from './ftp-peers.js';
+} from './alg-peers.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 /** 10.0.0.5 and 203.0.113.100 as DCC writes them. */

@@ -12,7 +12,7 @@ import { Nat, type NatOptions } from '@l3kit/nat';
 import { assertChecksums } from '@l3kit/testkit';
 import fc from 'fast-check';
 import { SipHelper, type SipHelperOptions } from '../src/sip.js';
-import { parseSeg, type Seg, sackOption, tcpSeg, udpDgram } from './ftp-peers.js';
+import { parseSeg, type Seg, tcpSeg as tcp, udpDgram } from './alg-peers.js';
 
 const INSIDE = '192.168.1.10';
 const EXT = '203.0.113.1';
@@ -25,21 +25,6 @@ const PSH = 0x08;
 /** A UDP datagram carrying latin-1 `text`. */
 function udp(src: string, sport: number, dst: string, dport: number, text: string): Uint8Array {
   return udpDgram(src, sport, dst, dport, Buffer.from(text, 'latin1'));
-}
-
-/** A TCP segment carrying latin-1 `text`, with SACK blocks when given. */
-function tcp(
-  src: string,
-  sport: number,
-  dst: string,
-  dport: number,
-  flags: number,
-  seq: number,
-  ack: number,
-  text = '',
-  sack?: Array<[number, number]>,
-): Uint8Array {
-  return tcpSeg(src, sport, dst, dport, flags, seq, ack, text, sack ? sackOption(sack) : undefined);
 }
 
 /** A NAT with a manual clock; what it emits on each side is checked and decoded. */

@@ -7,39 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type L3Device, ManualClock, ManualScheduler } from '@l3kit/core';
-import { Nat } from '@l3kit/nat';
-import { VirtualHost } from '@l3kit/stack';
-import { assertChecksums } from '@l3kit/testkit';
+import { pump } from '@l3kit/testkit';
 import { parseSipMessage, SipHelper } from '../src/sip.js';
-import { parseSeg, type Seg } from './ftp-peers.js';
-
-const PHONE = '10.0.0.5';
-const EXT = '203.0.113.100';
-const SERVER = '203.0.113.20';
-
-/** A link that checks, records and optionally drops packets. */
-function link(a: L3Device, b: L3Device, log: Seg[], drop: (s: Seg) => boolean): void {
-  const carry = (to: L3Device) => (p: Uint8Array) => {
-    assertChecksums(p, 'packet on a link');
-    const s = parseSeg(p.slice());
-    log.push(s);
-    if (!drop(s)) to.send(p);
-  };
-  a.setHandler(carry(b));
-  b.setHandler(carry(a));
-}
-
-async function pump(sched: ManualScheduler, done: () => boolean, maxMs = 60_000): Promise<void> {
-  const tick = () => new Promise<void>((r) => setImmediate(r));
-  const start = sched.clock.now();
-  await tick();
-  while (!done()) {
-    if (sched.clock.now() - start > maxMs) throw new Error('pump: timed out in virtual time');
-    sched.advance(10);
-    await tick();
-  }
-}
+import { CLIENT as PHONE, EXT, OUTSIDE_HOST as SERVER, stackTopology } from './alg-peers.js';
 
 /** Splits a byte stream into SIP messages by Content-Length; returns them and the rest. */
 function frames(buf: string): { messages: string[]; rest: string } {
@@ -77,24 +47,16 @@ function request(method: string, cseq: number, localPort: number, extra: string[
 
 describe('SIP over TCP between userspace stacks through the NAT', () => {
   it('REGISTER and INVITE arrive translated despite a lost segment, replies come back, RTP flows both ways', async () => {
-    const clock = new ManualClock(1_000_000);
-    const sched = new ManualScheduler(clock);
-    const nat = new Nat({ inside: '10.0.0.1/24', outside: `${EXT}/24`, clock, maintainIntervalMs: 0 });
-    const sip = new SipHelper({ transport: 'tcp' });
-    nat.addHelper(sip);
-    const phone = new VirtualHost({ addr: `${PHONE}/24`, gateway: '10.0.0.1', scheduler: sched });
-    const server = new VirtualHost({ addr: `${SERVER}/24`, gateway: EXT, scheduler: sched });
-    const inside: Seg[] = [];
-    const outside: Seg[] = [];
     let dropped = 0;
-    link(phone, nat.inside(), inside, () => false);
-    link(nat.outside(), server, outside, (s) => {
+    const { sched, nat, inner: phone, outer: server, outside } = stackTopology((s) => {
       if (dropped === 0 && s.proto === 6 && s.text.includes('INVITE sip:')) {
         dropped++;
         return true;
       }
       return false;
     });
+    const sip = new SipHelper({ transport: 'tcp' });
+    nat.addHelper(sip);
 
     // The server answers each request 200 OK, echoing Via with received / rport as RFC 3581 says.
     const atServer: string[] = [];

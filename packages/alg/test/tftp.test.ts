@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseTftpRequest, TftpHelper } from '../src/index.js';
-import { AlgRig, CLIENT, EXT, OTHER, SERVER, udpDgram } from './ftp-peers.js';
+import { AlgRig, CLIENT, EXT, OTHER, SERVER, udpDgram } from './alg-peers.js';
 
 /** An RRQ / WRQ as tftp-hpa sends it (`-m octet`), with optional RFC 2347 options. */
 function request(op: 1 | 2, file: string, mode: string, opts: string[] = []): Uint8Array {

@@ -14,28 +14,28 @@
 import { ManualClock } from '@l3kit/core';
 import { Nat } from '@l3kit/nat';
 import type { Benchmark } from '@l3kit/testkit';
-import { buildPacket } from '@l3kit/wire';
+import { buildPacket, updateChecksum16 } from '@l3kit/wire';
 
 const SIZES = [1_000, 10_000, 100_000, 300_000, 1_000_000];
 const TIMED_MAX = 65_536;
 const PAYLOAD = new Uint8Array(64).fill(0x61);
 
+function swap(p: Uint8Array, a: number, b: number, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const t = p[a + i];
+    p[a + i] = p[b + i];
+    p[b + i] = t;
+  }
+}
+
+/** Plays the other host: swaps addresses and ports (checksums stay valid), gives back the TTL. */
 function reflect(p: Uint8Array): void {
-  for (let i = 0; i < 4; i++) {
-    const t = p[12 + i];
-    p[12 + i] = p[16 + i];
-    p[16 + i] = t;
-  }
   const hl = (p[0] & 15) << 2;
-  for (let i = 0; i < 2; i++) {
-    const t = p[hl + i];
-    p[hl + i] = p[hl + 2 + i];
-    p[hl + 2 + i] = t;
-  }
+  swap(p, 12, 16, 4);
+  swap(p, hl, hl + 2, 2);
+  const word = (p[8] << 8) | p[9];
   p[8]++;
-  let sum = (~((p[10] << 8) | p[11]) & 0xffff) + 0x0100;
-  sum = (sum & 0xffff) + (sum >>> 16);
-  const ck = ~sum & 0xffff;
+  const ck = updateChecksum16((p[10] << 8) | p[11], word, word + 0x100);
   p[10] = ck >>> 8;
   p[11] = ck & 0xff;
 }

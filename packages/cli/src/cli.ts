@@ -22,7 +22,7 @@ export interface CliIo {
   readStdin: () => Promise<string>;
   /** Colour on stdout (default: TTY and no NO_COLOR). */
   color?: boolean;
-  /** Resolves when the gateway should stop (tests); default: SIGINT / SIGTERM. */
+  /** Environment (`NO_COLOR`, `FORCE_COLOR`, `L3KIT_SOCKET`, `L3KIT_DEMO_OUT`); default `process.env`. */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -211,24 +211,17 @@ async function demo(rest: string[], io: CliIo, env: NodeJS.ProcessEnv): Promise<
   const o = parseOptions(rest, ['out'], []);
   const out = resolve(o.values.out ?? env.L3KIT_DEMO_OUT ?? 'l3kit-demo.pcapng');
   const c = colors(io.color ?? colorEnabled(process.stdout, env));
-  // l3kit's timers are unref'd (a virtual network never keeps a process alive on its own); hold
-  // the process open while the tour runs.
-  const alive = setInterval(() => {}, 1000);
-  try {
-    await runDemo({
-      out,
-      log: (line) => {
-        let l = line;
-        if (l.startsWith('== ')) l = c.bold(c.cyan(l));
-        else if (/^\s+\d+ /.test(l))
-          l = l.replace(/^(\s+\d+ )(\S+ ->|-> \S+)/, (_, n, a) => c.dim(n) + c.magenta(a));
-        else if (/as expected/.test(l)) l = c.yellow(l);
-        else if (/^ {3}\S/.test(l)) l = c.green(l);
-        io.stdout(`${l}\n`);
-      },
-    });
-  } finally {
-    clearInterval(alive);
-  }
+  await runDemo({
+    out,
+    log: (line) => {
+      let l = line;
+      if (l.startsWith('== ')) l = c.bold(c.cyan(l));
+      else if (/^\s+\d+ /.test(l))
+        l = l.replace(/^(\s+\d+ )(\S+ ->|-> \S+)/, (_, n, a) => c.dim(n) + c.magenta(a));
+      else if (/as expected/.test(l)) l = c.yellow(l);
+      else if (/^ {3}\S/.test(l)) l = c.green(l);
+      io.stdout(`${l}\n`);
+    },
+  });
   return 0;
 }

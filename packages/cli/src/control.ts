@@ -56,9 +56,15 @@ export async function serveControl(path: string, handler: ControlHandler): Promi
   const old = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (e: NodeJS.ErrnoException) =>
+        reject(
+          new ControlError('ERR_CONTROL_PATH', `cannot listen on ${path}: ${e.code ?? e.message}`, {
+            cause: e,
+          }),
+        ),
+      );
       server.listen(path, () => {
-        server.off('error', reject);
+        server.removeAllListeners('error');
         resolve();
       });
     });

@@ -11,7 +11,8 @@
  * ```
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import {
   type Clock,
   ConfigError,
@@ -95,8 +96,8 @@ export interface TenantInfo {
 /** The gateway's numbers (`l3kit stats`, the metrics endpoint). */
 export interface GatewayStats {
   uptimeSeconds: number;
-  nat: ReturnType<typeof natCounters>;
-  nat64?: ReturnType<typeof natCounters>;
+  nat: NatCounters;
+  nat64?: NatCounters;
   /** Live NAT mappings per tenant (sessions of NAT44 plus NAT64 BIB entries). */
   mappingsPerTenant: Record<string, number>;
   tenants: TenantInfo[];
@@ -123,7 +124,21 @@ export interface GatewayStats {
   restoredFromSnapshot: boolean;
 }
 
-function natCounters(s: Nat['stats'] | Nat64['stats']) {
+/** The counters of a NAT44 or NAT64 as `stats()` reports them. */
+export interface NatCounters {
+  packetsOut: number;
+  packetsIn: number;
+  bytesOut: number;
+  bytesIn: number;
+  activeMappings: number;
+  activeSessions: number;
+  mappingsCreated: number;
+  mappingsExpired: number;
+  /** Dropped packets by reason (every reason of the NAT, zeros included). */
+  drops: Record<string, number>;
+}
+
+function natCounters(s: Nat['stats'] | Nat64['stats']): NatCounters {
   return {
     packetsOut: s.packetsOut,
     packetsIn: s.packetsIn,
@@ -133,7 +148,7 @@ function natCounters(s: Nat['stats'] | Nat64['stats']) {
     activeSessions: s.activeSessions,
     mappingsCreated: s.mappingsCreated,
     mappingsExpired: s.mappingsExpired,
-    drops: { ...s.drops } as Record<string, number>,
+    drops: { ...s.drops },
   };
 }
 
@@ -254,7 +269,7 @@ export class Gateway {
 
     if (cfg.wireguard) {
       const wg = cfg.wireguard;
-      const privateKey = wg.privateKey ?? readFileSync(wg.privateKeyFile as string, 'utf8').trim();
+      const privateKey = wg.privateKey ?? readKeyFile(wg.privateKeyFile as string);
       this.wireguard = new WireGuardServer({
         privateKey,
         listenPort: wg.listenPort,
@@ -306,6 +321,9 @@ export class Gateway {
       }
       const state = cfg.state ? readState(cfg.state.file) : undefined;
       gw = new Gateway(opts, uplink, state);
+      // A restored state is used once: if this run ends without a graceful stop, the next start
+      // must not bring back mappings that are long gone.
+      if (state && cfg.state) renameSync(cfg.state.file, `${cfg.state.file}.restored`);
       gw.ownedTuns.push(...opened);
       for (const t of cfg.tunInside ?? []) {
         const tun = openTun(t.name, t.mtu, gw.ownedTuns);
@@ -612,6 +630,7 @@ export class Gateway {
       state = this.snapshotState();
       const file = this.config.state?.file;
       if (file) {
+        mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
         const tmp = `${file}.tmp-${process.pid}`;
         writeFileSync(tmp, `${JSON.stringify(state)}\n`, { mode: 0o600 });
         renameSync(tmp, file);
@@ -666,6 +685,20 @@ function readState(file: string): GatewayState | undefined {
     throw new GatewayError('ERR_BAD_STATE', `${file}: ${(e as Error).message} (remove it to start empty)`, {
       cause: e,
     });
+  }
+}
+
+function readKeyFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new ConfigError(
+      'ERR_BAD_CONFIG',
+      `$.wireguard.privateKeyFile: cannot read ${file}: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
   }
 }
 

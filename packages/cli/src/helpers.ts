@@ -1,7 +1,8 @@
 /**
  * The ALG helpers the gateway can enable by name (`nat.helpers` in the config), found among the
  * exports of `@l3kit/alg`: a factory `create<Name>Helper()` or a class `<Name>Helper` whose
- * instances are `NatHelper`s.
+ * instances are `NatHelper`s, known by the helper's own `name` (`ftp`, `sip`, `sip-tcp`,
+ * `h323-ras`, …).
  */
 import * as alg from '@l3kit/alg';
 import type { NatHelper } from '@l3kit/nat';
@@ -15,22 +16,28 @@ function isHelper(h: unknown): h is NatHelper {
   return !!o && typeof o.name === 'string' && typeof o.onPacket === 'function' && Array.isArray(o.ports);
 }
 
+/** Helpers that need options to exist: `<export>` with these options, under the helper's own name. */
+const VARIANTS: Array<[string, Record<string, unknown>]> = [['SipHelper', { transport: 'tcp' }]];
+
 function build(): Map<string, Factory> {
   const out = new Map<string, Factory>();
-  for (const [key, value] of Object.entries(alg as Record<string, unknown>)) {
-    if (typeof value !== 'function') continue;
-    const fn = /^create([A-Z][A-Za-z0-9]*)Helper$/.exec(key);
-    const cls = /^([A-Z][A-Za-z0-9]*)Helper$/.exec(key);
-    const name = (fn ?? cls)?.[1]?.toLowerCase();
-    if (!name || out.has(name)) continue;
-    const make: Factory = fn
-      ? () => (value as () => NatHelper)()
-      : () => new (value as new () => NatHelper)();
+  const add = (make: Factory) => {
     try {
-      if (isHelper(make())) out.set(name, make);
+      const h = make();
+      if (isHelper(h) && !out.has(h.name)) out.set(h.name, make);
     } catch {
-      // A factory that needs arguments is not usable from a config file.
+      // A factory that needs other arguments is not usable from a config file.
     }
+  };
+  const exports = alg as Record<string, unknown>;
+  for (const [key, value] of Object.entries(exports)) {
+    if (typeof value !== 'function') continue;
+    if (/^create[A-Z][A-Za-z0-9]*Helper$/.test(key)) add(() => (value as () => NatHelper)());
+    else if (/^[A-Z][A-Za-z0-9]*Helper$/.test(key)) add(() => new (value as new () => NatHelper)());
+  }
+  for (const [key, opts] of VARIANTS) {
+    const cls = exports[key];
+    if (typeof cls === 'function') add(() => new (cls as new (o: unknown) => NatHelper)(opts));
   }
   return out;
 }

@@ -1,7 +1,8 @@
 /** Prometheus text exposition (format 0.0.4) of the gateway's counters, and its HTTP endpoint. */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { GatewayStats } from './gateway.js';
+import { ConfigError } from '@l3kit/core';
+import type { GatewayStats, NatCounters } from './gateway.js';
 
 type Labels = Record<string, string | number>;
 
@@ -26,27 +27,22 @@ class Exposition {
 /** Renders the gateway's stats as Prometheus text. */
 export function renderMetrics(s: GatewayStats): string {
   const x = new Exposition();
-  const nats: Array<[string, NonNullable<GatewayStats['nat64']>]> = [['nat44', s.nat]];
+  const nats: Array<[string, NatCounters]> = [['nat44', s.nat]];
   if (s.nat64) nats.push(['nat64', s.nat64]);
   x.metric('l3kit_uptime_seconds', 'gauge', 'Seconds since the gateway started.', [[{}, s.uptimeSeconds]]);
-  x.metric(
-    'l3kit_nat_packets_total',
-    'counter',
-    'Packets translated, by NAT and direction.',
-    nats.flatMap(([nat, n]) => [
-      [{ nat, direction: 'out' }, n.packetsOut] as [Labels, number],
-      [{ nat, direction: 'in' }, n.packetsIn] as [Labels, number],
-    ]),
-  );
-  x.metric(
-    'l3kit_nat_bytes_total',
-    'counter',
-    'Bytes translated, by NAT and direction.',
-    nats.flatMap(([nat, n]) => [
-      [{ nat, direction: 'out' }, n.bytesOut] as [Labels, number],
-      [{ nat, direction: 'in' }, n.bytesIn] as [Labels, number],
-    ]),
-  );
+  for (const [unit, out, inn] of [
+    ['packets', 'packetsOut', 'packetsIn'],
+    ['bytes', 'bytesOut', 'bytesIn'],
+  ] as const)
+    x.metric(
+      `l3kit_nat_${unit}_total`,
+      'counter',
+      `${unit[0].toUpperCase()}${unit.slice(1)} translated, by NAT and direction.`,
+      nats.flatMap(([nat, n]) => [
+        [{ nat, direction: 'out' }, n[out]] as [Labels, number],
+        [{ nat, direction: 'in' }, n[inn]] as [Labels, number],
+      ]),
+    );
   x.metric(
     'l3kit_nat_drops_total',
     'counter',
@@ -151,9 +147,19 @@ export async function serveMetrics(
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(render());
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        new ConfigError(
+          'ERR_METRICS_LISTEN',
+          `metrics: cannot listen on ${host}:${port}: ${e.code ?? e.message}`,
+          {
+            cause: e,
+          },
+        ),
+      ),
+    );
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readPcapng } from '@l3kit/wire';
 import { type CliIo, runCli } from '../src/cli.js';
-import { controlRequest } from '../src/control.js';
+import { controlRequest, serveControl } from '../src/control.js';
+import { serveMetrics } from '../src/metrics.js';
 import { startGatewayServices } from '../src/run-gateway.js';
 import { nextMessage, startRig, tempDir } from './fixtures.js';
 
@@ -99,6 +100,35 @@ describe('l3kit command', () => {
       const colour = io('', { color: true });
       assert.equal(await runCli(['demo', '--out', out], colour), 0);
       assert.ok(colour.out().includes('\x1b[1m\x1b[36m== WireGuard'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses control and metrics endpoints it cannot open with typed errors', async () => {
+    const dir = tempDir();
+    try {
+      await assert.rejects(
+        serveControl(join(dir, 'no', 'such', 'dir.sock'), () => 0),
+        {
+          code: 'ERR_CONTROL_PATH',
+        },
+      );
+      const file = join(dir, 'plain-file');
+      writeFileSync(file, 'not a socket');
+      await assert.rejects(
+        serveControl(file, () => 0),
+        { code: 'ERR_CONTROL_PATH', message: /is not a socket/ },
+      );
+      const first = await serveMetrics(() => '', 0);
+      try {
+        await assert.rejects(
+          serveMetrics(() => '', first.port),
+          { code: 'ERR_METRICS_LISTEN', message: /EADDRINUSE/ },
+        );
+      } finally {
+        first.server.close();
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -109,7 +109,12 @@ export async function startRig(
     transport: fabric.transport('192.0.2.10', 51820),
     connector: {
       connectL3: (peer) => {
-        connectL3(peer, client);
+        // Everything the gateway delivers through the tunnel is checked independently too.
+        peer.setHandler((p) => {
+          assertChecksums(p, 'packet the gateway sent into the tunnel');
+          client.send(p);
+        });
+        client.setHandler((p) => peer.send(p));
         return () => {};
       },
     },

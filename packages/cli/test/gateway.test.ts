@@ -6,9 +6,14 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { pipeL3 } from '@l3kit/core';
+import { assertChecksums } from '@l3kit/testkit';
 import { genkey, pubkey } from '@l3kit/wireguard';
+import fc from 'fast-check';
 import { validateGatewayConfig } from '../src/config.js';
 import { Gateway } from '../src/gateway.js';
+import { availableHelpers } from '../src/helpers.js';
+import { Logger } from '../src/log.js';
 import { renderMetrics } from '../src/metrics.js';
 import { nextMessage, nextRaw, startRig, tempDir, withClientEndpoint } from './fixtures.js';
 
@@ -74,6 +79,44 @@ describe('Gateway', () => {
       );
     } finally {
       rig.close();
+    }
+  });
+
+  it('never throws on arbitrary bytes from the uplink or from a tenant (10,000 runs each)', async () => {
+    const [up, down] = pipeL3();
+    const [tenantEnd, host] = pipeL3();
+    const emitted: Uint8Array[] = [];
+    down.setHandler((p) => emitted.push(p));
+    host.setHandler((p) => emitted.push(p));
+    const gw = await Gateway.start({
+      config: validateGatewayConfig({
+        nat: { inside: '10.0.0.1/24', outside: '203.0.113.1/24' },
+        nat64: { prefix: '2001:db8:64::/96', outside: '203.0.113.2/24', inside: 'fd00::1/64' },
+      }),
+      uplink: up,
+      log: new Logger({ write: () => {} }),
+    });
+    try {
+      gw.attachTenant(tenantEnd, 1, 'fuzz', 'tun');
+      const bytes = fc.uint8Array({ minLength: 0, maxLength: 96 });
+      // Mostly well-formed-looking headers: IPv4 or IPv6 version nibbles with random rest.
+      const packet = fc.oneof(
+        bytes,
+        bytes.map((b) => Uint8Array.from([0x45, ...b])),
+        bytes.map((b) => Uint8Array.from([0x60, ...b])),
+      );
+      fc.assert(
+        fc.property(packet, (p) => {
+          down.send(Uint8Array.from(p));
+          host.send(Uint8Array.from(p));
+        }),
+        { numRuns: 10_000 },
+      );
+      for (const p of emitted) assertChecksums(p, 'packet emitted for fuzz input');
+      const s = gw.stats();
+      assert.equal(s.uplink.packetsIn, 10_000);
+    } finally {
+      gw.stop({ snapshot: false });
     }
   });
 
@@ -171,6 +214,8 @@ describe('Gateway', () => {
       const second = await startRig((c) => ({ ...withClientEndpoint(c), state: { file: state } }), keys);
       try {
         assert.equal(second.gw.restoredFromSnapshot, true);
+        // Used once: a crash of this run must not bring the old state back.
+        assert.ok(!existsSync(state) && existsSync(`${state}.restored`));
         assert.match(second.gw.conntrack(), new RegExp(`sport=41000 dport=9 .* dport=${extPort} `));
         // The server answers to the old external port: the restored mapping carries it in, the
         // gateway (which knows the peer's endpoint) handshakes again and delivers it.
@@ -195,11 +240,29 @@ describe('Gateway', () => {
     );
   });
 
-  it('enables the FTP helper from @l3kit/alg by name and counts its rewrites', async () => {
-    const rig = await startRig((c) => ({ ...c, nat: { ...c.nat, helpers: ['ftp'] } }));
+  it('enables every helper of @l3kit/alg by name and counts the packets they rewrite', async () => {
+    const names = availableHelpers();
+    for (const n of ['ftp', 'tftp', 'irc', 'sip', 'sip-tcp', 'pptp', 'h323']) assert.ok(names.includes(n), n);
+    const rig = await startRig((c) => ({ ...c, nat: { ...c.nat, helpers: names } }));
     try {
-      assert.deepEqual(rig.gw.stats().helperRewrites, { ftp: 0 });
-      assert.match(renderMetrics(rig.gw.stats()), /^l3kit_alg_rewrites_total\{helper="ftp"\} 0$/m);
+      assert.deepEqual(Object.keys(rig.gw.stats().helperRewrites).sort(), [...names].sort());
+      // An active-mode FTP command from the peer: the FTP helper rewrites its private address.
+      const got = new Promise<string>((resolve) =>
+        rig.server.tcp.listen(21, (sock) => {
+          sock.setEncoding('utf8');
+          let text = '';
+          sock.on('data', (d: string) => {
+            text += d;
+            if (text.endsWith('\r\n')) resolve(text);
+          });
+        }),
+      );
+      const ctl = rig.client.tcp.connect({ host: '203.0.113.80', port: 21 });
+      ctl.write('PORT 10,0,0,2,156,64\r\n');
+      assert.match(await got, /^PORT 203,0,113,1,\d+,\d+\r\n$/);
+      ctl.destroy();
+      assert.equal(rig.gw.stats().helperRewrites.ftp, 1);
+      assert.match(renderMetrics(rig.gw.stats()), /^l3kit_alg_rewrites_total\{helper="ftp"\} 1$/m);
     } finally {
       rig.close();
     }

@@ -49,4 +49,10 @@ export const INTERNAL_GATEWAY = '10.255.255.253';
 /** Base of the pseudo client addresses (11.0.0.0/8); each carries 65535 ports. */
 export const PSEUDO_BASE = 0x0b000000;
 /** Destinations denied unless `allowLoopback`: this host, "this network", link-local, multicast, broadcast. */
-export const HOST_LOCAL_PREFIXES = ['127.0.0.0/8', '0.0.0.0/8', '169.254.0.0/16', '224.0.0.0/4', '255.255.255.255/32'] as const;
+export const HOST_LOCAL_PREFIXES = [
+  '127.0.0.0/8',
+  '0.0.0.0/8',
+  '169.254.0.0/16',
+  '224.0.0.0/4',
+  '255.255.255.255/32',
+] as const;

@@ -49,7 +49,8 @@ export interface Dialer {
 export type Resolver = (name: string) => Promise<string[]>;
 
 /** The system resolver (`dns.lookup`, every address). */
-export const systemResolver: Resolver = async (name) => (await lookup(name, { all: true })).map((a) => a.address);
+export const systemResolver: Resolver = async (name) =>
+  (await lookup(name, { all: true })).map((a) => a.address);
 
 /**
  * `net.connect` with a deadline and an abort signal, resolving once connected. Errors are
@@ -80,9 +81,15 @@ export function connectTcp(
     const classify = (e: DialError): DialError =>
       asProxy ? new DialError('proxy', 'ERR_PROXY_UNAVAILABLE', e.message, { cause: e }) : e;
     const onError = (e: Error): void => finish(classify(dialErrorFromSocket(e, what)));
-    const onAbort = (): void => finish(new DialError('unreachable', 'ERR_EGRESS_ABORTED', `${what}: aborted`));
+    const onAbort = (): void =>
+      finish(new DialError('unreachable', 'ERR_EGRESS_ABORTED', `${what}: aborted`));
     const timer = setTimeout(
-      () => finish(classify(new DialError('timeout', 'ERR_EGRESS_TIMEOUT', `${what}: no answer within ${opts.timeoutMs} ms`))),
+      () =>
+        finish(
+          classify(
+            new DialError('timeout', 'ERR_EGRESS_TIMEOUT', `${what}: no answer within ${opts.timeoutMs} ms`),
+          ),
+        ),
       opts.timeoutMs,
     );
     sock.on('error', onError);
@@ -125,7 +132,8 @@ export class DirectDialer implements Dialer {
       } catch (cause) {
         throw new DialError('unreachable', 'ERR_EGRESS_RESOLVE', `cannot resolve ${host}`, { cause });
       }
-      if (addrs.length === 0) throw new DialError('unreachable', 'ERR_EGRESS_RESOLVE', `no address for ${host}`);
+      if (addrs.length === 0)
+        throw new DialError('unreachable', 'ERR_EGRESS_RESOLVE', `no address for ${host}`);
       host = addrs[0];
     }
     return connectTcp(host, target.port, opts, undefined);

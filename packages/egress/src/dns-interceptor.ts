@@ -10,8 +10,9 @@
  * 3. otherwise the query is forwarded to `upstream` (or resolved with `resolve`) and the
  *    answers are recorded, address → most recently answered name, per tenant.
  */
-import { createSocket } from 'node:dgram';
+
 import { randomInt } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import type { Clock } from '@l3kit/core';
 import { ConfigError } from '@l3kit/core';
 import { formatIpv4, parseIpv4 } from '@l3kit/wire';
@@ -69,7 +70,14 @@ export class DnsTable {
 
 /** The interceptor shared by a device's tenants (tables are per tenant). */
 export class DnsInterceptor {
-  readonly stats: DnsStats = { queries: 0, staticAnswers: 0, fakeAnswers: 0, forwarded: 0, malformed: 0, failures: 0 };
+  readonly stats: DnsStats = {
+    queries: 0,
+    staticAnswers: 0,
+    fakeAnswers: 0,
+    forwarded: 0,
+    malformed: 0,
+    failures: 0,
+  };
   private readonly hosts = new Map<string, string[]>();
   private readonly fakeBase: number;
   private readonly fakeSize: number;
@@ -87,7 +95,8 @@ export class DnsInterceptor {
     for (const [k, v] of Object.entries(opts.hosts ?? {})) {
       const addrs = typeof v === 'string' ? [v] : [...v];
       for (const a of addrs)
-        if (!ipaddr.isValid(a)) throw new ConfigError('ERR_BAD_ADDRESS', `dns.hosts[${k}]: not an address: ${a}`);
+        if (!ipaddr.isValid(a))
+          throw new ConfigError('ERR_BAD_ADDRESS', `dns.hosts[${k}]: not an address: ${a}`);
       this.hosts.set(normalizeName(k), addrs);
     }
     if (opts.fakeIp) {
@@ -198,7 +207,8 @@ export class DnsInterceptor {
         return buildDnsResponse(query, q, DnsRcode.ServFail, [], 0);
       }
     }
-    if (q.type !== DnsType.A && q.type !== DnsType.AAAA) return buildDnsResponse(query, q, DnsRcode.NoError, [], this.ttl);
+    if (q.type !== DnsType.A && q.type !== DnsType.AAAA)
+      return buildDnsResponse(query, q, DnsRcode.NoError, [], this.ttl);
     this.stats.forwarded++;
     try {
       const addrs = await this.resolver(q.name);
@@ -206,7 +216,8 @@ export class DnsInterceptor {
       return buildDnsResponse(query, q, DnsRcode.NoError, addrs, this.ttl);
     } catch (e) {
       const code = (e as { code?: string }).code;
-      if (code === 'ENOTFOUND' || code === 'ENODATA') return buildDnsResponse(query, q, DnsRcode.NxDomain, [], this.ttl);
+      if (code === 'ENOTFOUND' || code === 'ENODATA')
+        return buildDnsResponse(query, q, DnsRcode.NxDomain, [], this.ttl);
       this.stats.failures++;
       return buildDnsResponse(query, q, DnsRcode.ServFail, [], 0);
     }

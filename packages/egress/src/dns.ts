@@ -90,7 +90,9 @@ export function parseDnsQuery(b: Uint8Array): DnsQuestion | null {
 }
 
 /** Reads the A / AAAA answers of a response (CNAME chains are followed by owner name only). */
-export function parseDnsAnswers(b: Uint8Array): { id: number; rcode: number; question: string; answers: DnsAnswer[] } | null {
+export function parseDnsAnswers(
+  b: Uint8Array,
+): { id: number; rcode: number; question: string; answers: DnsAnswer[] } | null {
   if (b.length < HEADER_LEN) return null;
   const flags = (b[2] << 8) | b[3];
   if (!(flags & 0x8000)) return null;
@@ -125,12 +127,19 @@ export function parseDnsAnswers(b: Uint8Array): { id: number; rcode: number; que
  * copied, then one A or AAAA record per address of the question's type (others are skipped),
  * with a compression pointer to the question name.
  */
-export function buildDnsResponse(query: Uint8Array, q: DnsQuestion, rcode: number, addresses: readonly string[], ttl: number): Uint8Array {
+export function buildDnsResponse(
+  query: Uint8Array,
+  q: DnsQuestion,
+  rcode: number,
+  addresses: readonly string[],
+  ttl: number,
+): Uint8Array {
   const rdata: Uint8Array[] = [];
   for (const a of addresses) {
     const ip = parseIp(a);
     if (!ip) continue;
-    if ((q.type === DnsType.A && ip.length === 4) || (q.type === DnsType.AAAA && ip.length === 16)) rdata.push(ip);
+    if ((q.type === DnsType.A && ip.length === 4) || (q.type === DnsType.AAAA && ip.length === 16))
+      rdata.push(ip);
   }
   let len = q.end;
   for (const r of rdata) len += 12 + r.length;

@@ -6,8 +6,16 @@
  * CONNECT proxy, or deny — and splices the two sides with back-pressure. UDP goes through
  * `dgram` sockets or SOCKS5 UDP associations; ICMP echo is answered by the device.
  */
+
+import {
+  type Clock,
+  ConfigError,
+  defaultScheduler,
+  type L3Connector,
+  type L3Device,
+  type Scheduler,
+} from '@l3kit/core';
 import { EventEmitter } from 'eventemitter3';
-import { type Clock, ConfigError, defaultScheduler, type L3Connector, type L3Device, type Scheduler } from '@l3kit/core';
 import {
   DEFAULT_BUFFER_BYTES,
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -49,7 +57,9 @@ export interface EgressDeviceOptions {
   dialers?: readonly Dialer[];
   /**
    * Send destination names (from the DNS interceptor) to proxies instead of addresses
-   * (SOCKS5 ATYP 3, `CONNECT name:port`). Default true. Fake-IP destinations always go by name.
+   * (SOCKS5 ATYP 3, `CONNECT name:port`), so the proxy resolves them. Default true. With
+   * false, names are resolved by the device (the interceptor's sources) and proxies get
+   * addresses; rules still match the names.
    */
   remoteDns?: boolean;
   /** Time to open the upstream side, handshakes included (default 10 s). */
@@ -127,7 +137,9 @@ export interface EgressEvents {
   proxyUp: [info: { proxy: string }];
   /** A UDP flow was opened / closed. */
   udpOpen: [info: FlowInfo];
-  udpClose: [info: FlowInfo & { reason: 'idle' | 'error' | 'detached'; datagramsUp: number; datagramsDown: number }];
+  udpClose: [
+    info: FlowInfo & { reason: 'idle' | 'error' | 'detached'; datagramsUp: number; datagramsDown: number },
+  ];
 }
 
 /** Counters of the device (all tenants). */
@@ -229,13 +241,15 @@ export interface EgressConfig {
 
 function posInt(v: number | undefined, def: number, what: string, min = 1): number {
   if (v === undefined) return def;
-  if (!Number.isInteger(v) || v < min) throw new ConfigError('ERR_BAD_OPTION', `${what} must be an integer >= ${min}, got ${v}`);
+  if (!Number.isInteger(v) || v < min)
+    throw new ConfigError('ERR_BAD_OPTION', `${what} must be an integer >= ${min}, got ${v}`);
   return v;
 }
 
 function oneOf<T extends string>(v: T | undefined, def: T, allowed: readonly T[], what: string): T {
   if (v === undefined) return def;
-  if (!allowed.includes(v)) throw new ConfigError('ERR_BAD_OPTION', `${what} must be one of ${allowed.join(', ')}`);
+  if (!allowed.includes(v))
+    throw new ConfigError('ERR_BAD_OPTION', `${what} must be one of ${allowed.join(', ')}`);
   return v;
 }
 
@@ -258,7 +272,17 @@ function emptyStats(): EgressStats {
       bytesUp: 0,
       bytesDown: 0,
     },
-    udp: { datagramsUp: 0, datagramsDown: 0, flowsOpened: 0, active: 0, denied: 0, limited: 0, tooBig: 0, filtered: 0, relayDrops: 0 },
+    udp: {
+      datagramsUp: 0,
+      datagramsDown: 0,
+      flowsOpened: 0,
+      active: 0,
+      denied: 0,
+      limited: 0,
+      tooBig: 0,
+      filtered: 0,
+      relayDrops: 0,
+    },
     icmp: { echoReplies: 0, unreachablesSent: 0 },
     proxies: {},
     drops: { malformed: 0, badChecksum: 0, fragment: 0, unsupported: 0, dialing: 0, noFlow: 0, closed: 0 },
@@ -306,11 +330,18 @@ export class EgressDevice extends EventEmitter<EgressEvents> implements L3Connec
       else throw new ConfigError('ERR_BAD_OPTION', `proxies.${name}: type must be 'socks5' or 'http'`);
     }
     for (const d of opts.dialers ?? []) {
-      if (dialers.has(d.name)) throw new ConfigError('ERR_BAD_OPTION', `dialer name ${JSON.stringify(d.name)} is used twice`);
+      if (dialers.has(d.name))
+        throw new ConfigError('ERR_BAD_OPTION', `dialer name ${JSON.stringify(d.name)} is used twice`);
       dialers.set(d.name, d);
     }
-    for (const name of dialers.keys()) if (name !== 'direct') this.stats.proxies[name] = { connects: 0, failures: 0, down: false };
-    const router = new Router(opts.rules ?? [], opts.defaultAction ?? 'direct', [...dialers.keys()], opts.groups ?? {});
+    for (const name of dialers.keys())
+      if (name !== 'direct') this.stats.proxies[name] = { connects: 0, failures: 0, down: false };
+    const router = new Router(
+      opts.rules ?? [],
+      opts.defaultAction ?? 'direct',
+      [...dialers.keys()],
+      opts.groups ?? {},
+    );
     const udpIdleMs = posInt(opts.udpIdleTimeoutMs, DEFAULT_UDP_IDLE_MS, 'udpIdleTimeoutMs');
     const mtu = posInt(opts.mtu, 1500, 'mtu', 576);
     if (mtu > 65535) throw new ConfigError('ERR_BAD_MTU', `mtu must be 576..65535, got ${mtu}`);
@@ -318,7 +349,9 @@ export class EgressDevice extends EventEmitter<EgressEvents> implements L3Connec
       router,
       dialers,
       dns,
-      localRouter: opts.allowLoopback ? undefined : new Router([{ cidr: [...HOST_LOCAL_PREFIXES], action: 'deny' }], 'direct'),
+      localRouter: opts.allowLoopback
+        ? undefined
+        : new Router([{ cidr: [...HOST_LOCAL_PREFIXES], action: 'deny' }], 'direct'),
       remoteDns: opts.remoteDns ?? true,
       connectTimeoutMs: posInt(opts.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs'),
       tcpIdleMs: posInt(opts.tcpIdleTimeoutMs, DEFAULT_TCP_IDLE_MS, 'tcpIdleTimeoutMs'),
@@ -351,7 +384,8 @@ export class EgressDevice extends EventEmitter<EgressEvents> implements L3Connec
     if (this.closed) throw new ConfigError('ERR_CLOSED', 'EgressDevice is closed');
     const name = opts.name ?? `tenant-${++this.tenantSeq}`;
     for (const t of this.tenants)
-      if (t.name === name) throw new ConfigError('ERR_DUPLICATE_TENANT', `a tenant named ${JSON.stringify(name)} is attached`);
+      if (t.name === name)
+        throw new ConfigError('ERR_DUPLICATE_TENANT', `a tenant named ${JSON.stringify(name)} is attached`);
     const t = new Tenant(this, name, dev);
     this.tenants.add(t);
     return () => {

@@ -9,7 +9,9 @@ import { DialError } from './errors.js';
 /** Collects a socket's bytes during a handshake. */
 export class HandshakeReader {
   private buf: Buffer = Buffer.alloc(0);
-  private waiter: { test: () => number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  private waiter:
+    | { test: () => number; resolve: (b: Buffer) => void; reject: (e: Error) => void }
+    | undefined;
   private failure: Error | undefined;
 
   constructor(
@@ -27,7 +29,13 @@ export class HandshakeReader {
     this.check();
   };
   private readonly onEnd = (): void => {
-    this.fail(new DialError('proxy', 'ERR_PROXY_PROTOCOL', `${this.what}: the proxy closed the connection during the handshake`));
+    this.fail(
+      new DialError(
+        'proxy',
+        'ERR_PROXY_PROTOCOL',
+        `${this.what}: the proxy closed the connection during the handshake`,
+      ),
+    );
   };
   private readonly onError = (e: Error): void => {
     this.fail(e);
@@ -80,7 +88,11 @@ export class HandshakeReader {
       const i = this.buf.indexOf('\r\n\r\n');
       if (i >= 0) return i + 4;
       if (this.buf.length > limit)
-        throw new DialError('proxy', 'ERR_PROXY_PROTOCOL', `${this.what}: response header over ${limit} bytes`);
+        throw new DialError(
+          'proxy',
+          'ERR_PROXY_PROTOCOL',
+          `${this.what}: response header over ${limit} bytes`,
+        );
       return -1;
     });
   }
@@ -113,7 +125,8 @@ export async function withDeadline<T>(
   let onAbort: (() => void) | undefined;
   const guard = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new DialError('timeout', 'ERR_EGRESS_TIMEOUT', `${what}: no answer within ${timeoutMs} ms`)),
+      () =>
+        reject(new DialError('timeout', 'ERR_EGRESS_TIMEOUT', `${what}: no answer within ${timeoutMs} ms`)),
       timeoutMs,
     );
     if (signal) {

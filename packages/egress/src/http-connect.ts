@@ -3,7 +3,8 @@
  * `host:port` is the proxy connection itself once the proxy answers 2xx.
  */
 import type { Socket } from 'node:net';
-import { type DialOptions, type DialTarget, type Dialer, connectTcp } from './dialer.js';
+import { ConfigError } from '@l3kit/core';
+import { connectTcp, type Dialer, type DialOptions, type DialTarget } from './dialer.js';
 import { DialError } from './errors.js';
 import { HandshakeReader, withDeadline } from './handshake.js';
 
@@ -29,7 +30,10 @@ export function authority(host: string, port: number): string {
 }
 
 /** Builds the CONNECT request. */
-export function encodeConnectRequest(target: DialTarget, opts: Pick<HttpConnectOptions, 'username' | 'password' | 'headers'>): string {
+export function encodeConnectRequest(
+  target: DialTarget,
+  opts: Pick<HttpConnectOptions, 'username' | 'password' | 'headers'>,
+): string {
   const a = authority(target.host, target.port);
   let req = `CONNECT ${a} HTTP/1.1\r\nHost: ${a}\r\n`;
   if (opts.username !== undefined) {
@@ -48,7 +52,12 @@ export function encodeConnectRequest(target: DialTarget, opts: Pick<HttpConnectO
 export function parseConnectStatus(head: Buffer, what: string): number {
   const line = head.subarray(0, head.indexOf('\r\n')).toString('latin1');
   const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(line);
-  if (!m) throw new DialError('proxy', 'ERR_PROXY_PROTOCOL', `${what}: not an HTTP response: ${JSON.stringify(line.slice(0, 80))}`);
+  if (!m)
+    throw new DialError(
+      'proxy',
+      'ERR_PROXY_PROTOCOL',
+      `${what}: not an HTTP response: ${JSON.stringify(line.slice(0, 80))}`,
+    );
   return Number(m[1]);
 }
 
@@ -59,7 +68,8 @@ export function parseConnectStatus(head: Buffer, what: string): number {
  */
 export function connectStatusError(status: number, what: string): DialError | undefined {
   if (status >= 200 && status < 300) return undefined;
-  const m = (f: DialError['failure'], code: string): DialError => new DialError(f, code, `${what}: proxy answered ${status}`);
+  const m = (f: DialError['failure'], code: string): DialError =>
+    new DialError(f, code, `${what}: proxy answered ${status}`);
   if (status === 403) return m('denied', 'ERR_EGRESS_DENIED');
   if (status === 407) return m('proxy', 'ERR_PROXY_AUTH');
   if (status === 502 || status === 503 || status === 500) return m('unreachable', 'ERR_EGRESS_UNREACHABLE');
@@ -79,7 +89,13 @@ export class HttpConnectDialer implements Dialer {
   ) {
     this.host = opts.host;
     this.port = opts.port ?? 3128;
-    encodeConnectRequest({ host: 'x', port: 1 }, opts); // validates the headers
+    if (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535)
+      throw new ConfigError('ERR_BAD_PORT', `proxy ${name}: port must be 1..65535, got ${this.port}`);
+    try {
+      encodeConnectRequest({ host: 'x', port: 1 }, opts); // validates the headers
+    } catch (e) {
+      throw new ConfigError('ERR_BAD_OPTION', `proxy ${name}: ${(e as Error).message}`);
+    }
   }
 
   async connect(target: DialTarget, opts: DialOptions): Promise<Socket> {

@@ -109,7 +109,14 @@ export function buildRstFor(
     dst: formatIpv4(src),
     tcp: hasAck
       ? { srcPort: dstPort, dstPort: srcPort, seq: ack, flags: TcpFlags.RST, window: 0 }
-      : { srcPort: dstPort, dstPort: srcPort, seq: 0, ack: (seq + consumed) >>> 0, flags: TcpFlags.RST | TcpFlags.ACK, window: 0 },
+      : {
+          srcPort: dstPort,
+          dstPort: srcPort,
+          seq: 0,
+          ack: (seq + consumed) >>> 0,
+          flags: TcpFlags.RST | TcpFlags.ACK,
+          window: 0,
+        },
   });
 }
 
@@ -137,7 +144,14 @@ export function buildEchoReply(pkt: Uint8Array, hl: number, total: number): Uint
 }
 
 /** A whole IPv4/UDP packet from `src:srcPort` to `dst:dstPort` carrying `payload` (checksum computed). */
-export function buildUdp4(src: number, srcPort: number, dst: number, dstPort: number, payload: Uint8Array, id: number): Uint8Array {
+export function buildUdp4(
+  src: number,
+  srcPort: number,
+  dst: number,
+  dstPort: number,
+  payload: Uint8Array,
+  id: number,
+): Uint8Array {
   const l4Len = UDP_HEADER_LEN + payload.length;
   const out = new Uint8Array(20 + l4Len);
   emitIpv4Header(

@@ -146,12 +146,18 @@ export class Router {
     this.groups = new Map();
     for (const [g, members] of Object.entries(groups)) {
       if (known.has(g) || g === 'direct' || g === 'deny')
-        throw new ConfigError('ERR_BAD_OPTION', `proxy group ${JSON.stringify(g)} clashes with a proxy or action name`);
+        throw new ConfigError(
+          'ERR_BAD_OPTION',
+          `proxy group ${JSON.stringify(g)} clashes with a proxy or action name`,
+        );
       if (!Array.isArray(members) || members.length === 0)
         throw new ConfigError('ERR_BAD_OPTION', `proxy group ${JSON.stringify(g)} needs at least one member`);
       for (const m of members)
         if (!known.has(m) && m !== 'direct')
-          throw new ConfigError('ERR_UNKNOWN_PROXY', `proxy group ${JSON.stringify(g)}: unknown proxy ${JSON.stringify(m)}`);
+          throw new ConfigError(
+            'ERR_UNKNOWN_PROXY',
+            `proxy group ${JSON.stringify(g)}: unknown proxy ${JSON.stringify(m)}`,
+          );
       this.groups.set(g, [...members]);
     }
     const checkAction = (a: string, what: string): string => {
@@ -162,7 +168,8 @@ export class Router {
     checkAction(defaultAction, 'defaultAction');
     this.rules = rules.map((r, i) => {
       const what = `rules[${i}]`;
-      if (!r || typeof r !== 'object') throw new ConfigError('ERR_BAD_OPTION', `${what}: rule object required`);
+      if (!r || typeof r !== 'object')
+        throw new ConfigError('ERR_BAD_OPTION', `${what}: rule object required`);
       const tenants = list(r.tenant);
       const dst = list(r.cidr);
       const src = list(r.srcCidr);
@@ -190,7 +197,11 @@ export class Router {
           ? ports.map((p): [number, number] => {
               if (typeof p === 'number') return [checkPort(p, what), p];
               const m = typeof p === 'string' ? /^(\d+)-(\d+)$/.exec(p) : null;
-              if (!m) throw new ConfigError('ERR_BAD_PORT', `${what}: port range must look like '8000-8099', got ${JSON.stringify(p)}`);
+              if (!m)
+                throw new ConfigError(
+                  'ERR_BAD_PORT',
+                  `${what}: port range must look like '8000-8099', got ${JSON.stringify(p)}`,
+                );
               const lo = checkPort(Number(m[1]), what);
               const hi = checkPort(Number(m[2]), what);
               if (lo > hi) throw new ConfigError('ERR_BAD_PORT', `${what}: port range ${lo}-${hi} is empty`);

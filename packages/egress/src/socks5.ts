@@ -5,8 +5,9 @@
  */
 import { createSocket, type Socket as DgramSocket } from 'node:dgram';
 import { isIP, type Socket } from 'node:net';
+import { ConfigError } from '@l3kit/core';
 import { formatIp, parseIp } from '@l3kit/wire';
-import { type DialOptions, type DialTarget, type Dialer, type UdpRelay, connectTcp } from './dialer.js';
+import { connectTcp, type Dialer, type DialOptions, type DialTarget, type UdpRelay } from './dialer.js';
 import { DialError } from './errors.js';
 import { HandshakeReader, withDeadline } from './handshake.js';
 
@@ -54,7 +55,11 @@ export function encodeSocksAddress(host: string, port: number): Buffer {
   }
   const name = Buffer.from(host, 'utf8');
   if (name.length === 0 || name.length > 255)
-    throw new DialError('unreachable', 'ERR_BAD_ADDRESS', `SOCKS5: name must be 1..255 bytes: ${JSON.stringify(host)}`);
+    throw new DialError(
+      'unreachable',
+      'ERR_BAD_ADDRESS',
+      `SOCKS5: name must be 1..255 bytes: ${JSON.stringify(host)}`,
+    );
   const out = Buffer.alloc(2 + name.length + 2);
   out[0] = SocksAddressType.Domain;
   out[1] = name.length;
@@ -101,7 +106,11 @@ export function encodeSocksUserPass(username: string, password: string): Buffer 
   const u = Buffer.from(username, 'utf8');
   const p = Buffer.from(password, 'utf8');
   if (u.length < 1 || u.length > 255 || p.length > 255)
-    throw new DialError('proxy', 'ERR_BAD_OPTION', 'SOCKS5: username must be 1..255 bytes and password 0..255 bytes');
+    throw new DialError(
+      'proxy',
+      'ERR_BAD_OPTION',
+      'SOCKS5: username must be 1..255 bytes and password 0..255 bytes',
+    );
   return Buffer.concat([Buffer.from([1, u.length]), u, Buffer.from([p.length]), p]);
 }
 
@@ -142,7 +151,11 @@ export function socksReplyError(rep: number, what: string): DialError | undefine
       return m('timeout', 'ERR_EGRESS_TIMEOUT', 'TTL expired');
     case SocksReply.CommandNotSupported:
     case SocksReply.AddressTypeNotSupported:
-      return m('proxy', 'ERR_PROXY_PROTOCOL', rep === 7 ? 'command not supported' : 'address type not supported');
+      return m(
+        'proxy',
+        'ERR_PROXY_PROTOCOL',
+        rep === 7 ? 'command not supported' : 'address type not supported',
+      );
     default:
       return m('unreachable', 'ERR_EGRESS_UNREACHABLE', 'general failure');
   }
@@ -175,7 +188,15 @@ export class Socks5Dialer implements Dialer {
     this.port = opts.port ?? 1080;
     this.username = opts.username;
     this.password = opts.password ?? '';
-    if (this.username !== undefined) encodeSocksUserPass(this.username, this.password); // validates
+    if (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535)
+      throw new ConfigError('ERR_BAD_PORT', `proxy ${name}: port must be 1..65535, got ${this.port}`);
+    if (this.username !== undefined) {
+      try {
+        encodeSocksUserPass(this.username, this.password);
+      } catch (e) {
+        throw new ConfigError('ERR_BAD_OPTION', `proxy ${name}: ${(e as Error).message}`);
+      }
+    }
   }
 
   /** Opens a connection to the proxy and runs method selection and authentication. */
@@ -183,14 +204,17 @@ export class Socks5Dialer implements Dialer {
     const sock = await connectTcp(this.host, this.port, opts, this.name);
     const reader = new HandshakeReader(sock, what);
     await withDeadline(sock, opts.timeoutMs, what, opts.signal, async () => {
-      const methods = this.username !== undefined ? [SocksMethod.NoAuth, SocksMethod.UserPass] : [SocksMethod.NoAuth];
+      const methods =
+        this.username !== undefined ? [SocksMethod.NoAuth, SocksMethod.UserPass] : [SocksMethod.NoAuth];
       sock.write(Buffer.from([SOCKS_VERSION, methods.length, ...methods]));
       const sel = await reader.read(2);
-      if (sel[0] !== SOCKS_VERSION) throw new DialError('proxy', 'ERR_PROXY_PROTOCOL', `${what}: not a SOCKS5 server`);
+      if (sel[0] !== SOCKS_VERSION)
+        throw new DialError('proxy', 'ERR_PROXY_PROTOCOL', `${what}: not a SOCKS5 server`);
       if (sel[1] === SocksMethod.UserPass && this.username !== undefined) {
         sock.write(encodeSocksUserPass(this.username, this.password));
         const st = await reader.read(2);
-        if (st[1] !== 0) throw new DialError('proxy', 'ERR_PROXY_AUTH', `${what}: username/password rejected`);
+        if (st[1] !== 0)
+          throw new DialError('proxy', 'ERR_PROXY_AUTH', `${what}: username/password rejected`);
       } else if (sel[1] !== SocksMethod.NoAuth) {
         throw new DialError(
           'proxy',
@@ -215,7 +239,8 @@ export class Socks5Dialer implements Dialer {
     return withDeadline(sock, opts.timeoutMs, what, opts.signal, async () => {
       sock.write(encodeSocksRequest(cmd, host, port));
       const head = await reader.read(4);
-      if (head[0] !== SOCKS_VERSION) throw new DialError('proxy', 'ERR_PROXY_PROTOCOL', `${what}: bad reply version`);
+      if (head[0] !== SOCKS_VERSION)
+        throw new DialError('proxy', 'ERR_PROXY_PROTOCOL', `${what}: bad reply version`);
       const t = head[3];
       let rest: Buffer;
       if (t === SocksAddressType.Ipv4) rest = await reader.read(6);
@@ -244,7 +269,15 @@ export class Socks5Dialer implements Dialer {
     const what = `SOCKS5 ${this.name} UDP ASSOCIATE`;
     const { sock, reader } = await this.open(opts, what);
     // The client's own address is unknown before it sends; RFC 1928 §7 allows zeros.
-    const bound = await this.request(sock, reader, SocksCommand.UdpAssociate, family === 4 ? '0.0.0.0' : '::', 0, opts, what);
+    const bound = await this.request(
+      sock,
+      reader,
+      SocksCommand.UdpAssociate,
+      family === 4 ? '0.0.0.0' : '::',
+      0,
+      opts,
+      what,
+    );
     reader.detach();
     let relayHost = bound.host;
     if (relayHost === '0.0.0.0' || relayHost === '::') relayHost = sock.remoteAddress ?? this.host;
@@ -257,7 +290,9 @@ export class Socks5Dialer implements Dialer {
       });
     }).catch((e) => {
       sock.destroy();
-      throw new DialError('proxy', 'ERR_PROXY_UNAVAILABLE', `${what}: cannot bind a UDP socket`, { cause: e });
+      throw new DialError('proxy', 'ERR_PROXY_UNAVAILABLE', `${what}: cannot bind a UDP socket`, {
+        cause: e,
+      });
     });
     return new Socks5UdpRelay(sock, udp, relayHost, bound.port);
   }

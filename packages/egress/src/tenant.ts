@@ -13,7 +13,17 @@
 import type { Socket } from 'node:net';
 import { discard, type L3Device, type TimerHandle } from '@l3kit/core';
 import { type TcpSocket, VirtualHost } from '@l3kit/stack';
-import { formatIpv4, Ipv4Packet, parseIpv4, TcpFlags, TcpSegment, UdpDatagram, finishChecksum, onesSum, pseudoHeaderSum4 } from '@l3kit/wire';
+import {
+  finishChecksum,
+  formatIpv4,
+  Ipv4Packet,
+  onesSum,
+  parseIpv4,
+  pseudoHeaderSum4,
+  TcpFlags,
+  TcpSegment,
+  UdpDatagram,
+} from '@l3kit/wire';
 import {
   IcmpUnreach,
   INTERNAL_GATEWAY,
@@ -35,7 +45,6 @@ import {
   buildUnreachable,
   rewriteFlow,
   TCP_CHECKSUM_OFFSET,
-  UDP_CHECKSUM_OFFSET,
 } from './packets.js';
 import type { RouteDecision } from './rules.js';
 
@@ -58,6 +67,8 @@ class TcpFlow {
   bytesDown = 0;
   closeReason: CloseReason | undefined;
   counted = true;
+  /** The stack has seen the SYN: segments are translated (until the translation is dropped). */
+  translated = false;
   readonly pHi: number;
   readonly pLo: number;
   readonly pPort: number;
@@ -139,7 +150,10 @@ export class Tenant {
       tcp: { rcvBuf: c.bufferBytes, sndBuf: c.bufferBytes, timeWaitMs: INTERNAL_TIME_WAIT_MS },
     });
     this.host.setHandler((p) => this.fromHost(p));
-    this.host.tcp.listen(INTERNAL_LISTEN_PORT, (s) => this.accepted(s), { allowHalfOpen: true, backlog: 1 << 20 });
+    this.host.tcp.listen(INTERNAL_LISTEN_PORT, (s) => this.accepted(s), {
+      allowHalfOpen: true,
+      backlog: 1 << 20,
+    });
     link.setHandler((p) => this.fromTenant(p));
   }
 
@@ -201,11 +215,23 @@ export class Tenant {
     const dport = seg.dstPort;
     const flags = seg.flags;
     const f = this.findFlow(src, sport, dst, dport);
+    if (
+      f !== undefined &&
+      f.state === 'closed' &&
+      (flags & (SYN | ACK | RST)) === SYN &&
+      this.tcpChecksumOk(pkt, hl, end)
+    ) {
+      // The client reuses the 4-tuple of a connection that just ended: a new connection (it
+      // gets a new pseudo endpoint, so the old one's TIME-WAIT in the stack does not matter).
+      this.removeFlow(f);
+      this.newTcp(pkt.slice(0, end), src, sport, dst, dport);
+      return;
+    }
     if (f !== undefined) {
-      if (f.state === 'open') {
+      if (f.translated) {
+        // Open, or closed and lingering: the closing handshake still goes through the stack.
         f.lastActive = this.dev.config.clock.now();
-        rewriteFlow(pkt, hl, TCP_CHECKSUM_OFFSET, f.pHi, f.pLo, f.pPort, HOST_HI, HOST_LO, INTERNAL_LISTEN_PORT);
-        this.host.send(pkt);
+        this.toStack(f, pkt, hl);
         return;
       }
       if (f.state === 'dialing' && (flags & (SYN | ACK | RST)) === SYN && this.tcpChecksumOk(pkt, hl, end)) {
@@ -236,19 +262,38 @@ export class Tenant {
     this.emit(buildRstFor(src, dst, sport, dport, seg.seq, seg.ack, flags, seg.payloadLength));
   }
 
+  /** Rewrites a tenant segment to the flow's pseudo endpoint → the stack's listener, and delivers it. */
+  private toStack(f: TcpFlow, pkt: Uint8Array, hl: number): void {
+    rewriteFlow(pkt, hl, TCP_CHECKSUM_OFFSET, f.pHi, f.pLo, f.pPort, HOST_HI, HOST_LO, INTERNAL_LISTEN_PORT);
+    this.host.send(pkt);
+  }
+
   private tcpChecksumOk(pkt: Uint8Array, hl: number, end: number): boolean {
     return finishChecksum(onesSum(pkt, hl, end - hl, pseudoHeaderSum4(pkt, 0, 6, end - hl))) === 0;
   }
 
   /** Looks up the name, applies the host-local guard and the rules. */
-  private decide(protocol: 'tcp' | 'udp', src: number, dst: number, port: number): { info: FlowInfo; decision: RouteDecision; stale: boolean } {
+  private decide(
+    protocol: 'tcp' | 'udp',
+    src: number,
+    dst: number,
+    port: number,
+  ): { info: FlowInfo; decision: RouteDecision; stale: boolean } {
     const c = this.dev.config;
     const name = c.dns?.nameFor(this.dns, dst);
     const stale = c.dns !== undefined && name === undefined && c.dns.isFake(dst);
     const q = { tenant: this.name, protocol, src: formatIpv4(src), dst: formatIpv4(dst), port, name };
     let decision = c.localRouter?.route(q);
-    if (!decision || decision.action !== 'deny') decision = c.router.route(q);
-    const info: FlowInfo = { tenant: this.name, protocol, src: q.src, srcPort: 0, dst: q.dst, dstPort: port, route: decision.action };
+    if (decision?.action !== 'deny') decision = c.router.route(q);
+    const info: FlowInfo = {
+      tenant: this.name,
+      protocol,
+      src: q.src,
+      srcPort: 0,
+      dst: q.dst,
+      dstPort: port,
+      route: decision.action,
+    };
     if (name !== undefined) info.name = name;
     return { info, decision, stale };
   }
@@ -294,10 +339,34 @@ export class Tenant {
     this.dev.emit('connection', info);
     // The device's own deadline covers every dialer (name resolution and custom dialers too).
     const deadline = c.scheduler.schedule(c.clock.now() + c.connectTimeoutMs, () =>
-      this.dialFailed(f, new DialError('timeout', 'ERR_EGRESS_TIMEOUT', `no upstream connection within ${c.connectTimeoutMs} ms`)),
+      this.dialFailed(
+        f,
+        new DialError(
+          'timeout',
+          'ERR_EGRESS_TIMEOUT',
+          `no upstream connection within ${c.connectTimeoutMs} ms`,
+        ),
+      ),
     );
     f.abort.signal.addEventListener('abort', () => deadline.cancel(), { once: true });
-    dialer.connect({ host: this.targetHost(info, decision.action, dst), port: dport }, { timeoutMs: c.connectTimeoutMs, signal: f.abort.signal }).then(
+    const host = this.targetHost(info, decision.action, dst);
+    const dial = async (): Promise<Socket> => {
+      // remoteDns off: names are resolved here and proxies get addresses.
+      let h = host;
+      if (host !== info.dst && decision.action !== 'direct' && !c.remoteDns && c.dns) {
+        const addrs = await c.dns.resolve(host).catch((cause) => {
+          throw new DialError('unreachable', 'ERR_EGRESS_RESOLVE', `cannot resolve ${host}`, { cause });
+        });
+        if (addrs.length === 0)
+          throw new DialError('unreachable', 'ERR_EGRESS_RESOLVE', `no address for ${host}`);
+        h = addrs[0];
+      }
+      return dialer.connect(
+        { host: h, port: dport },
+        { timeoutMs: c.connectTimeoutMs, signal: f.abort.signal },
+      );
+    };
+    dial().then(
       (sock) => this.dialed(f, sock),
       (err) => this.dialFailed(f, err),
     );
@@ -332,6 +401,7 @@ export class Tenant {
     f.abort.abort(); // cancels the deadline
     if (f.info.route !== 'direct') this.dev.proxyOk(f.info.route);
     f.state = 'open';
+    f.translated = true;
     f.upstream = sock;
     sock.on('error', () => {}); // handled once spliced; an early error must not crash
     f.lastActive = this.dev.config.clock.now();
@@ -339,16 +409,15 @@ export class Tenant {
     this.dev.emit('connect', f.info);
     this.armIdle(f);
     // Now let the stack see the SYN: it answers SYN-ACK to the tenant.
-    const syn = f.syn;
-    rewriteFlow(syn, (syn[0] & 15) << 2, TCP_CHECKSUM_OFFSET, f.pHi, f.pLo, f.pPort, HOST_HI, HOST_LO, INTERNAL_LISTEN_PORT);
-    this.host.send(syn);
+    this.toStack(f, f.syn, (f.syn[0] & 15) << 2);
   }
 
   private dialFailed(f: TcpFlow, err: unknown): void {
     if (f.state !== 'dialing') return;
     const c = this.dev.config;
     const st = this.dev.stats.tcp;
-    const e = err instanceof DialError ? err : new DialError('unreachable', 'ERR_EGRESS_UNREACHABLE', String(err));
+    const e =
+      err instanceof DialError ? err : new DialError('unreachable', 'ERR_EGRESS_UNREACHABLE', String(err));
     if (e.failure === 'proxy') {
       st.proxyFailures++;
       this.dev.proxyFailed(f.info.route, e.code, e.message);
@@ -384,7 +453,9 @@ export class Tenant {
     if (how === 'rst' && ip.protocol === 6) {
       const seg = TcpSegment.checked(pkt, ip.headerLen, ip.totalLength);
       if (!seg) return;
-      this.emit(buildRstFor(ip.src, ip.dst, seg.srcPort, seg.dstPort, seg.seq, seg.ack, seg.flags, seg.payloadLength));
+      this.emit(
+        buildRstFor(ip.src, ip.dst, seg.srcPort, seg.dstPort, seg.seq, seg.ack, seg.flags, seg.payloadLength),
+      );
       return;
     }
     const err = buildUnreachable(pkt, ip.dst, code);
@@ -397,9 +468,12 @@ export class Tenant {
   /** A connection from the stack: the tenant's handshake completed; splice it to the upstream. */
   private accepted(down: TcpSocket): void {
     const a = parseIpv4(down.remoteAddress);
-    const f = a === null ? undefined : this.byIndex.get(((a - PSEUDO_BASE) >>> 0) * PORTS_PER_PSEUDO + down.remotePort - 1);
+    const f =
+      a === null
+        ? undefined
+        : this.byIndex.get(((a - PSEUDO_BASE) >>> 0) * PORTS_PER_PSEUDO + down.remotePort - 1);
     const up = f?.upstream;
-    if (!f || f.state !== 'open' || !up) {
+    if (f?.state !== 'open' || !up) {
       down.resetAndDestroy();
       return;
     }
@@ -498,7 +572,17 @@ export class Tenant {
       return;
     }
     f.lastActive = this.dev.config.clock.now();
-    rewriteFlow(pkt, hl, TCP_CHECKSUM_OFFSET, f.dst >>> 16, f.dst & 0xffff, f.dstPort, f.src >>> 16, f.src & 0xffff, f.srcPort);
+    rewriteFlow(
+      pkt,
+      hl,
+      TCP_CHECKSUM_OFFSET,
+      f.dst >>> 16,
+      f.dst & 0xffff,
+      f.dstPort,
+      f.src >>> 16,
+      f.src & 0xffff,
+      f.srcPort,
+    );
     this.emit(pkt);
   }
 
@@ -560,7 +644,11 @@ export class Tenant {
       if (routes.size < 1024) routes.set(rk, r);
     }
     if (r === 'deny') {
-      this.refuse(pkt.slice(0, end), c.deniedResponse === 'rst' ? 'icmp' : c.deniedResponse, IcmpUnreach.AdminProhibited);
+      this.refuse(
+        pkt.slice(0, end),
+        c.deniedResponse === 'rst' ? 'icmp' : c.deniedResponse,
+        IcmpUnreach.AdminProhibited,
+      );
       return;
     }
     let flow = this.udp.get(ck)?.find((x) => x.route === (r as RouteDecision).action);
@@ -568,7 +656,11 @@ export class Tenant {
       if (this.activeUdp >= c.maxUdp) {
         st.udp.limited++;
         this.dev.emit('limit', { tenant: this.name, protocol: 'udp', src: formatIpv4(src), limit: c.maxUdp });
-        this.refuse(pkt.slice(0, end), c.limitResponse === 'rst' ? 'icmp' : c.limitResponse, IcmpUnreach.AdminProhibited);
+        this.refuse(
+          pkt.slice(0, end),
+          c.limitResponse === 'rst' ? 'icmp' : c.limitResponse,
+          IcmpUnreach.AdminProhibited,
+        );
         return;
       }
       flow = this.openUdp(ck, src, sport, dst, dport, r, pkt.slice(0, end));
@@ -599,7 +691,15 @@ export class Tenant {
       this.refuse(first, 'icmp', IcmpUnreach.Host);
       return undefined;
     }
-    const info: FlowInfo = { tenant: this.name, protocol: 'udp', src: formatIpv4(src), srcPort: sport, dst: formatIpv4(dst), dstPort: dport, route: r.action };
+    const info: FlowInfo = {
+      tenant: this.name,
+      protocol: 'udp',
+      src: formatIpv4(src),
+      srcPort: sport,
+      dst: formatIpv4(dst),
+      dstPort: dport,
+      route: r.action,
+    };
     const flow = new UdpFlow(ck, src, sport, r.action, info, c.clock.now());
     const list = this.udp.get(ck);
     if (list) list.push(flow);
@@ -624,21 +724,31 @@ export class Tenant {
         flow.pending = [];
       },
       (err) => {
-        const e = err instanceof DialError ? err : new DialError('unreachable', 'ERR_EGRESS_UNREACHABLE', String(err));
+        const e =
+          err instanceof DialError
+            ? err
+            : new DialError('unreachable', 'ERR_EGRESS_UNREACHABLE', String(err));
         if (e.failure === 'proxy') {
           st.tcp.proxyFailures++;
           this.dev.proxyFailed(r.action, e.code, e.message);
         }
         st.udp.relayDrops += flow.pending.length;
         flow.pending = [];
-        if (!this.closed) this.refuse(first, 'icmp', e.failure === 'denied' ? IcmpUnreach.AdminProhibited : IcmpUnreach.Host);
+        if (!this.closed)
+          this.refuse(first, 'icmp', e.failure === 'denied' ? IcmpUnreach.AdminProhibited : IcmpUnreach.Host);
         this.closeUdp(flow, 'error');
       },
     );
     return flow;
   }
 
-  private udpSend(flow: UdpFlow, dst: number, dport: number, name: string | undefined, payload: Uint8Array): void {
+  private udpSend(
+    flow: UdpFlow,
+    dst: number,
+    dport: number,
+    name: string | undefined,
+    payload: Uint8Array,
+  ): void {
     const c = this.dev.config;
     const fake = c.dns?.isFake(dst) ?? false;
     if (fake && name !== undefined && c.dns) {
@@ -722,7 +832,12 @@ export class Tenant {
     }
     this.activeUdp--;
     this.dev.stats.udp.active--;
-    this.dev.emit('udpClose', { ...flow.info, reason, datagramsUp: flow.datagramsUp, datagramsDown: flow.datagramsDown });
+    this.dev.emit('udpClose', {
+      ...flow.info,
+      reason,
+      datagramsUp: flow.datagramsUp,
+      datagramsDown: flow.datagramsDown,
+    });
   }
 
   // --- ICMP --------------------------------------------------------------------------------------
@@ -746,7 +861,11 @@ export class Tenant {
     }
     const { decision } = this.decide('tcp', ip.src, ip.dst, 0);
     if (decision.action === 'deny') {
-      this.refuse(pkt.slice(0, end), c.deniedResponse === 'rst' ? 'icmp' : c.deniedResponse, IcmpUnreach.AdminProhibited);
+      this.refuse(
+        pkt.slice(0, end),
+        c.deniedResponse === 'rst' ? 'icmp' : c.deniedResponse,
+        IcmpUnreach.AdminProhibited,
+      );
       return;
     }
     st.icmp.echoReplies++;

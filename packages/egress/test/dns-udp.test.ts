@@ -2,7 +2,17 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { test } from 'node:test';
 import { buildDnsQuery, buildDnsResponse, DnsType, parseDnsAnswers, parseDnsQuery } from '../src/index.js';
-import { connected, echoServer, failure, readAll, resolveVia, setup, socksServer, udpEcho, until } from './helpers.js';
+import {
+  connected,
+  echoServer,
+  failure,
+  readAll,
+  resolveVia,
+  setup,
+  socksServer,
+  udpEcho,
+  until,
+} from './helpers.js';
 
 /** Sends one datagram from a tenant UDP socket and resolves with the first answer. */
 async function udpRoundTrip(t: ReturnType<typeof setup>, host: string, port: number, data: string) {
@@ -65,7 +75,10 @@ test('a domain deny rule blocks one name while another name on the same address 
 
 test('without fake IPs, recorded answers give connections their names for domain rules', async () => {
   const up = await echoServer();
-  const t = setup({ dns: { hosts: { 'blocked.test': '127.0.0.1' } }, rules: [{ domain: 'blocked.test', action: 'deny' }] });
+  const t = setup({
+    dns: { hosts: { 'blocked.test': '127.0.0.1' } },
+    rules: [{ domain: 'blocked.test', action: 'deny' }],
+  });
   try {
     // Before any lookup the address has no name: the connection passes.
     const s = t.client.tcp.connect({ host: '127.0.0.1', port: up.port });
@@ -90,7 +103,10 @@ test('queries are forwarded to the upstream resolver and its answers are recorde
   });
   await new Promise<void>((r) => resolver.bind(0, '127.0.0.1', () => r()));
   const up = await echoServer();
-  const t = setup({ dns: { upstream: `127.0.0.1:${resolver.address().port}` }, rules: [{ domain: 'example.org', action: 'deny' }] });
+  const t = setup({
+    dns: { upstream: `127.0.0.1:${resolver.address().port}` },
+    rules: [{ domain: 'example.org', action: 'deny' }],
+  });
   try {
     assert.equal(await resolveVia(t, 'www.example.org'), '127.0.0.1');
     assert.deepEqual(asked, ['www.example.org']);
@@ -133,7 +149,10 @@ test('UDP leaves directly from a host socket and replies come back from the dest
 test('UDP routed to a SOCKS5 proxy goes through a UDP association', async () => {
   const echo = await udpEcho();
   const proxy = await socksServer();
-  const t = setup({ proxies: { s: { type: 'socks5', host: '127.0.0.1', port: proxy.port } }, defaultAction: 's' });
+  const t = setup({
+    proxies: { s: { type: 'socks5', host: '127.0.0.1', port: proxy.port } },
+    defaultAction: 's',
+  });
   try {
     const r = await udpRoundTrip(t, '127.0.0.1', echo.port, 'via socks');
     assert.deepEqual(r, { msg: 'via socks', from: `127.0.0.1:${echo.port}` });
@@ -168,7 +187,11 @@ test('UDP replies from endpoints the flow never sent to are filtered', async () 
 
 test('denied UDP, the UDP flow limit and the UDP idle timeout are enforced', async () => {
   const echo = await udpEcho();
-  const t = setup({ rules: [{ protocol: 'udp', ports: 9, action: 'deny' }], maxUdpFlowsPerTenant: 1, udpIdleTimeoutMs: 200 });
+  const t = setup({
+    rules: [{ protocol: 'udp', ports: 9, action: 'deny' }],
+    maxUdpFlowsPerTenant: 1,
+    udpIdleTimeoutMs: 200,
+  });
   try {
     const closes: string[] = [];
     t.egress.on('udpClose', (i) => closes.push(i.reason));

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { VirtualHost } from '@l3kit/stack';
 import { buildPacket, TcpFlags, TcpSegment } from '@l3kit/wire';
 import fc from 'fast-check';
-import { type DialFailure, DialError } from '../src/index.js';
+import { DialError, type DialFailure } from '../src/index.js';
 import {
   captureTenantHandler,
   closedPort,
@@ -106,16 +106,28 @@ test('an unreachable or timed-out upstream is answered with ICMP host unreachabl
       { ports: 1002, action: 'fail-timeout' },
     ],
   });
-  const r = setup({ dialers: [failing('unreachable')], defaultAction: 'fail-unreachable', unreachableResponse: 'rst' }, 'bob');
+  const r = setup(
+    { dialers: [failing('unreachable')], defaultAction: 'fail-unreachable', unreachableResponse: 'rst' },
+    'bob',
+  );
   try {
     const errors: string[] = [];
     t.egress.on('dialError', (i) => errors.push(`${i.dstPort} ${i.failure} ${i.code}`));
-    assert.equal((await failure(t.client.tcp.connect({ host: '192.0.2.1', port: 1001 }))).code, 'EHOSTUNREACH');
-    assert.equal((await failure(t.client.tcp.connect({ host: '192.0.2.1', port: 1002 }))).code, 'EHOSTUNREACH');
+    assert.equal(
+      (await failure(t.client.tcp.connect({ host: '192.0.2.1', port: 1001 }))).code,
+      'EHOSTUNREACH',
+    );
+    assert.equal(
+      (await failure(t.client.tcp.connect({ host: '192.0.2.1', port: 1002 }))).code,
+      'EHOSTUNREACH',
+    );
     assert.deepEqual(errors, ['1001 unreachable ERR_TEST', '1002 timeout ERR_TEST']);
     assert.equal(t.egress.stats.tcp.unreachable, 1);
     assert.equal(t.egress.stats.tcp.timeouts, 1);
-    assert.equal((await failure(r.client.tcp.connect({ host: '192.0.2.1', port: 1001 }))).code, 'ECONNREFUSED');
+    assert.equal(
+      (await failure(r.client.tcp.connect({ host: '192.0.2.1', port: 1001 }))).code,
+      'ECONNREFUSED',
+    );
   } finally {
     t.close();
     r.close();
@@ -123,7 +135,11 @@ test('an unreachable or timed-out upstream is answered with ICMP host unreachabl
 });
 
 test('a real connect timeout toward a silent destination maps to ICMP host unreachable', async () => {
-  const t = setup({ connectTimeoutMs: 200, direct: { resolve: () => new Promise(() => {}) }, dns: { fakeIp: true } });
+  const t = setup({
+    connectTimeoutMs: 200,
+    direct: { resolve: () => new Promise(() => {}) },
+    dns: { fakeIp: true },
+  });
   try {
     // A fake-IP destination whose name never resolves: the dial times out.
     const keepAlive = setInterval(() => {}, 1000); // the device's timers do not hold the process
@@ -146,7 +162,11 @@ test('segments of no connection are answered with RST and counted', async () => 
     const got: Uint8Array[] = [];
     t.link.record = true;
     t.egress.connections();
-    const pkt = buildPacket({ src: '10.0.0.2', dst: '192.0.2.7', tcp: { srcPort: 40000, dstPort: 80, seq: 1, ack: 12345, flags: TcpFlags.ACK } });
+    const pkt = buildPacket({
+      src: '10.0.0.2',
+      dst: '192.0.2.7',
+      tcp: { srcPort: 40000, dstPort: 80, seq: 1, ack: 12345, flags: TcpFlags.ACK },
+    });
     // Deliver as if the tenant emitted it: through the handler the device installed.
     emitFromTenant(t, pkt);
     for (const p of t.link.received) got.push(p);
@@ -165,7 +185,9 @@ test('segments of no connection are answered with RST and counted', async () => 
 test('the per-tenant connection limit refuses further connections and emits a limit event', async () => {
   const up = await echoServer();
   const t = setup({ maxConnectionsPerTenant: 2 });
-  const other = t.egress.connectL3(new VirtualHost({ addr: '10.0.0.2/24', gateway: '10.0.0.1' }), { name: 'carol' });
+  const other = t.egress.connectL3(new VirtualHost({ addr: '10.0.0.2/24', gateway: '10.0.0.1' }), {
+    name: 'carol',
+  });
   try {
     const limits: string[] = [];
     t.egress.on('limit', (i) => limits.push(`${i.tenant} ${i.protocol} ${i.limit}`));
@@ -265,5 +287,30 @@ test('arbitrary bytes from a tenant never throw out of the device', () => {
     assert.ok(d.malformed + d.badChecksum + d.unsupported > 0);
   } finally {
     t.close();
+  }
+});
+
+test('a client that reuses the 4-tuple of a connection that just closed gets a new connection at once', async () => {
+  const up = await echoServer();
+  const t = setup();
+  try {
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      const s = t.client.tcp.connect({ host: '127.0.0.1', port: up.port, localPort: 40001 });
+      await connected(s);
+      assert.ok(
+        performance.now() - t0 < 800,
+        'the SYN was not answered at once (no SYN retransmission needed)',
+      );
+      const got = readAll(s);
+      s.end(`round ${i}`);
+      assert.equal(String(await got), `round ${i}`);
+      await until(() => t.egress.stats.tcp.active === 0, 2000, 'the close');
+    }
+    assert.equal(up.peers.length, 3);
+    assert.equal(t.egress.stats.tcp.established, 3);
+  } finally {
+    t.close();
+    up.server.close();
   }
 });

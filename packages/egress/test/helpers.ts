@@ -12,7 +12,13 @@ import type { L3Device } from '@l3kit/core';
 import { VirtualHost } from '@l3kit/stack';
 import { assertChecksums } from '@l3kit/testkit';
 import type { Prefix } from '@l3kit/wire';
-import { buildDnsQuery, DnsType, EgressDevice, type EgressDeviceOptions, parseDnsAnswers } from '../src/index.js';
+import {
+  buildDnsQuery,
+  DnsType,
+  EgressDevice,
+  type EgressDeviceOptions,
+  parseDnsAnswers,
+} from '../src/index.js';
 import { decodeSocksAddress, decodeSocksUdp, encodeSocksAddress } from '../src/socks5.js';
 
 /** Wraps a device so that every packet sent into it is checked first (and recorded). */
@@ -44,7 +50,13 @@ export function setup(opts: EgressDeviceOptions = {}, tenantName = 'alice') {
   const egress = new EgressDevice({ allowLoopback: true, ...opts });
   const client = new VirtualHost({ addr: '10.0.0.2/24', gateway: '10.0.0.1' });
   const link = new CheckedDevice(client);
-  const t = { egress, client, link, detach: egress.connectL3(link, { name: tenantName }), close: (): void => {} };
+  const t = {
+    egress,
+    client,
+    link,
+    detach: egress.connectL3(link, { name: tenantName }),
+    close: (): void => {},
+  };
   t.close = (): void => {
     t.detach();
     client.close();
@@ -61,7 +73,12 @@ export async function listen(server: Server): Promise<number> {
 }
 
 /** An upstream that answers every connection with `greeting` + the peer address, then echoes. */
-export async function echoServer(): Promise<{ server: Server; port: number; peers: string[]; sockets: Socket[] }> {
+export async function echoServer(): Promise<{
+  server: Server;
+  port: number;
+  peers: string[];
+  sockets: Socket[];
+}> {
   const peers: string[] = [];
   const sockets: Socket[] = [];
   const server = createServer({ allowHalfOpen: true }, (s) => {
@@ -202,14 +219,23 @@ export async function socksServer(opts: SocksServerOptions = {}) {
             udpSockets.push(u);
             let client: { address: string; port: number } | undefined;
             u.on('message', (msg, rinfo) => {
-              if (rinfo.address === '127.0.0.1' && (!client || rinfo.port === client.port) && msg[0] === 0 && msg[1] === 0) {
+              if (
+                rinfo.address === '127.0.0.1' &&
+                (!client || rinfo.port === client.port) &&
+                msg[0] === 0 &&
+                msg[1] === 0
+              ) {
                 const d = decodeSocksUdp(msg);
                 if (!d) return;
                 client = { address: rinfo.address, port: rinfo.port };
                 log.push({ cmd: 0x83, host: d.host, port: d.port });
                 u.send(d.data, d.port, d.host);
               } else if (client) {
-                u.send(Buffer.concat([Buffer.from([0, 0, 0]), encodeSocksAddress(rinfo.address, rinfo.port), msg]), client.port, client.address);
+                u.send(
+                  Buffer.concat([Buffer.from([0, 0, 0]), encodeSocksAddress(rinfo.address, rinfo.port), msg]),
+                  client.port,
+                  client.address,
+                );
               }
             });
             u.bind(0, '127.0.0.1', () => reply(0, '127.0.0.1', u.address().port));
@@ -343,7 +369,11 @@ export function emitFromTenant(t: ReturnType<typeof setup>, pkt: Uint8Array): vo
 }
 
 /** Asks the device's DNS interceptor for `name` from the tenant host; resolves the first A record. */
-export async function resolveVia(t: ReturnType<typeof setup>, name: string, server = '192.0.2.53'): Promise<string> {
+export async function resolveVia(
+  t: ReturnType<typeof setup>,
+  name: string,
+  server = '192.0.2.53',
+): Promise<string> {
   const sock = t.client.udp.bind(0);
   try {
     const id = 0x1234;

@@ -18,7 +18,10 @@ import {
 test('a connection routed to a SOCKS5 proxy is carried by it and the upstream sees the proxy', async () => {
   const up = await echoServer();
   const proxy = await socksServer();
-  const t = setup({ proxies: { socks: { type: 'socks5', host: '127.0.0.1', port: proxy.port } }, defaultAction: 'socks' });
+  const t = setup({
+    proxies: { socks: { type: 'socks5', host: '127.0.0.1', port: proxy.port } },
+    defaultAction: 'socks',
+  });
   try {
     const s = t.client.tcp.connect({ host: '127.0.0.1', port: up.port });
     await connected(s);
@@ -38,8 +41,21 @@ test('a connection routed to a SOCKS5 proxy is carried by it and the upstream se
 test('SOCKS5 username/password authentication is used, and a rejected password takes the proxy down', async () => {
   const up = await echoServer();
   const proxy = await socksServer({ username: 'alice', password: 's3cret' });
-  const good = setup({ proxies: { p: { type: 'socks5', host: '127.0.0.1', port: proxy.port, username: 'alice', password: 's3cret' } }, defaultAction: 'p' });
-  const bad = setup({ proxies: { p: { type: 'socks5', host: '127.0.0.1', port: proxy.port, username: 'alice', password: 'wrong' } }, defaultAction: 'p' }, 'bob');
+  const good = setup({
+    proxies: {
+      p: { type: 'socks5', host: '127.0.0.1', port: proxy.port, username: 'alice', password: 's3cret' },
+    },
+    defaultAction: 'p',
+  });
+  const bad = setup(
+    {
+      proxies: {
+        p: { type: 'socks5', host: '127.0.0.1', port: proxy.port, username: 'alice', password: 'wrong' },
+      },
+      defaultAction: 'p',
+    },
+    'bob',
+  );
   try {
     const s = good.client.tcp.connect({ host: '127.0.0.1', port: up.port });
     await connected(s);
@@ -77,7 +93,11 @@ test('SOCKS5 reply codes map to what the tenant sees: refused → RST, not allow
     assert.equal((await failure(t.client.tcp.connect({ host: '127.0.0.1', port: 9 }))).code, 'EACCES');
     assert.equal(t.egress.stats.tcp.refused, 1);
     assert.equal(t.egress.stats.tcp.denied, 1);
-    assert.equal(t.egress.stats.proxies.p.down, false, 'a refusal relayed by the proxy is not a proxy failure');
+    assert.equal(
+      t.egress.stats.proxies.p.down,
+      false,
+      'a refusal relayed by the proxy is not a proxy failure',
+    );
   } finally {
     t.close();
     await proxy.close();
@@ -94,7 +114,10 @@ test('a proxy that is down gives ICMP host unreachable, proxyDown once, and prox
     t.egress.on('proxyDown', (i) => events.push(`down ${i.code}`));
     t.egress.on('proxyUp', () => events.push('up'));
     for (let i = 0; i < 2; i++)
-      assert.equal((await failure(t.client.tcp.connect({ host: '127.0.0.1', port: up.port }))).code, 'EHOSTUNREACH');
+      assert.equal(
+        (await failure(t.client.tcp.connect({ host: '127.0.0.1', port: up.port }))).code,
+        'EHOSTUNREACH',
+      );
     assert.deepEqual(events, ['down ERR_PROXY_UNAVAILABLE']);
     assert.equal(t.egress.stats.proxies.p.failures, 2);
     // The proxy comes up on the same port.
@@ -118,7 +141,10 @@ test('a proxy that is down gives ICMP host unreachable, proxyDown once, and prox
 test('an HTTP CONNECT proxy with Basic authentication carries the connection', async () => {
   const up = await echoServer();
   const proxy = await connectProxy({ username: 'u', password: 'p w' });
-  const t = setup({ proxies: { web: { type: 'http', host: '127.0.0.1', port: proxy.port, username: 'u', password: 'p w' } }, defaultAction: 'web' });
+  const t = setup({
+    proxies: { web: { type: 'http', host: '127.0.0.1', port: proxy.port, username: 'u', password: 'p w' } },
+    defaultAction: 'web',
+  });
   try {
     const s = t.client.tcp.connect({ host: '127.0.0.1', port: up.port });
     await connected(s);
@@ -152,7 +178,11 @@ test('HTTP CONNECT answers map: 403 → prohibited, 407 → proxy failure, 502 �
     assert.equal((await failure(t.client.tcp.connect({ host: '127.0.0.2', port: 80 }))).code, 'EACCES');
     assert.equal((await failure(t.client.tcp.connect({ host: '127.0.0.1', port: 7 }))).code, 'EHOSTUNREACH');
     assert.equal((await failure(t.client.tcp.connect({ host: '127.0.0.1', port }))).code, 'EHOSTUNREACH');
-    assert.deepEqual(failures, ['denied ERR_EGRESS_DENIED', 'proxy ERR_PROXY_AUTH', 'unreachable ERR_EGRESS_UNREACHABLE']);
+    assert.deepEqual(failures, [
+      'denied ERR_EGRESS_DENIED',
+      'proxy ERR_PROXY_AUTH',
+      'unreachable ERR_EGRESS_UNREACHABLE',
+    ]);
   } finally {
     t.close();
     await proxy.close();
@@ -222,6 +252,28 @@ test('a proxy group sends each client through the same member every time', async
     t.close();
     await p1.close();
     await p2.close();
+    up.server.close();
+  }
+});
+
+test('with remoteDns off, names are resolved by the device and the proxy gets the address', async () => {
+  const up = await echoServer();
+  const socks = await socksServer();
+  const t = setup({
+    dns: { fakeIp: true, hosts: { 'named.test': '127.0.0.1' } },
+    proxies: { socks: { type: 'socks5', host: '127.0.0.1', port: socks.port } },
+    defaultAction: 'socks',
+    remoteDns: false,
+  });
+  try {
+    const a = await resolveVia(t, 'named.test');
+    const s = t.client.tcp.connect({ host: a, port: up.port });
+    await connected(s);
+    s.destroy();
+    assert.deepEqual(socks.log, [{ cmd: 1, host: '127.0.0.1', port: up.port }]);
+  } finally {
+    t.close();
+    await socks.close();
     up.server.close();
   }
 });

@@ -18,7 +18,11 @@ test('a CIDR rule matches addresses inside the prefix only, IPv4 and IPv6 alike'
   assert.equal(r.route(q({ dst: '203.0.114.5' })).action, 'direct');
   assert.equal(r.route(q({ dst: '2001:db8::1' })).action, 'p');
   assert.equal(r.route(q({ dst: '2001:db9::1' })).action, 'direct');
-  assert.equal(r.route(q({ dst: '::ffff:203.0.113.9' })).action, 'p', 'an IPv4-mapped address matches the IPv4 prefix');
+  assert.equal(
+    r.route(q({ dst: '::ffff:203.0.113.9' })).action,
+    'p',
+    'an IPv4-mapped address matches the IPv4 prefix',
+  );
 });
 
 test('a port rule matches single ports and inclusive ranges', () => {
@@ -76,7 +80,8 @@ test('a proxy group keeps each client on one member and spreads clients over mem
     const src = `10.0.${i >> 8}.${i & 255}`;
     const d = r.route(q({ src }));
     assert.equal(d.group, 'pool');
-    for (let k = 0; k < 3; k++) assert.equal(r.route(q({ src, port: 1000 + k })).action, d.action, 'same client, same member');
+    for (let k = 0; k < 3; k++)
+      assert.equal(r.route(q({ src, port: 1000 + k })).action, d.action, 'same client, same member');
     seen.set(d.action, (seen.get(d.action) ?? 0) + 1);
   }
   assert.equal(seen.size, 3);
@@ -100,13 +105,40 @@ test('bad rules throw ConfigErrors with stable codes', () => {
     }
     return 'no error';
   };
-  assert.equal(code(() => new Router([{ cidr: '10.0.0.0/33', action: 'direct' }])), 'ERR_BAD_PREFIX');
-  assert.equal(code(() => new Router([{ ports: 70000, action: 'direct' }])), 'ERR_BAD_PORT');
-  assert.equal(code(() => new Router([{ ports: '9-3', action: 'direct' }])), 'ERR_BAD_PORT');
-  assert.equal(code(() => new Router([{ ports: '80..90', action: 'direct' }])), 'ERR_BAD_PORT');
-  assert.equal(code(() => new Router([{ action: 'nope' }])), 'ERR_UNKNOWN_PROXY');
-  assert.equal(code(() => new Router([], 'nope')), 'ERR_UNKNOWN_PROXY');
-  assert.equal(code(() => new Router([], 'direct', ['a'], { g: ['zz'] })), 'ERR_UNKNOWN_PROXY');
-  assert.equal(code(() => new Router([], 'direct', ['a'], { g: [] })), 'ERR_BAD_OPTION');
-  assert.equal(code(() => new Router([{ domain: '', action: 'direct' }])), 'ERR_BAD_OPTION');
+  assert.equal(
+    code(() => new Router([{ cidr: '10.0.0.0/33', action: 'direct' }])),
+    'ERR_BAD_PREFIX',
+  );
+  assert.equal(
+    code(() => new Router([{ ports: 70000, action: 'direct' }])),
+    'ERR_BAD_PORT',
+  );
+  assert.equal(
+    code(() => new Router([{ ports: '9-3', action: 'direct' }])),
+    'ERR_BAD_PORT',
+  );
+  assert.equal(
+    code(() => new Router([{ ports: '80..90', action: 'direct' }])),
+    'ERR_BAD_PORT',
+  );
+  assert.equal(
+    code(() => new Router([{ action: 'nope' }])),
+    'ERR_UNKNOWN_PROXY',
+  );
+  assert.equal(
+    code(() => new Router([], 'nope')),
+    'ERR_UNKNOWN_PROXY',
+  );
+  assert.equal(
+    code(() => new Router([], 'direct', ['a'], { g: ['zz'] })),
+    'ERR_UNKNOWN_PROXY',
+  );
+  assert.equal(
+    code(() => new Router([], 'direct', ['a'], { g: [] })),
+    'ERR_BAD_OPTION',
+  );
+  assert.equal(
+    code(() => new Router([{ domain: '', action: 'direct' }])),
+    'ERR_BAD_OPTION',
+  );
 });

@@ -5,9 +5,9 @@ import {
   buildDnsQuery,
   buildDnsResponse,
   connectStatusError,
+  DnsType,
   decodeSocksAddress,
   decodeSocksUdp,
-  DnsType,
   encodeConnectRequest,
   encodeSocksRequest,
   encodeSocksUdp,
@@ -22,8 +22,14 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 test('SOCKS5 requests encode IPv4, IPv6 and domain destinations as RFC 1928 specifies', () => {
   assert.equal(hex(encodeSocksRequest(1, '192.0.2.1', 80)), '050100' + '01c0000201' + '0050');
-  assert.equal(hex(encodeSocksRequest(1, '2001:db8::1', 443)), '050100' + '04' + '20010db8000000000000000000000001' + '01bb');
-  assert.equal(hex(encodeSocksRequest(3, 'example.com', 53)), '050300' + '030b' + Buffer.from('example.com').toString('hex') + '0035');
+  assert.equal(
+    hex(encodeSocksRequest(1, '2001:db8::1', 443)),
+    '050100' + '04' + '20010db8000000000000000000000001' + '01bb',
+  );
+  assert.equal(
+    hex(encodeSocksRequest(3, 'example.com', 53)),
+    `050300030b${Buffer.from('example.com').toString('hex')}0035`,
+  );
 });
 
 test('SOCKS5 username/password sub-negotiation follows RFC 1929', () => {
@@ -66,7 +72,10 @@ test('the HTTP CONNECT request carries the authority, Host and Basic credentials
     encodeConnectRequest({ host: 'example.com', port: 443 }, { username: 'u', password: 'p' }),
     'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nProxy-Authorization: Basic dTpw\r\n\r\n',
   );
-  assert.equal(encodeConnectRequest({ host: '2001:db8::1', port: 80 }, {}), 'CONNECT [2001:db8::1]:80 HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n');
+  assert.equal(
+    encodeConnectRequest({ host: '2001:db8::1', port: 80 }, {}),
+    'CONNECT [2001:db8::1]:80 HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n',
+  );
   assert.throws(() => encodeConnectRequest({ host: 'a', port: 1 }, { headers: { 'X-A': 'b\r\nEvil: 1' } }));
 });
 
@@ -98,7 +107,10 @@ test('a DNS response carries A records with a compression pointer and parses bac
   const q = parseDnsQuery(qb);
   assert.ok(q);
   const r = buildDnsResponse(qb, q, 0, ['192.0.2.1', '2001:db8::1', '192.0.2.2'], 30);
-  assert.equal(hex(r.subarray(q.end, q.end + 16)), 'c00c' + '0001' + '0001' + '0000001e' + '0004' + 'c0000201');
+  assert.equal(
+    hex(r.subarray(q.end, q.end + 16)),
+    'c00c' + '0001' + '0001' + '0000001e' + '0004' + 'c0000201',
+  );
   const p = parseDnsAnswers(r);
   assert.deepEqual(p, {
     id: 7,

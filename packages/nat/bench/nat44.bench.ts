@@ -12,111 +12,25 @@
  * silently measure the general path). Allocations: `measureAllocations` (heap growth between
  * forced GCs and GC count over 200,000 packets).
  */
-import { ManualClock, type PacketHandler } from '@l3kit/core';
-import { type Benchmark, heapUsedAfterGc, measureAllocations, timeMs } from '@l3kit/testkit';
+import { ManualClock } from '@l3kit/core';
+import {
+  type Benchmark,
+  establishReflectedFlows,
+  heapUsedAfterGc,
+  measureAllocations,
+  NAT_BENCH_FLOWS,
+  reflectPacket as reflect,
+  timeMs,
+} from '@l3kit/testkit';
 import { buildPacket, updateChecksum32 } from '@l3kit/wire';
 import { Nat } from '../src/index.js';
 
-const FLOWS = 10_000;
-const PAYLOAD = new Uint8Array(1440).fill(0x61);
-
-/**
- * Swaps src/dst addresses and ports and gives back the TTL the NAT took (incremental IP checksum:
- * TTL + 1 adds 0x0100 to the TTL/protocol word, RFC 1624). Checksums stay valid: a one's-complement
- * sum does not depend on the order of its words.
- */
-function reflect(p: Uint8Array): void {
-  let t = p[12];
-  p[12] = p[16];
-  p[16] = t;
-  t = p[13];
-  p[13] = p[17];
-  p[17] = t;
-  t = p[14];
-  p[14] = p[18];
-  p[18] = t;
-  t = p[15];
-  p[15] = p[19];
-  p[19] = t;
-  const hl = (p[0] & 15) << 2;
-  t = p[hl];
-  p[hl] = p[hl + 2];
-  p[hl + 2] = t;
-  t = p[hl + 1];
-  p[hl + 1] = p[hl + 3];
-  p[hl + 3] = t;
-  p[8]++;
-  let sum = (~((p[10] << 8) | p[11]) & 0xffff) + 0x0100;
-  sum = (sum & 0xffff) + (sum >>> 16);
-  const ck = ~sum & 0xffff;
-  p[10] = ck >>> 8;
-  p[11] = ck & 0xff;
-}
-
-function hostIp(i: number): string {
-  return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
-}
+const FLOWS = NAT_BENCH_FLOWS;
 
 function translationSetup(proto: 'tcp' | 'udp') {
   const clock = new ManualClock(1_000_000);
   const nat = new Nat({ inside: '10.0.0.1/8', outside: '203.0.113.1/24', clock, maintainIntervalMs: 0 });
-  let outCount = 0;
-  let inCount = 0;
-  let capture: Uint8Array | null = null;
-  const setupOut: PacketHandler = (p) => {
-    capture = p;
-  };
-  nat.outside().setHandler(setupOut);
-  nat.inside().setHandler((p) => {
-    capture = p;
-  });
-  const bufs: Uint8Array[] = [];
-  for (let i = 0; i < FLOWS; i++) {
-    const src = hostIp(1 + (i >> 4));
-    const sport = 20000 + (i & 15);
-    const dst = `198.51.${100 + (i & 3)}.${1 + ((i >> 2) & 127)}`;
-    if (proto === 'tcp') {
-      nat
-        .inside()
-        .send(buildPacket({ src, dst, tcp: { srcPort: sport, dstPort: 443, flags: 0x02, seq: 1 } }));
-      const syn = capture as unknown as Uint8Array;
-      const ep = (syn[20] << 8) | syn[21];
-      nat.outside().send(
-        buildPacket({
-          src: dst,
-          dst: '203.0.113.1',
-          tcp: { srcPort: 443, dstPort: ep, flags: 0x12, seq: 9, ack: 2 },
-        }),
-      );
-      bufs.push(
-        buildPacket({
-          src,
-          dst,
-          tcp: { srcPort: sport, dstPort: 443, flags: 0x10, seq: 2, ack: 10 },
-          payload: PAYLOAD,
-        }),
-      );
-    } else {
-      bufs.push(buildPacket({ src, dst, udp: { srcPort: sport, dstPort: 443 }, payload: PAYLOAD }));
-    }
-  }
-  // Steady state handlers: play the remote / inside host.
-  nat.outside().setHandler((p) => {
-    outCount++;
-    reflect(p);
-  });
-  nat.inside().setHandler((p) => {
-    inCount++;
-    reflect(p);
-  });
-  const inside = nat.inside();
-  const outside = nat.outside();
-  // One warm round trip per flow creates UDP mappings / settles TCP.
-  for (const b of bufs) {
-    inside.send(b);
-    outside.send(b);
-  }
-  return { nat, bufs, inside, outside, counts: () => [outCount, inCount] as const };
+  return { nat, ...establishReflectedFlows(nat, proto, buildPacket, '203.0.113.1', FLOWS) };
 }
 
 function passes(proto: 'tcp' | 'udp') {

@@ -78,31 +78,7 @@ export function pair(opts: Partial<VirtualHostOptions> = {}, link = true) {
   return { sched, a, b, link: l as TestLink };
 }
 
-/** Lets Node run pending callbacks (nextTick, microtasks, immediates). */
-export function tick(): Promise<void> {
-  return new Promise((r) => setImmediate(r));
-}
-
-/**
- * Alternates event-loop turns and `stepMs` of virtual time until `done()` or `maxMs` of virtual
- * time passed. Returns the virtual time used.
- */
-export async function pump(
-  sched: ManualScheduler,
-  done: () => boolean,
-  maxMs = 600_000,
-  stepMs = 10,
-): Promise<number> {
-  const start = sched.clock.now();
-  await tick();
-  while (!done()) {
-    if (sched.clock.now() - start > maxMs)
-      throw new Error(`pump: condition not met after ${maxMs} ms virtual time`);
-    sched.advance(stepMs);
-    await tick();
-  }
-  return sched.clock.now() - start;
-}
+export { pump, tick } from '@l3kit/testkit';
 
 /** Deterministic pseudo-random bytes. */
 export function bytes(n: number, seed = 1): Buffer {

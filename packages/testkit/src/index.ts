@@ -5,3 +5,5 @@
 
 export * from './bench.js';
 export * from './checksum-oracle.js';
+export * from './nat-bench.js';
+export * from './virtual-time.js';

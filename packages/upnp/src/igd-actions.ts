@@ -249,9 +249,8 @@ export function runAction(
     case 'GetExternalIPAddress': {
       let ip: string;
       try {
-        // The client's paired external address where the NAT offers it (Nat takes an inside address).
-        const f = c.host.externalAddress as (tenant?: number, insideIp?: string) => string;
-        ip = f.call(c.host, c.tenant, c.client);
+        // The client's paired external address (with an outside pool, RFC 4787 REQ-2).
+        ip = c.host.externalAddress(c.tenant, c.client);
       } catch {
         return err(501, 'no external address');
       }

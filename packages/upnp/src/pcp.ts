@@ -132,7 +132,7 @@ export interface PcpServerStats {
   natPmpRequests: number;
   /** Responses sent (unicast). */
   responses: number;
-  /** Unsolicited announcements multicast (PCP ANNOUNCE and NAT-PMP address), per tenant. */
+  /** Unsolicited announcements sent (PCP ANNOUNCE and NAT-PMP address), per tenant and destination. */
   announcements: number;
   /** Error responses by result name (`'NOT_AUTHORIZED'`, `'natpmp:NOT_AUTHORIZED'`). */
   errors: Record<string, number>;
@@ -370,8 +370,9 @@ export class PcpServer extends EventEmitter<PcpServerEvents> implements NatLocal
 
   /**
    * Multicasts an unsolicited PCP ANNOUNCE response (and, with NAT-PMP on, the NAT-PMP external
-   * address response) from the inside address:5351 to 224.0.0.1:5350 for every served tenant —
-   * repeated `announceCount` times (250 ms doubling) when a scheduler was given; a new call
+   * address response) from the inside address:5351 to 224.0.0.1:5350 for every served tenant (the
+   * NAT-PMP address by unicast to each NAT-PMP client instead when an outside pool pairs them with
+   * different addresses) — repeated `announceCount` times (250 ms doubling) when a scheduler was given; a new call
    * replaces the repeats still pending. Does nothing before attach.
    */
   announce(): void {
@@ -413,22 +414,33 @@ export class PcpServer extends EventEmitter<PcpServerEvents> implements NatLocal
         this.sendTo(tenant, PCP_ANNOUNCE_GROUP, PCP_CLIENT_PORT, msg, 1);
         this.stats.announcements++;
       }
-      if (this.natPmpOn) {
-        let ext: string;
-        try {
-          ext = host.externalAddress(tenant);
-        } catch {
-          continue;
-        }
-        this.sendTo(
-          tenant,
-          PCP_ANNOUNCE_GROUP,
-          PCP_CLIENT_PORT,
-          emitNatPmpAddressResponse(0, this.epoch, ext),
-          1,
-        );
-        this.stats.announcements++;
-      }
+      if (this.natPmpOn) this.announceNatPmpAddress(host, tenant);
+    }
+  }
+
+  /**
+   * The NAT-PMP external-address announcement (RFC 6886 §3.2.1) to `tenant`: multicast with the
+   * tenant's address. With an outside pool each inside host has its own paired address (RFC 4787
+   * REQ-2); when a NAT-PMP client's differs, each NAT-PMP client (an inside host holding a
+   * NAT-PMP mapping) gets its own address by unicast instead, and nothing is multicast.
+   */
+  private announceNatPmpAddress(host: NatLocalHost, tenant: number): void {
+    let ext: string;
+    const own = new Map<string, string>();
+    try {
+      ext = host.externalAddress(tenant);
+      for (const m of this.table.list(tenant))
+        if (m.origin === 'natpmp' && !own.has(m.internalIp))
+          own.set(m.internalIp, host.externalAddress(tenant, m.internalIp));
+    } catch {
+      return;
+    }
+    const paired = [...own.values()].some((a) => a !== ext);
+    const targets: Array<[string, string]> = paired ? [...own] : [[PCP_ANNOUNCE_GROUP, ext]];
+    for (const [dst, addr] of targets) {
+      const ttl = dst === PCP_ANNOUNCE_GROUP ? 1 : 64;
+      this.sendTo(tenant, dst, PCP_CLIENT_PORT, emitNatPmpAddressResponse(0, this.epoch, addr), ttl);
+      this.stats.announcements++;
     }
   }
 
@@ -544,6 +556,7 @@ export class PcpServer extends EventEmitter<PcpServerEvents> implements NatLocal
       this.stats.errors[k] = (this.stats.errors[k] ?? 0) + 1;
     }
     this.sendTo(tenant, client, clientPort, out, 64);
+    this.stats.responses++;
     if (this.listenerCount('request') > 0) {
       const info: PcpRequestInfo = {
         protocol,
@@ -930,7 +943,6 @@ export class PcpServer extends EventEmitter<PcpServerEvents> implements NatLocal
       payload,
     });
     host.sendInside(pkt, tenant);
-    if (dst !== PCP_ANNOUNCE_GROUP) this.stats.responses++;
   }
 }
 

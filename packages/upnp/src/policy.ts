@@ -406,7 +406,8 @@ export class PortMappingTable extends EventEmitter<PortMappingEvents> {
       return refuse('same-port-required', 'external and internal port must be equal');
     let externalIp: string;
     try {
-      externalIp = this.externalFor(host, req.tenant, internalIp);
+      // The internal host's paired pool address (RFC 4787 REQ-2).
+      externalIp = host.externalAddress(req.tenant, internalIp);
     } catch (e) {
       return refuse(
         'network-failure',
@@ -708,7 +709,7 @@ export class PortMappingTable extends EventEmitter<PortMappingEvents> {
     if (host && c !== null) {
       let ext: string | undefined;
       try {
-        ext = this.externalFor(host, tenant, c);
+        ext = host.externalAddress(tenant, c);
       } catch {
         ext = undefined;
       }
@@ -718,15 +719,6 @@ export class PortMappingTable extends EventEmitter<PortMappingEvents> {
       if (own) return own;
     }
     return list[0];
-  }
-
-  /**
-   * The external address of `internalIp`'s connections in `tenant` (its paired pool address when
-   * the NAT offers that; `NatLocalHost.externalAddress` takes the tenant only).
-   */
-  private externalFor(host: NatLocalHost, tenant: number, internalIp: string): string {
-    const f = host.externalAddress as (tenant?: number, insideIp?: string) => string;
-    return f.call(host, tenant, internalIp);
   }
 
   /**

@@ -14,7 +14,7 @@ import type {
   PortForwardOptions,
 } from '@l3kit/nat';
 import { VirtualHost } from '@l3kit/stack';
-import { assertChecksums } from '@l3kit/testkit';
+import { assertChecksums, pump } from '@l3kit/testkit';
 import { formatIpv4, Ipv4Packet, parseIpv4 } from '@l3kit/wire';
 import {
   parseSoapFault,
@@ -47,6 +47,8 @@ export class FakeNatHost implements NatLocalHost {
   private readonly tenants = new Set<number>([0]);
   private helper: NatLocalHelper | undefined;
   private readonly externals = new Map<number, string>();
+  /** Paired pool addresses (RFC 4787 REQ-2) by `tenant/insideIp`; others use the tenant's address. */
+  readonly paired = new Map<string, string>();
   closed = false;
 
   constructor(opts: { clock?: ManualClock; insideAddress?: string } = {}) {
@@ -89,9 +91,10 @@ export class FakeNatHost implements NatLocalHost {
     });
   }
 
-  externalAddress(tenant = 0): string {
+  externalAddress(tenant = 0, insideIp?: string): string {
     if (!this.tenants.has(tenant)) throw new ConfigError('ERR_NO_SUCH_TENANT', `no tenant ${tenant}`);
-    return this.externals.get(tenant) ?? '203.0.113.1';
+    const own = insideIp === undefined ? undefined : this.paired.get(`${tenant}/${insideIp}`);
+    return own ?? this.externals.get(tenant) ?? '203.0.113.1';
   }
 
   tenantIds(): number[] {
@@ -203,29 +206,6 @@ export class FakeNatHost implements NatLocalHost {
   createMapping(_o: CreateMappingOptions): MappingRecord {
     throw new ConfigError('ERR_UNSUPPORTED', 'fake host: createMapping');
   }
-}
-
-/** Lets Node run pending callbacks (nextTick, microtasks, immediates). */
-export function tick(): Promise<void> {
-  return new Promise((r) => setImmediate(r));
-}
-
-/** Alternates event-loop turns and `stepMs` of virtual time until `done()`; throws after `maxMs`. */
-export async function pump(
-  sched: ManualScheduler,
-  done: () => boolean,
-  maxMs = 120_000,
-  stepMs = 10,
-): Promise<number> {
-  const start = sched.clock.now();
-  await tick();
-  while (!done()) {
-    if (sched.clock.now() - start > maxMs)
-      throw new Error(`pump: condition not met after ${maxMs} ms virtual time`);
-    sched.advance(stepMs);
-    await tick();
-  }
-  return sched.clock.now() - start;
 }
 
 /** A fake NAT with an IGD and one client host (192.168.1.10, tenant 0) on a manual scheduler. */

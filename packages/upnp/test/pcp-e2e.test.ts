@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { type L3Device, ManualClock, ManualScheduler } from '@l3kit/core';
 import { Nat } from '@l3kit/nat';
 import { VirtualHost } from '@l3kit/stack';
-import { assertChecksums } from '@l3kit/testkit';
+import { assertChecksums, pump, tick } from '@l3kit/testkit';
 import {
   emitNatPmpRequest,
   emitPcpRequest,
@@ -26,26 +26,6 @@ const NAT_IN = '192.168.1.1';
 const EXT = '203.0.113.1';
 const H1 = '192.168.1.10';
 const REMOTE = '203.0.113.20';
-
-function tick(): Promise<void> {
-  return new Promise((r) => setImmediate(r));
-}
-
-async function pump(
-  sched: ManualScheduler,
-  done: () => boolean,
-  maxMs = 120_000,
-  stepMs = 10,
-): Promise<void> {
-  const start = sched.clock.now();
-  await tick();
-  while (!done()) {
-    if (sched.clock.now() - start > maxMs)
-      throw new Error(`condition not met after ${maxMs} ms virtual time`);
-    sched.advance(stepMs);
-    await tick();
-  }
-}
 
 /** Wires `a` ↔ `b`, checking every packet that leaves the NAT side `natSide`. */
 function wire(host: L3Device, natSide: L3Device, emitted: { n: number }): void {

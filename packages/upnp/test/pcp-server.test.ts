@@ -14,7 +14,7 @@ import {
   parsePcpResponse,
 } from '../src/pcp.js';
 import { PortMappingTable } from '../src/policy.js';
-import { hexBytes, nonce, PcpRig } from './pcp-fake-host.js';
+import { decodeAnswer, hexBytes, nonce, PcpRig } from './pcp-fake-host.js';
 
 const H1 = '192.168.1.10';
 const H2 = '192.168.1.11';
@@ -109,6 +109,30 @@ describe('PcpServer: announcements and epoch', () => {
     assert.equal(rig.host.take(0).length, 1);
     assert.equal(rig.host.take(1).length, 0, 'tenant 1 is not served');
     assert.equal(rig.host.take(2).length, 1);
+  });
+
+  it('announces the NAT-PMP address by unicast to each NAT-PMP client when an outside pool pairs them with different addresses', () => {
+    const rig = new PcpRig();
+    rig.host.paired.set('0/192.168.1.11', '203.0.113.9');
+    const map = (src: string) =>
+      parseNatPmpResponse(rig.ask(hexBytes('00 02 00 00 1f 90 00 00 00 00 0e 10'), { src }));
+    assert.equal(map('192.168.1.10')?.result, 0);
+    // One pool address for every NAT-PMP client so far: the multicast is right for all of them.
+    rig.server.resetEpoch();
+    assert.deepEqual(
+      rig.host.take(0).map((p) => decodeAnswer(p).dst),
+      ['224.0.0.1', '224.0.0.1'],
+    );
+    assert.equal(map('192.168.1.11')?.result, 0);
+    rig.server.resetEpoch();
+    const sent = rig.host.take(0).map((p) => decodeAnswer(p));
+    assert.equal(sent.length, 3, 'the PCP ANNOUNCE multicast, then one NAT-PMP address per client');
+    assert.equal(sent[0].dst, '224.0.0.1');
+    const own = sent.slice(1).map((a) => [a.dst, a.dstPort, a.ttl, parseNatPmpResponse(a.payload)?.externalAddress]);
+    assert.deepEqual(own, [
+      ['192.168.1.10', 5350, 64, EXT],
+      ['192.168.1.11', 5350, 64, '203.0.113.9'],
+    ]);
   });
 
   it('answers ANNOUNCE with SUCCESS, lifetime 0 and the seconds since the epoch began', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { pump } from '@l3kit/testkit';
 import fc from 'fast-check';
 import {
   buildSoapFault,
@@ -312,7 +313,6 @@ describe('UpnpIgd HTTP abuse', () => {
       refused = true;
     });
     for (const s of socks) s.on('error', () => undefined);
-    const { pump } = await import('./fake-host.js');
     await pump(rig.sched, () => refused, 5000);
     assert.equal(rig.igd.openConnections(0), 3);
     assert.equal(rig.igd.stats.http.refused[503], 1);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { pump } from '@l3kit/testkit';
 import { buildPacket, Ipv4Packet, parseIpv4, UdpDatagram } from '@l3kit/wire';
 import fc from 'fast-check';
 import {
@@ -11,7 +12,7 @@ import {
   type SsdpDeviceInfo,
   ssdpTargets,
 } from '../src/index.js';
-import { igdRig, pump } from './fake-host.js';
+import { igdRig } from './fake-host.js';
 
 const dev1: SsdpDeviceInfo = { uuidRoot: 'r', uuidWan: 'w', uuidConn: 'c', version: 1 };
 const dev2: SsdpDeviceInfo = { ...dev1, version: 2 };

@@ -3,9 +3,9 @@ import { describe, it } from 'node:test';
 import { type L3Device, ManualClock, ManualScheduler } from '@l3kit/core';
 import { Nat } from '@l3kit/nat';
 import { VirtualHost } from '@l3kit/stack';
-import { assertChecksums } from '@l3kit/testkit';
+import { assertChecksums, pump } from '@l3kit/testkit';
 import { parseSsdpMessage, UpnpIgd, type UpnpIgdConfig } from '../src/index.js';
-import { mappingArgs, pump, rawHttp, SERVICES, soapCall } from './fake-host.js';
+import { mappingArgs, rawHttp, SERVICES, soapCall } from './fake-host.js';
 
 /** Wraps a device so every packet it receives is checked with the independent checksum oracle. */
 function checked(dev: VirtualHost): L3Device {

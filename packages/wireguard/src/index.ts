@@ -9,6 +9,7 @@ export * from './constants.js';
 export * from './cookie.js';
 export * from './keys.js';
 export * from './messages.js';
+export * from './native-aead.js';
 export * from './noise.js';
 export * from './peer.js';
 export * from './rate-limiter.js';

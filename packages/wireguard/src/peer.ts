@@ -31,6 +31,7 @@ import {
 import { CookieGenerator } from './cookie.js';
 import { encodeKey } from './keys.js';
 import { readU64le, Transport, writeU32le, writeU64le } from './messages.js';
+import { NativeAeadKey } from './native-aead.js';
 import {
   consumeResponse,
   createInitiation,
@@ -90,6 +91,15 @@ export interface PeerStats {
   closed: number;
 }
 
+/**
+ * Which implementation encrypts transport data:
+ * - `'addon'`: l3kit's N-API addon over the OpenSSL that Node exports ({@link NativeAeadKey}):
+ *   keys set up once per key pair, in place, no allocation per packet;
+ * - `'node-crypto'`: `node:crypto` `createCipheriv` / `createDecipheriv` per packet;
+ * - `'js'`: the TypeScript AEAD of `chacha20poly1305.ts`.
+ */
+export type CipherBackend = 'addon' | 'node-crypto' | 'js';
+
 /** One symmetric session (whitepaper §5.4.6). */
 export class Keypair {
   readonly send: Buffer;
@@ -97,21 +107,60 @@ export class Keypair {
   /** The keys as little-endian words for the TypeScript AEAD. */
   readonly sendWords: Uint32Array;
   readonly recvWords: Uint32Array;
+  /** The keys in the native addon (backend `'addon'` only), created once at the handshake. */
+  readonly sendKey: NativeAeadKey | undefined;
+  readonly recvKey: NativeAeadKey | undefined;
   readonly localIndex: number;
   readonly remoteIndex: number;
   readonly initiator: boolean;
   readonly created: number;
   sendCounter = 0;
   readonly replay = new ReplayWindow();
-  constructor(keys: SessionKeys, created: number) {
+  /**
+   * `backend` `'addon'` sets the keys up in the native addon once, here; when that is impossible
+   * (addon not built, OpenSSL out of memory) the key pair uses node:crypto instead.
+   */
+  constructor(keys: SessionKeys, created: number, backend: CipherBackend = 'node-crypto') {
     this.send = Buffer.from(keys.send);
     this.recv = Buffer.from(keys.recv);
     this.sendWords = keyWords(keys.send);
     this.recvWords = keyWords(keys.recv);
+    if (backend === 'addon') {
+      // Only an out-of-memory condition in OpenSSL can fail here (the server checked that the
+      // addon loads): then this key pair uses node:crypto rather than throwing out of receive().
+      let sk: NativeAeadKey | undefined;
+      try {
+        sk = NativeAeadKey.create(keys.send);
+        this.recvKey = NativeAeadKey.create(keys.recv);
+        this.sendKey = sk;
+      } catch {
+        sk?.release();
+      }
+    }
     this.localIndex = keys.localIndex;
     this.remoteIndex = keys.remoteIndex;
     this.initiator = keys.initiator;
     this.created = created;
+  }
+
+  /** Whether {@link erase} was called. */
+  get erased(): boolean {
+    return this.isErased;
+  }
+  private isErased = false;
+
+  /**
+   * Erases the keys: zeroes every copy we hold and releases the native key handles (which wipe
+   * OpenSSL's cipher state). The key pair cannot encrypt or decrypt afterwards. Idempotent.
+   */
+  erase(): void {
+    this.isErased = true;
+    this.send.fill(0);
+    this.recv.fill(0);
+    this.sendWords.fill(0);
+    this.recvWords.fill(0);
+    this.sendKey?.release();
+    this.recvKey?.release();
   }
 }
 
@@ -120,7 +169,9 @@ export interface PeerHost {
   readonly identity: StaticIdentity;
   readonly clock: Clock;
   readonly scheduler: Scheduler;
-  /** The TypeScript AEAD for transport data, or null to use Node's native cipher per packet. */
+  /** Which AEAD encrypts transport data. */
+  readonly backend: CipherBackend;
+  /** The TypeScript AEAD (backend `'js'`), else null. */
   readonly aead: ChaChaPoly | null;
   /** Receive buffer for decrypted packets (TypeScript AEAD). */
   readonly rxScratch: Uint8Array;
@@ -393,7 +444,13 @@ export class Peer implements L3Device {
     const counter = kp.sendCounter++;
     writeU64le(out, Transport.counter, counter);
     const aead = this.host.aead;
-    if (aead) {
+    const key = kp.sendKey;
+    if (key) {
+      // native addon: encrypt in place in the datagram, no other allocation
+      out.set(pkt, TRANSPORT_HEADER_LEN);
+      out.fill(0, TRANSPORT_HEADER_LEN + len, TRANSPORT_HEADER_LEN + padded);
+      key.seal(counter, out, TRANSPORT_HEADER_LEN, padded);
+    } else if (aead) {
       // TypeScript AEAD: encrypt in place in the datagram, no other allocation
       out.set(pkt, TRANSPORT_HEADER_LEN);
       out.fill(0, TRANSPORT_HEADER_LEN + len, TRANSPORT_HEADER_LEN + padded);
@@ -449,13 +506,18 @@ export class Peer implements L3Device {
     const end = msg.length - TAG_LEN;
     const ctLen = end - TRANSPORT_HEADER_LEN;
     const aead = this.host.aead;
+    const key = kp.recvKey;
     let pt: Uint8Array;
-    if (aead) {
-      // TypeScript AEAD: decrypt into the shared receive buffer (a fresh one when re-entered)
+    if (key || aead) {
+      // addon or TypeScript AEAD: decrypt into the shared receive buffer (a fresh one when
+      // re-entered); the datagram itself is only read
       const host = this.host;
       const buf =
         host.rxDepth === 0 && ctLen <= host.rxScratch.length ? host.rxScratch : new Uint8Array(ctLen);
-      if (!aead.open(kp.recvWords, counter, msg, TRANSPORT_HEADER_LEN, ctLen, buf, 0)) {
+      const ok = key
+        ? key.open(counter, msg, TRANSPORT_HEADER_LEN, ctLen, buf, 0)
+        : (aead as ChaChaPoly).open(kp.recvWords, counter, msg, TRANSPORT_HEADER_LEN, ctLen, buf, 0);
+      if (!ok) {
         s.decryptFailed++;
         return;
       }
@@ -521,7 +583,7 @@ export class Peer implements L3Device {
 
   private promoteNext(): void {
     const kp = this.next as Keypair;
-    if (this.previous) this.host.freeIndex(this.previous.localIndex);
+    if (this.previous) this.dropKeypair(this.previous);
     this.previous = this.current;
     this.current = kp;
     this.next = undefined;
@@ -588,8 +650,8 @@ export class Peer implements L3Device {
       return false;
     }
     this.cookies.addMacs(r.msg);
-    const kp = new Keypair(r.keys, this.host.clock.now());
-    if (this.next) this.host.freeIndex(this.next.localIndex);
+    const kp = new Keypair(r.keys, this.host.clock.now(), this.host.backend);
+    if (this.next) this.dropKeypair(this.next);
     this.next = kp;
     this.host.bindIndex(idx, this, kp);
     this.timers.clear(TimerSlot.Retransmit);
@@ -607,12 +669,12 @@ export class Peer implements L3Device {
       return false;
     }
     const now = this.host.clock.now();
-    const kp = new Keypair(keys, now);
-    if (this.previous) this.host.freeIndex(this.previous.localIndex);
+    const kp = new Keypair(keys, now, this.host.backend);
+    if (this.previous) this.dropKeypair(this.previous);
     if (this.next) {
       this.previous = this.next;
       this.next = undefined;
-      if (this.current) this.host.freeIndex(this.current.localIndex);
+      if (this.current) this.dropKeypair(this.current);
     } else {
       this.previous = this.current;
     }
@@ -656,8 +718,14 @@ export class Peer implements L3Device {
     }
   }
 
+  /** Forgets a key pair for good: its index is freed and its keys are erased. */
+  private dropKeypair(kp: Keypair): void {
+    this.host.freeIndex(kp.localIndex);
+    kp.erase();
+  }
+
   private zeroKeys(): void {
-    for (const kp of [this.previous, this.current, this.next]) if (kp) this.host.freeIndex(kp.localIndex);
+    for (const kp of [this.previous, this.current, this.next]) if (kp) this.dropKeypair(kp);
     if (this.handshake.localIndex) this.host.freeIndex(this.handshake.localIndex);
     this.previous = this.current = this.next = undefined;
     this.handshake.clear();

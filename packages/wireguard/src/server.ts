@@ -23,8 +23,16 @@ import { DEFAULT_HANDSHAKE_LOAD_THRESHOLD, MessageType, UNDER_LOAD_AFTER_TIME } 
 import { CookieChecker } from './cookie.js';
 import { decodeKey, encodeKey } from './keys.js';
 import { Cookie, Init, messageType, Resp, readU32le, Transport } from './messages.js';
+import { loadNativeAead, nativeAeadUnavailableReason } from './native-aead.js';
 import { openInitiation, StaticIdentity } from './noise.js';
-import { type Endpoint, type Keypair, Peer, type PeerHost, type PeerOptions } from './peer.js';
+import {
+  type CipherBackend,
+  type Endpoint,
+  type Keypair,
+  Peer,
+  type PeerHost,
+  type PeerOptions,
+} from './peer.js';
 import { HandshakeRateLimiter } from './rate-limiter.js';
 
 /** Sends UDP datagrams for a server; replace the socket for tests or custom transports. */
@@ -55,12 +63,14 @@ export interface WireGuardServerOptions {
   /** Handshake messages per second above which mac2 (a cookie) is required. 0: always under load. */
   handshakeLoadThreshold?: number;
   /**
-   * Transport-data AEAD: `'native'` (default) is Node's OpenSSL ChaCha20-Poly1305 — about 1.5×
-   * faster per packet, but it allocates a cipher object and Buffers per packet; `'js'` is l3kit's
-   * TypeScript ChaCha20-Poly1305 that works in place and allocates almost nothing per packet.
-   * Handshakes always use Node's.
+   * Transport-data AEAD (handshakes always use `node:crypto`); see {@link CipherBackend}:
+   * - `'native'` (default): the native addon when it is built, else `node:crypto`
+   *   ({@link WireGuardServer.cipherBackend} tells which);
+   * - `'addon'`: the native addon, or throw {@link ConfigError} `ERR_CIPHER_UNAVAILABLE`;
+   * - `'node-crypto'`: `createCipheriv` / `createDecipheriv` per packet (allocates per packet);
+   * - `'js'`: l3kit's TypeScript ChaCha20-Poly1305, in place, almost no allocation.
    */
-  cipher?: 'js' | 'native';
+  cipher?: 'native' | CipherBackend;
 }
 
 /** Server-wide counters (drops by reason). */
@@ -93,6 +103,26 @@ export interface WireGuardServerEvents {
   peerRemoved: (peer: Peer) => void;
   /** A socket error. */
   error: (err: Error) => void;
+}
+
+/** Resolves the `cipher` option to a backend (throws {@link ConfigError} for a bad or unavailable one). */
+function chooseBackend(cipher: WireGuardServerOptions['cipher']): CipherBackend {
+  switch (cipher) {
+    case 'native':
+      return loadNativeAead() ? 'addon' : 'node-crypto';
+    case 'addon':
+      if (!loadNativeAead())
+        throw new ConfigError('ERR_CIPHER_UNAVAILABLE', `@l3kit/wireguard: ${nativeAeadUnavailableReason()}`);
+      return 'addon';
+    case 'node-crypto':
+    case 'js':
+      return cipher;
+    default:
+      throw new ConfigError(
+        'ERR_BAD_OPTION',
+        `cipher must be 'native', 'addon', 'node-crypto' or 'js', got ${String(cipher)}`,
+      );
+  }
 }
 
 interface IndexEntry {
@@ -163,14 +193,13 @@ export class WireGuardServer extends EventEmitter<WireGuardServerEvents> {
     const lt = opts.handshakeLoadThreshold ?? DEFAULT_HANDSHAKE_LOAD_THRESHOLD;
     if (!(lt >= 0)) throw new ConfigError('ERR_BAD_OPTION', `handshakeLoadThreshold must be >= 0, got ${lt}`);
     this.loadThreshold = lt;
-    const cipher = opts.cipher ?? 'native';
-    if (cipher !== 'js' && cipher !== 'native')
-      throw new ConfigError('ERR_BAD_OPTION', `cipher must be 'js' or 'native', got ${String(cipher)}`);
+    const backend = chooseBackend(opts.cipher ?? 'native');
     this.host = {
       identity: this.identity,
       clock: this.clock,
       scheduler,
-      aead: cipher === 'js' ? new ChaChaPoly() : null,
+      backend,
+      aead: backend === 'js' ? new ChaChaPoly() : null,
       rxScratch: new Uint8Array(65536),
       rxDepth: 0,
       sendUdp: (msg, ep) => this.sendUdp(msg, ep),
@@ -214,6 +243,14 @@ export class WireGuardServer extends EventEmitter<WireGuardServerEvents> {
         close: () => sock.close(),
       };
     }
+  }
+
+  /**
+   * Which AEAD encrypts transport data: `'addon'` (the native addon, no allocation per packet),
+   * `'node-crypto'` (option `'native'` without a built addon, or asked for) or `'js'`.
+   */
+  get cipherBackend(): CipherBackend {
+    return this.host.backend;
   }
 
   /** The bound UDP port (after {@link ready}). */

@@ -1,7 +1,18 @@
 /** Test helpers: an in-memory UDP network for WireGuard servers, deterministic and synchronous. */
 import { ManualClock, ManualScheduler } from '@l3kit/core';
 import { genkey, pubkey } from '../src/keys.js';
+import { nativeAeadUnavailableReason } from '../src/native-aead.js';
 import { type UdpTransport, WireGuardServer, type WireGuardServerOptions } from '../src/server.js';
+
+/** Every transport-data AEAD backend, with a skip reason for those this machine lacks. */
+export const BACKENDS = [
+  { cipher: 'addon', skip: nativeAeadUnavailableReason() ?? false },
+  { cipher: 'node-crypto', skip: false },
+  { cipher: 'js', skip: false },
+] as const;
+
+/** The `cipher` {@link memServer} uses when its options name none (set per backend suite). */
+export const testCipher: { value: WireGuardServerOptions['cipher'] } = { value: undefined };
 
 /** One datagram in flight. */
 export interface Datagram {
@@ -87,6 +98,7 @@ export function memServer(
   const transport = net.transport(address, port);
   const server = new WireGuardServer({
     ...opts,
+    cipher: opts.cipher ?? testCipher.value,
     privateKey: key,
     transport,
     scheduler: sched,

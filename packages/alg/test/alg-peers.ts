@@ -1,13 +1,18 @@
 /**
- * Test rig for the ALG tests: a NAT on a manual clock whose every emitted packet is copied and
- * checked with the independent checksum oracle, and scripted TCP peers (segments built with
- * `buildPacket`, parsed here byte by byte) that keep their own sequence numbers, so a test sees
- * exactly what seq / ack / SACK values each side receives after a length-changing rewrite.
+ * Shared rigs for the ALG tests:
+ *
+ * - a NAT on a manual clock whose every emitted packet is copied and checked with the
+ *   independent checksum oracle, and scripted TCP peers (segments built with `buildPacket`,
+ *   parsed here byte by byte) that keep their own sequence numbers, so a test sees exactly what
+ *   seq / ack / SACK values each side receives after a length-changing rewrite;
+ * - a NAT between two userspace-stack hosts (`VirtualHost`) over checked, logging links that can
+ *   drop chosen packets, for end-to-end protocol runs (FTP, SIP over TCP, H.323);
+ * - a small FTP server and client for those hosts.
  */
 import assert from 'node:assert/strict';
-import { ManualClock } from '@l3kit/core';
+import { type L3Device, ManualClock, ManualScheduler } from '@l3kit/core';
 import { Nat, type NatOptions } from '@l3kit/nat';
-import type { TcpServer, TcpSocket, VirtualHost } from '@l3kit/stack';
+import { type TcpServer, type TcpSocket, VirtualHost } from '@l3kit/stack';
 import { assertChecksums } from '@l3kit/testkit';
 import { buildPacket } from '@l3kit/wire';
 import fc from 'fast-check';
@@ -22,6 +27,8 @@ export const EXT = '203.0.113.100';
 export const CLIENT = '10.0.0.5';
 /** A second inside host. */
 export const CLIENT2 = '10.0.0.6';
+/** The outside host of {@link stackTopology}, on the NAT's outside network. */
+export const OUTSIDE_HOST = '203.0.113.20';
 /** Remote FTP / IRC / TFTP server. */
 export const SERVER = '198.51.100.20';
 /** Another remote host. */
@@ -125,7 +132,7 @@ export function sackOption(blocks: Array<[number, number]>): Uint8Array {
   return o;
 }
 
-/** Builds a TCP segment. */
+/** Builds a TCP segment; `options` are option bytes, or SACK blocks (see {@link sackOption}). */
 export function tcpSeg(
   src: string,
   sport: number,
@@ -135,8 +142,9 @@ export function tcpSeg(
   seq: number,
   ack: number,
   payload: string | Uint8Array = '',
-  options?: Uint8Array,
+  opts?: Uint8Array | Array<[number, number]>,
 ): Uint8Array {
+  const options = Array.isArray(opts) ? sackOption(opts) : opts;
   const p = buildPacket({
     src,
     dst,
@@ -321,6 +329,47 @@ export function fuzzSegments(
     }),
     { numRuns },
   );
+}
+
+// =============================================================================== userspace-stack topology
+
+/**
+ * Connects two devices both ways over a link that checks every packet with the checksum oracle,
+ * appends it (parsed, copied) to `log`, and drops the ones `drop` selects.
+ */
+export function checkedLink(
+  a: L3Device,
+  b: L3Device,
+  log: Seg[],
+  drop: (s: Seg) => boolean = () => false,
+): void {
+  const carry = (to: L3Device) => (p: Uint8Array) => {
+    assertChecksums(p, 'packet on a link');
+    const s = parseSeg(p.slice());
+    log.push(s);
+    if (!drop(s)) to.send(p);
+  };
+  a.setHandler(carry(b));
+  b.setHandler(carry(a));
+}
+
+/**
+ * A NAT (inside `10.0.0.1/24`, outside {@link EXT}`/24`, no helper: add them to `nat`) on a
+ * manual scheduler between an inside `VirtualHost` ({@link CLIENT}) and an outside one
+ * ({@link OUTSIDE_HOST}) over {@link checkedLink}s; `inside` / `outside` log each link, and
+ * `dropOutside` may drop packets on the outside link.
+ */
+export function stackTopology(dropOutside: (s: Seg) => boolean = () => false) {
+  const clock = new ManualClock(1_000_000);
+  const sched = new ManualScheduler(clock);
+  const nat = new Nat({ inside: NAT_INSIDE, outside: NAT_OUTSIDE, clock, maintainIntervalMs: 0 });
+  const inner = new VirtualHost({ addr: `${CLIENT}/24`, gateway: '10.0.0.1', scheduler: sched });
+  const outer = new VirtualHost({ addr: `${OUTSIDE_HOST}/24`, gateway: EXT, scheduler: sched });
+  const inside: Seg[] = [];
+  const outside: Seg[] = [];
+  checkedLink(inner, nat.inside(), inside);
+  checkedLink(nat.outside(), outer, outside, dropOutside);
+  return { clock, sched, nat, inner, outer, inside, outside };
 }
 
 // =============================================================================== FTP over the userspace stack
