@@ -22,7 +22,6 @@ import {
   VirtualHost,
 } from '@l3kit/core';
 import { formatPacket } from '@l3kit/wire';
-import { type EgressSceneResult, runEgressScene } from './egress-scene.js';
 import { type FtpSceneResult, runFtpScene } from './ftp-scene.js';
 import { type NatSceneResult, runNatScene } from './nat-scene.js';
 import { type Nat64SceneResult, runNat64Scene } from './nat64-scene.js';
@@ -71,8 +70,6 @@ export interface DemoResult {
   ftp: FtpSceneResult;
   /** The UPnP scene: an inside host opens a port with UPnP IGD, a peer outside uses it. */
   upnp: UpnpSceneResult;
-  /** The egress scene: a tenant without NAT whose connections leave from this process. */
-  egress: EgressSceneResult;
 }
 
 /** A wall clock with sub-millisecond resolution (the demo measures real round trips). */
@@ -202,11 +199,6 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     );
     const upnp = await runUpnpScene(cap, log, clock);
 
-    step(
-      'Egress without NAT: a tenant whose connections leave from this process, directly or through SOCKS5, chosen by name',
-    );
-    const egress = await runEgressScene(cap, log, clock);
-
     step('NAT64: an IPv6-only host pings an IPv4-only server through 2001:db8:64::/96 (RFC 6052, RFC 7915)');
     const nat64 = await runNat64Scene(cap, log, clock);
 
@@ -237,7 +229,6 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       wireguard,
       ftp,
       upnp,
-      egress,
     };
   } finally {
     clearInterval(alive);

@@ -118,7 +118,9 @@ function rewriteRounds(s: RewriteScenario) {
   let seq = 1000;
   let opened = 0;
   if (s.proto === 'tcp') {
-    inside.send(buildPacket({ src: C, dst: S, tcp: { srcPort: s.sport, dstPort: s.dport, flags: 0x02, seq: 999 } }));
+    inside.send(
+      buildPacket({ src: C, dst: S, tcp: { srcPort: s.sport, dstPort: s.dport, flags: 0x02, seq: 999 } }),
+    );
     const syn = last as unknown as Uint8Array;
     const ext = (syn[20] << 8) | syn[21];
     const synAck = { srcPort: s.dport, dstPort: ext, flags: 0x12, seq: 5000, ack: 1000 };

@@ -540,6 +540,28 @@ export abstract class HelperBase<S extends HelperBaseStats> implements NatHelper
   }
 }
 
+/** A helper's work on one packet, with `onPacket`'s signature. */
+export type PacketStep = (ctx: HelperPacketContext, host: NatHelperHost) => Uint8Array | null | undefined;
+
+/**
+ * Runs `step` (a method of `self`) for one packet so that nothing throws into the NAT: an
+ * unexpected failure counts as a parse error in `stats` and the packet goes on unmodified.
+ */
+export function guardPacket(
+  stats: { parseErrors: number },
+  step: PacketStep,
+  self: object,
+  ctx: HelperPacketContext,
+  host: NatHelperHost,
+): Uint8Array | null | undefined {
+  try {
+    return step.call(self, ctx, host);
+  } catch {
+    stats.parseErrors++;
+    return undefined;
+  }
+}
+
 /** Counters of the CRLF-line helpers (FTP, IRC). */
 export interface LineHelperStats extends HelperBaseStats {
   /** Lines rewritten (first transmissions). */
@@ -607,6 +629,10 @@ export abstract class TcpLineHelper<C extends LineConn, S extends LineHelperStat
 
   /** {@inheritDoc NatHelper.onPacket} */
   onPacket(ctx: HelperPacketContext, host: NatHelperHost): Uint8Array | null | undefined {
+    return guardPacket(this.stats, this.segment, this, ctx, host);
+  }
+
+  private segment(ctx: HelperPacketContext, host: NatHelperHost): Uint8Array | null | undefined {
     if (ctx.proto !== 6) return undefined;
     let conn = this.conns.get(ctx.connectionId);
     if (!conn) {

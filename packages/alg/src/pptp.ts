@@ -13,6 +13,7 @@
 import { ConfigError } from '@l3kit/core';
 import type { CreateMappingOptions, HelperPacketContext, NatHelper, NatHelperHost } from '@l3kit/nat';
 import { formatIpv4, readChecksum, updateChecksum16, writeChecksum } from '@l3kit/wire';
+import { guardPacket } from './line-protocol.js';
 import {
   PPTP_CALL_REPLY_RESULT_OFFSET,
   PPTP_HEADER_LEN,
@@ -254,6 +255,10 @@ export class PptpHelper implements NatHelper {
 
   /** {@inheritDoc NatHelper.onPacket} */
   onPacket(ctx: HelperPacketContext, host: NatHelperHost): Uint8Array | null | undefined {
+    return guardPacket(this.stats, this.segment, this, ctx, host);
+  }
+
+  private segment(ctx: HelperPacketContext, host: NatHelperHost): Uint8Array | null | undefined {
     if (ctx.proto !== 6) return undefined;
     const pkt = ctx.pkt;
     const l4 = ctx.l4Off;

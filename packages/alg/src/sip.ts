@@ -31,6 +31,7 @@ import { ConfigError } from '@l3kit/core';
 import type { HelperPacketContext, NatDirection, NatHelper, NatHelperHost } from '@l3kit/nat';
 import { formatIpv4 } from '@l3kit/wire';
 import {
+  guardPacket,
   type HelperCommonOptions,
   resolveCommonOptions,
   seqDiff,
@@ -603,6 +604,10 @@ export class SipHelper implements NatHelper {
 
   /** {@inheritDoc NatHelper.onPacket} */
   onPacket(ctx: HelperPacketContext, host: NatHelperHost): Uint8Array | null | undefined {
+    return guardPacket(this.stats, this.segment, this, ctx, host);
+  }
+
+  private segment(ctx: HelperPacketContext, host: NatHelperHost): Uint8Array | null | undefined {
     let c = this.conns.get(ctx.connectionId);
     if (!c) {
       c = {

@@ -119,14 +119,18 @@ export class TftpHelper extends HelperBase<TftpHelperStats> {
     // Requests go from an inside client to the server port; everything else passes.
     if (ctx.proto !== 17 || ctx.direction !== 'outbound' || !this.ports.includes(ctx.remotePort))
       return undefined;
-    const req = parseTftpRequest(ctx.pkt, ctx.payloadOff, ctx.payloadOff + ctx.payloadLen);
-    if (!req) {
-      this.stats.parseErrors++;
-      return undefined;
+    try {
+      const req = parseTftpRequest(ctx.pkt, ctx.payloadOff, ctx.payloadOff + ctx.payloadLen);
+      if (!req) {
+        this.stats.parseErrors++;
+        return undefined;
+      }
+      this.stats.requests++;
+      // From the server's address, any port, to the request's own external port.
+      if (this.expectFor(ctx, host, ctx.insidePort, ctx.externalPort, true) < 0) this.stats.failures++;
+    } catch {
+      this.stats.parseErrors++; // never throw into the NAT
     }
-    this.stats.requests++;
-    // From the server's address, any port, to the request's own external port.
-    if (this.expectFor(ctx, host, ctx.insidePort, ctx.externalPort, true) < 0) this.stats.failures++;
     return undefined;
   }
 }

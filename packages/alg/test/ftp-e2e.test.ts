@@ -11,8 +11,8 @@ import { describe, it } from 'node:test';
 import { pump } from '@l3kit/testkit';
 import { FtpHelper } from '../src/index.js';
 import {
-  OUTSIDE_HOST as SERVER_IP,
   runMiniFtpClient,
+  OUTSIDE_HOST as SERVER_IP,
   type Seg,
   stackTopology,
   startMiniFtpServer,

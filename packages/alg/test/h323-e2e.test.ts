@@ -18,7 +18,7 @@ import {
   perDecode,
   Q931MessageType,
 } from '../src/h323.js';
-import { CLIENT as CALLER, OUTSIDE_HOST as CALLEE, EXT, stackTopology } from './alg-peers.js';
+import { OUTSIDE_HOST as CALLEE, CLIENT as CALLER, EXT, stackTopology } from './alg-peers.js';
 import { connectUuie, fullSetupTpkt, h245Tpkt, olcAckValue, olcValue, q931Tpkt } from './h323-fixtures.js';
 
 /** Collects whole TPKTs from a TCP socket. */

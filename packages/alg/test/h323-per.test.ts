@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { L3kitError } from '@l3kit/core';
 import fc from 'fast-check';
 import * as H323Schemas from '../src/h323/h225.js';
 import { BOOL, choice, F, int, O, octets, PerReader, PerWriter, seq, seqOf, str } from '../src/h323/per.js';
@@ -111,7 +112,10 @@ describe('aligned PER primitives', () => {
   });
 
   it('rejects values that do not fit their type with a PerError', () => {
-    assert.throws(() => perEncode(int(1, 4), 5), PerError);
+    assert.throws(
+      () => perEncode(int(1, 4), 5),
+      (e: unknown) => e instanceof PerError && e instanceof L3kitError && e.code === 'ERR_PER',
+    );
     assert.throws(() => perEncode(octets(4, 4), Uint8Array.of(1)), PerError);
     assert.throws(() => perEncode(str(4, 1, 128, '0123456789#*,'), 'x'), PerError);
     assert.throws(() => perEncode(choice(false, [['a', int(0, 1)]]), { b: 1 }), PerError);

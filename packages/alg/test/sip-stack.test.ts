@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pump } from '@l3kit/testkit';
 import { parseSipMessage, SipHelper } from '../src/sip.js';
-import { CLIENT as PHONE, EXT, OUTSIDE_HOST as SERVER, stackTopology } from './alg-peers.js';
+import { EXT, CLIENT as PHONE, OUTSIDE_HOST as SERVER, stackTopology } from './alg-peers.js';
 
 /** Splits a byte stream into SIP messages by Content-Length; returns them and the rest. */
 function frames(buf: string): { messages: string[]; rest: string } {
@@ -48,7 +48,13 @@ function request(method: string, cseq: number, localPort: number, extra: string[
 describe('SIP over TCP between userspace stacks through the NAT', () => {
   it('REGISTER and INVITE arrive translated despite a lost segment, replies come back, RTP flows both ways', async () => {
     let dropped = 0;
-    const { sched, nat, inner: phone, outer: server, outside } = stackTopology((s) => {
+    const {
+      sched,
+      nat,
+      inner: phone,
+      outer: server,
+      outside,
+    } = stackTopology((s) => {
       if (dropped === 0 && s.proto === 6 && s.text.includes('INVITE sip:')) {
         dropped++;
         return true;

@@ -13,4 +13,7 @@ const code = await runCli(process.argv.slice(2), {
   stderr: (t) => process.stderr.write(t),
   readStdin,
 });
+// The command is over: exit once stdout and stderr are flushed, even if a library left a handle
+// open (a command line tool must not hang after its work is done).
 process.exitCode = code;
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

@@ -121,6 +121,8 @@ export interface GatewayStats {
   /** Port forwards by origin (`config`, `upnp`, `pcp`, `natpmp`, …). */
   forwardsByOrigin: Record<string, number>;
   uplink: { packetsIn: number; packetsOut: number; dropped: number };
+  /** IPv6 packets from tenants dropped because no NAT64 is configured. */
+  tenantIpv6Dropped: number;
   restoredFromSnapshot: boolean;
 }
 
@@ -197,6 +199,7 @@ export class Gateway {
   private readonly helperRemovers: Array<() => void> = [];
   private readonly portControl: Record<string, number> = {};
   private readonly uplinkStats = { packetsIn: 0, packetsOut: 0, dropped: 0 };
+  private tenantIpv6Dropped = 0;
   private readonly nat64Pool: number;
   private stopped = false;
 
@@ -370,8 +373,10 @@ export class Gateway {
       throw e;
     }
     dev.setHandler((p) => {
-      if (p.length > 0 && p[0] >> 4 === 6) v6.handler(p);
-      else v4.handler(p);
+      if (p.length > 0 && p[0] >> 4 === 6) {
+        if (this.nat64) v6.handler(p);
+        else this.tenantIpv6Dropped++;
+      } else v4.handler(p);
     });
     const cleanup = () => {
       if (this.tenants.get(tenant)?.cleanup !== cleanup) return;
@@ -614,6 +619,7 @@ export class Gateway {
       portControlRequests: { ...this.portControl },
       forwardsByOrigin,
       uplink: { ...this.uplinkStats },
+      tenantIpv6Dropped: this.tenantIpv6Dropped,
       restoredFromSnapshot: this.restoredFromSnapshot,
     };
   }

@@ -127,6 +127,9 @@ export function renderMetrics(s: GatewayStats): string {
     [{ direction: 'in' }, s.uplink.packetsIn],
     [{ direction: 'out' }, s.uplink.packetsOut],
   ]);
+  x.metric('l3kit_tenant_drops_total', 'counter', 'Packets from tenants dropped by the gateway, by reason.', [
+    [{ reason: 'ipv6-without-nat64' }, s.tenantIpv6Dropped],
+  ]);
   x.metric('l3kit_uplink_drops_total', 'counter', 'Packets from the uplink that were not IPv4.', [
     [{}, s.uplink.dropped],
   ]);

@@ -166,3 +166,12 @@ export function withClientEndpoint(c: GatewayConfig): GatewayConfig {
     wireguard: { ...wg, peers: [{ ...wg.peers[0], endpoint: '192.0.2.10:51820' }, ...wg.peers.slice(1)] },
   };
 }
+
+/** Polls `check` every 5 ms (a ref'd timer keeps the test alive) until true; throws after 5 s. */
+export async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -15,7 +15,7 @@ import { Gateway } from '../src/gateway.js';
 import { availableHelpers } from '../src/helpers.js';
 import { Logger } from '../src/log.js';
 import { renderMetrics } from '../src/metrics.js';
-import { nextMessage, nextRaw, startRig, tempDir, withClientEndpoint } from './fixtures.js';
+import { nextMessage, nextRaw, startRig, tempDir, waitFor, withClientEndpoint } from './fixtures.js';
 
 describe('Gateway', () => {
   it('carries a WireGuard peer to a server outside: NAT, handshake, stats and metrics', async () => {
@@ -56,6 +56,13 @@ describe('Gateway', () => {
       assert.match(m, /^l3kit_nat_drops_total\{nat="nat44",reason="no-mapping"\} 0$/m);
       assert.match(m, /^# TYPE l3kit_nat_drops_total counter$/m);
       assert.match(rig.gw.conntrack(), /src=10\.0\.0\.2 dst=203\.0\.113\.80 sport=40000 dport=7 .* zone=1 /);
+      // Without a NAT64 the peer's IPv6 goes nowhere, counted.
+      rig.client.udp.bind(0).send('v6', 7, '2001:db8::80');
+      await waitFor(() => rig.gw.stats().tenantIpv6Dropped === 1);
+      assert.match(
+        renderMetrics(rig.gw.stats()),
+        /^l3kit_tenant_drops_total\{reason="ipv6-without-nat64"\} 1$/m,
+      );
     } finally {
       rig.close();
     }

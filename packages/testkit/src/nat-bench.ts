@@ -112,7 +112,9 @@ export function establishReflectedFlows(
       outside.send(
         build({ src: dst, dst: externalIp, tcp: { srcPort: 443, dstPort: ep, flags: 0x12, seq: 9, ack: 2 } }),
       );
-      bufs.push(build({ src, dst, tcp: { srcPort: sport, dstPort: 443, flags: 0x10, seq: 2, ack: 10 }, payload }));
+      bufs.push(
+        build({ src, dst, tcp: { srcPort: sport, dstPort: 443, flags: 0x10, seq: 2, ack: 10 }, payload }),
+      );
     } else {
       bufs.push(build({ src, dst, udp: { srcPort: sport, dstPort: 443 }, payload }));
     }

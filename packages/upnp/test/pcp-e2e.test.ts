@@ -40,13 +40,15 @@ function wire(host: L3Device, natSide: L3Device, emitted: { n: number }): void {
 class Topology {
   readonly clock = new ManualClock(1_000_000);
   readonly sched = new ManualScheduler(this.clock);
-  readonly nat = new Nat({ inside: `${NAT_IN}/24`, outside: `${EXT}/24`, clock: this.clock });
+  readonly nat: Nat;
   readonly inside = new VirtualHost({ addr: `${H1}/24`, gateway: NAT_IN, scheduler: this.sched });
   readonly outside = new VirtualHost({ addr: `${REMOTE}/24`, gateway: EXT, scheduler: this.sched });
   readonly server: PcpServer;
   readonly emitted = { n: 0 };
 
-  constructor(config: PcpServerConfig = {}) {
+  /** `outsidePool`: more outside addresses (paired pooling). */
+  constructor(config: PcpServerConfig = {}, outsidePool?: string[]) {
+    this.nat = new Nat({ inside: `${NAT_IN}/24`, outside: `${EXT}/24`, outsidePool, clock: this.clock });
     wire(this.inside, this.nat.inside(), this.emitted);
     wire(this.outside, this.nat.outside(), this.emitted);
     this.server = new PcpServer(config);
@@ -120,8 +122,14 @@ class Topology {
 }
 
 /** Connects from the outside to `port` on the external address; resolves with the echoed text or an error string. */
-async function tcpFromOutside(t: Topology, port: number, text: string, maxMs = 20_000): Promise<string> {
-  const sock = t.outside.tcp.connect({ host: EXT, port });
+async function tcpFromOutside(
+  t: Topology,
+  port: number,
+  text: string,
+  maxMs = 20_000,
+  host = EXT,
+): Promise<string> {
+  const sock = t.outside.tcp.connect({ host, port });
   let got = '';
   let err = '';
   let ended = false;
@@ -204,6 +212,22 @@ describe('PCP and NAT-PMP through a real Nat', () => {
     t.sched.advance(1_000);
     await tick();
     assert.deepEqual(got, [`${REMOTE}:ping`], 'nothing reaches the inside after expiry');
+    t.close();
+  });
+
+  it('answers and maps on the inside host’s paired address when the NAT has an outside pool', async () => {
+    const t = new Topology({}, ['203.0.113.2', '203.0.113.3']);
+    const paired = t.nat.externalAddress(0, H1);
+    assert.notEqual(paired, EXT, 'H1 is paired with another address than the first of the pool');
+    const addr = parseNatPmpResponse(await t.request(emitNatPmpRequest({ opcode: 0 })));
+    assert.equal(addr?.externalAddress, paired);
+    const r = await t.pcpMap(8080, 600);
+    assert.equal(r.result, PcpResult.Success);
+    assert.equal(r.map?.externalAddress, paired);
+    assert.equal(t.nat.listPortForwards()[0].outsideIp, paired);
+    t.inside.tcp.listen(8080, (s) => s.on('data', (d: Buffer) => s.write(`pool:${d.toString()}`)));
+    const port = r.map?.externalPort as number;
+    assert.equal(await tcpFromOutside(t, port, 'hi', 20_000, paired), 'pool:hi');
     t.close();
   });
 

@@ -128,7 +128,9 @@ describe('PcpServer: announcements and epoch', () => {
     const sent = rig.host.take(0).map((p) => decodeAnswer(p));
     assert.equal(sent.length, 3, 'the PCP ANNOUNCE multicast, then one NAT-PMP address per client');
     assert.equal(sent[0].dst, '224.0.0.1');
-    const own = sent.slice(1).map((a) => [a.dst, a.dstPort, a.ttl, parseNatPmpResponse(a.payload)?.externalAddress]);
+    const own = sent
+      .slice(1)
+      .map((a) => [a.dst, a.dstPort, a.ttl, parseNatPmpResponse(a.payload)?.externalAddress]);
     assert.deepEqual(own, [
       ['192.168.1.10', 5350, 64, EXT],
       ['192.168.1.11', 5350, 64, '203.0.113.9'],

@@ -94,13 +94,11 @@ static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len, co
 }
 
 static int get_u32(napi_env env, napi_value v, uint32_t *out, const char *what) {
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) { /* not a number */
     TYPE_ERROR(what);
     return 0;
   }
-  double d;
-  napi_get_value_double(env, v, &d);
   if (!(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d) {
     RANGE_ERROR(what);
     return 0;
@@ -112,6 +110,8 @@ static int get_u32(napi_env env, napi_value v, uint32_t *out, const char *what) 
 static aead_key *get_key(napi_env env, napi_value v) {
   bool ok = false;
   napi_valuetype t;
+  /* Only our externals carry KEY_TAG. (The typeof test first: the tag check would convert a
+   * primitive to an object, and throw for null / undefined.) */
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
       napi_check_object_type_tag(env, v, &KEY_TAG, &ok) != napi_ok || !ok) {
     TYPE_ERROR("handle must be a key handle from newKey()");

@@ -231,6 +231,16 @@ describe('native ChaCha20-Poly1305 addon', { skip }, () => {
     const buf = new Uint8Array(32);
     assert.throws(() => addon.seal({}, 0, 0, buf, 0, 0), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
     assert.throws(() => addon.open(null as unknown as object, 0, 0, buf, 0, 0), { name: 'TypeError' });
+    for (const bad of [5, 'key', undefined, new Uint8Array(8)])
+      assert.throws(() => addon.seal(bad as unknown as object, 0, 0, buf, 0, 0), {
+        code: 'ERR_INVALID_ARG_TYPE',
+      });
+    assert.throws(
+      () => addon.seal(addon.newKey(new Uint8Array(32)), '1' as unknown as number, 0, buf, 0, 0),
+      {
+        code: 'ERR_INVALID_ARG_TYPE',
+      },
+    );
     assert.throws(() => (addon.seal as (...a: unknown[]) => void)(), { name: 'TypeError' });
     const h = addon.newKey(new Uint8Array(32));
     assert.throws(() => addon.seal(h, 2 ** 32, 0, buf, 0, 0), {

@@ -11,10 +11,16 @@
  * skipped by their length. Fragmented lengths (≥ 16384) are rejected.
  */
 
-/** Why a PER decode or encode failed (internal; the helper counts it as a parse error). */
-export class PerError extends Error {
+import { L3kitError } from '@l3kit/core';
+
+/**
+ * Why a PER decode or encode failed: malformed or truncated input to {@link perDecode}, a value
+ * that does not fit its type in {@link perEncode}. Code `ERR_PER`. The helpers catch it and count
+ * a parse error.
+ */
+export class PerError extends L3kitError {
   constructor(message: string) {
-    super(message);
+    super('ERR_PER', message);
     this.name = 'PerError';
   }
 }
