@@ -64,7 +64,7 @@ export interface H323HelperOptions {
   maxExpectations?: number;
   /** Follow the H.245 connections announced in h245Address (default true). */
   h245?: boolean;
-  /** Clock for the lifetime of announced-but-unopened H.245 connections (default: system clock). */
+  /** Clock for the lifetime of announced-but-unopened H.245 connections (default: the NAT's). */
   clock?: Clock;
 }
 
@@ -188,7 +188,8 @@ export class H323Helper implements NatHelper {
   private readonly timeoutMs: number;
   private readonly maxExpectations: number;
   private readonly followH245: boolean;
-  private readonly clock: Clock;
+  /** Set from the options, else taken from the NAT on the first packet. */
+  private clock: Clock | undefined;
   private readonly conns = new Map<number, ConnState>();
   private readonly pendingH245 = new Map<string, PendingH245>();
   /** Pending H.245 entries in deadline order (the timeout is constant). */
@@ -209,7 +210,7 @@ export class H323Helper implements NatHelper {
     this.followH245 = opts.h245 ?? true;
     if (opts.clock !== undefined && (typeof opts.clock !== 'object' || typeof opts.clock.now !== 'function'))
       throw new ConfigError('ERR_BAD_OPTION', 'clock must have now()');
-    this.clock = opts.clock ?? systemClock();
+    this.clock = opts.clock;
   }
 
   /**
@@ -228,6 +229,7 @@ export class H323Helper implements NatHelper {
   /** {@inheritDoc NatHelper.onPacket} */
   onPacket(ctx: HelperPacketContext, host: NatHelperHost): Uint8Array | null | undefined {
     if (ctx.proto !== 6) return undefined;
+    this.clock ??= host.clock;
     try {
       this.expirePending();
       const c = this.connFor(ctx, host);
@@ -293,7 +295,7 @@ export class H323Helper implements NatHelper {
     if (!this.followH245) return;
     const old = this.pendingH245.get(key);
     if (old) this.dropPending(old); // announced again: a fresh lifetime (its queue entry is skipped)
-    const p: PendingH245 = { key, port, owner, deadline: this.clock.now() + this.timeoutMs };
+    const p: PendingH245 = { key, port, owner, deadline: this.now() + this.timeoutMs };
     this.pendingH245.set(key, p);
     this.pendingQueue.push(p);
     if (!c.h245Keys.includes(key)) {
@@ -323,10 +325,14 @@ export class H323Helper implements NatHelper {
     }
   }
 
+  private now(): number {
+    return (this.clock ?? systemClock()).now();
+  }
+
   private expirePending(): void {
     const q = this.pendingQueue;
     if (q.length === 0) return;
-    const now = this.clock.now();
+    const now = this.now();
     let n = 0;
     while (n < q.length && (q[n].deadline <= now || this.pendingH245.get(q[n].key) !== q[n])) {
       this.dropPending(q[n]);

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError } from '@l3kit/core';
+import { ConfigError, ManualClock } from '@l3kit/core';
 import type { CreateMappingOptions, HelperPacketContext, MappingRecord, NatHelperHost } from '@l3kit/nat';
 import { assertChecksums } from '@l3kit/testkit';
 import { buildPacket, parseIpv4 } from '@l3kit/wire';
@@ -37,6 +37,7 @@ function u16(b: Uint8Array, o: number): number {
 
 /** A NAT host that records what the helper asks for. */
 class RecordingHost implements NatHelperHost {
+  readonly clock = new ManualClock(0);
   nextPort = 0x2000;
   readonly allocated: number[] = [];
   readonly released: number[] = [];

@@ -10,7 +10,9 @@
  * `handlerNs` over all buffers, and as `handlerHotNs` on one buffer in cache, for reference).
  * The translation passes must all take the NAT's fast path (checked: otherwise the figures would
  * silently measure the general path). Allocations: `measureAllocations` (heap growth between
- * forced GCs and GC count over 200,000 packets).
+ * forced GCs and GC count over 200,000 packets). The flows and the reflecting handlers come from
+ * `establishReflectedFlows` in `@l3kit/testkit`, shared with `nat44.tcp.outbound.helpers-loaded`
+ * (packages/alg/bench) so that both measure the same setup.
  */
 import { ManualClock } from '@l3kit/core';
 import {

@@ -115,6 +115,8 @@ export interface CreateMappingOptions {
 
 /** The NAT services a helper may use. `Nat` implements it. */
 export interface NatHelperHost {
+  /** The NAT's clock: helpers time their own state with it. */
+  readonly clock: Clock;
   addExpectation(opts: ExpectationOptions): ExpectationRecord;
   removeExpectation(id: number): boolean;
   allocOutsidePort(proto: number, outsideIp?: string): { ip: string; port: number };

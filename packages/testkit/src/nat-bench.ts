@@ -14,13 +14,17 @@ export const NAT_BENCH_PAYLOAD_LEN = 1440;
 
 /** One side of a NAT as the benchmark sees it (`nat.inside()` / `nat.outside()`). */
 export interface BenchNatPort {
+  /** Delivers a packet into the NAT on this side. */
   send(pkt: Uint8Array): void;
+  /** Where the NAT emits packets on this side. */
   setHandler(handler: (pkt: Uint8Array) => void): void;
 }
 
 /** A NAT with an inside and an outside interface (`Nat` from `@l3kit/nat`). */
 export interface BenchNat {
+  /** The private side (tenant 0). */
   inside(): BenchNatPort;
+  /** The public side. */
   outside(): BenchNatPort;
 }
 
@@ -37,7 +41,9 @@ export type BenchPacketBuilder = (spec: BenchPacketSpec) => Uint8Array;
 export interface ReflectedFlows {
   /** One established-flow packet per flow (inside → outside as built; reflected in place). */
   bufs: Uint8Array[];
+  /** `nat.inside()`: send `bufs[i]` here for the outbound pass. */
   inside: BenchNatPort;
+  /** `nat.outside()`: send the reflected `bufs[i]` here for the inbound pass. */
   outside: BenchNatPort;
   /** Packets the outside and the inside handler received since the steady-state handlers were set. */
   counts(): readonly [number, number];
