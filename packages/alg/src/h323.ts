@@ -156,7 +156,7 @@ function newDir(): DirState {
 /**
  * The H.323 ALG. Add it with `nat.addHelper(new H323Helper())`. It handles Q.931 / H.225.0 on
  * TCP 1720 in both directions (an inside caller, or an inside callee behind a port forward) and
- * the H.245 connections announced by `h245Address`; see `docs/alg/h323.md` for the exact fields.
+ * the H.245 connections announced by `h245Address`; see `docs/alg.md` (H.323) for the exact fields.
  */
 export class H323Helper implements NatHelper {
   /** Helper name (`'h323'`). */

@@ -36,7 +36,7 @@ export const PPTP_DEFAULT_MAX_CALLS = 64;
 /**
  * Default bound on the calls of one control connection whose outside Call ID is reserved but
  * not yet answered. Linux allows 2 PPTP expectations per control connection (the two GRE
- * directions of the one call being set up); see `docs/alg/pptp.md`.
+ * directions of the one call being set up); see `docs/alg.md` (PPTP).
  */
 export const PPTP_DEFAULT_MAX_PENDING_CALLS = 2;
 /** Bytes of a message kept for parsing: the header, two Call IDs and the reply result code. */
