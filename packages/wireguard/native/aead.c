@@ -2,9 +2,10 @@
  * l3kit_wireguard_aead: ChaCha20-Poly1305 (RFC 8439) for WireGuard transport data, through the
  * OpenSSL EVP API that the Node binary itself exports (no OpenSSL of our own is linked).
  *
- * - newKey(key)                          -> handle: a 32-byte key, set up once in two
- *                                           EVP_CIPHER_CTX (seal and open); an external with a
- *                                           finalizer that wipes and frees them
+ * - newKey(key[, uses])                  -> handle: a 32-byte key, set up once in an
+ *                                           EVP_CIPHER_CTX per direction it is used for (uses:
+ *                                           1 seal, 2 open, 3 both, the default); an external
+ *                                           with a finalizer that wipes and frees them
  * - release(handle)                      wipes and frees at once (idempotent)
  * - seal(handle, ctrLo, ctrHi, buf, off, len)
  *     encrypts buf[off, off+len) in place and writes the 16-byte tag at buf[off+len]; the nonce
@@ -20,8 +21,9 @@
  *
  * No call allocates: arguments are read with napi_get_typedarray_info / napi_get_value_*, results
  * are the shared undefined / true / false values. Bad data never throws (open returns false);
- * misuse (wrong types, out-of-range offsets, a released handle) throws a TypeError or RangeError
- * with a `code`: ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ERR_AEAD_RELEASED, ERR_AEAD_OPENSSL.
+ * misuse (wrong types, out-of-range offsets, a released handle, a direction the key was not made
+ * for) throws a TypeError or RangeError with a `code`: ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE,
+ * ERR_AEAD_RELEASED, ERR_AEAD_DIRECTION, ERR_AEAD_OPENSSL.
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -41,9 +43,13 @@
 /* Type tag of our key handles (napi_type_tag_object), so a foreign external is refused. */
 static const napi_type_tag KEY_TAG = {0x6c336b6974616561ULL, 0x6477672d6b657931ULL};
 
+#define USE_SEAL 1
+#define USE_OPEN 2
+
 typedef struct {
-  EVP_CIPHER_CTX *seal;
-  EVP_CIPHER_CTX *open;
+  EVP_CIPHER_CTX *seal; /* NULL when not made for sealing */
+  EVP_CIPHER_CTX *open; /* NULL when not made for opening */
+  bool released;
 } aead_key;
 
 static void key_free(aead_key *k) {
@@ -51,6 +57,7 @@ static void key_free(aead_key *k) {
   if (k->seal) EVP_CIPHER_CTX_free(k->seal);
   if (k->open) EVP_CIPHER_CTX_free(k->open);
   k->seal = k->open = NULL;
+  k->released = true;
 }
 
 static void key_finalize(napi_env env, void *data, void *hint) {
@@ -120,7 +127,7 @@ static aead_key *get_key(napi_env env, napi_value v) {
   void *p = NULL;
   napi_get_value_external(env, v, &p);
   aead_key *k = p;
-  if (!k->seal) {
+  if (k->released) {
     fail(env, false, "ERR_AEAD_RELEASED", "the key handle was released");
     return NULL;
   }
@@ -216,27 +223,40 @@ static napi_value openssl_error(napi_env env) {
   return fail(env, false, "ERR_AEAD_OPENSSL", "OpenSSL ChaCha20-Poly1305 failed");
 }
 
-/* newKey(key: Uint8Array(32)) -> handle */
+/* A ChaCha20-Poly1305 context keyed with `key` for one direction (enc: 1 seal, 0 open), or NULL. */
+static EVP_CIPHER_CTX *keyed_ctx(const uint8_t *key, int enc) {
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  if (!ctx) return NULL;
+  if (EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, enc) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
+      EVP_CipherInit_ex(ctx, NULL, NULL, key, NULL, enc) != 1) {
+    EVP_CIPHER_CTX_free(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+/* newKey(key: Uint8Array(32), uses = 3) -> handle */
 static napi_value NewKey(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   if (argc < 1) return TYPE_ERROR("newKey(key) needs a 32-byte Uint8Array");
   uint8_t *key;
   size_t key_len;
   if (!get_bytes(env, argv[0], &key, &key_len, "key must be a Uint8Array")) return NULL;
   if (key_len != KEY_LEN) return RANGE_ERROR("key must be 32 bytes");
+  uint32_t uses = USE_SEAL | USE_OPEN;
+  napi_valuetype t = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &t);
+  if (t != napi_undefined && !get_u32(env, argv[1], &uses, "uses must be 1 (seal), 2 (open) or 3 (both)"))
+    return NULL;
+  if (uses < 1 || uses > 3) return RANGE_ERROR("uses must be 1 (seal), 2 (open) or 3 (both)");
   aead_key *k = calloc(1, sizeof *k);
   if (!k) return fail(env, false, "ERR_AEAD_OPENSSL", "out of memory");
-  k->seal = EVP_CIPHER_CTX_new();
-  k->open = EVP_CIPHER_CTX_new();
-  if (!k->seal || !k->open ||
-      EVP_CipherInit_ex(k->seal, EVP_chacha20_poly1305(), NULL, NULL, NULL, 1) != 1 ||
-      EVP_CipherInit_ex(k->open, EVP_chacha20_poly1305(), NULL, NULL, NULL, 0) != 1 ||
-      EVP_CIPHER_CTX_ctrl(k->seal, EVP_CTRL_AEAD_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
-      EVP_CIPHER_CTX_ctrl(k->open, EVP_CTRL_AEAD_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
-      EVP_CipherInit_ex(k->seal, NULL, NULL, key, NULL, 1) != 1 ||
-      EVP_CipherInit_ex(k->open, NULL, NULL, key, NULL, 0) != 1) {
+  if (uses & USE_SEAL) k->seal = keyed_ctx(key, 1);
+  if (uses & USE_OPEN) k->open = keyed_ctx(key, 0);
+  if (((uses & USE_SEAL) && !k->seal) || ((uses & USE_OPEN) && !k->open)) {
     key_free(k);
     free(k);
     return openssl_error(env);
@@ -282,7 +302,11 @@ static aead_key *begin(napi_env env, napi_callback_info info, size_t want, size_
 /* Runs one operation; the JS result is undefined (seal) or whether the tag matched (open). */
 static napi_value run(napi_env env, aead_key *k, int enc, const uint8_t *nonce, const uint8_t *aad,
                       size_t aad_len, uint8_t *p, size_t len, uint8_t *out) {
-  int r = crypt(enc ? k->seal : k->open, enc, nonce, aad, aad_len, p, len, out);
+  EVP_CIPHER_CTX *ctx = enc ? k->seal : k->open;
+  if (!ctx)
+    return fail(env, false, "ERR_AEAD_DIRECTION",
+                enc ? "this key handle was made for open only" : "this key handle was made for seal only");
+  int r = crypt(ctx, enc, nonce, aad, aad_len, p, len, out);
   if (r < 0) return openssl_error(env);
   return enc ? NULL : value_bool(env, r == 1);
 }

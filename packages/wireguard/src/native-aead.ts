@@ -12,7 +12,7 @@ import { ClosedError, ConfigError } from '@l3kit/core';
 
 /** The functions the C addon exports (see `native/aead.c`). @internal */
 export interface AeadAddon {
-  newKey(key: Uint8Array): object;
+  newKey(key: Uint8Array, uses?: number): object;
   release(handle: object): void;
   seal(handle: object, counterLo: number, counterHi: number, buf: Uint8Array, off: number, len: number): void;
   open(
@@ -88,6 +88,11 @@ export function nativeAeadUnavailableReason(): string | undefined {
 const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
 const TWO_32 = 0x1_0000_0000;
 
+/** What a {@link NativeAeadKey} is used for: an OpenSSL context is set up per direction. */
+export type AeadKeyUse = 'seal' | 'open' | 'both';
+
+const USES: Record<AeadKeyUse, number> = { seal: 1, open: 2, both: 3 };
+
 /** Rethrows a TypeError / RangeError of the addon (argument misuse) as a {@link ConfigError}. */
 function misuse(e: unknown): never {
   const code = (e as { code?: unknown }).code;
@@ -105,7 +110,8 @@ function misuse(e: unknown): never {
  * the latest, when the object is garbage collected. Calls after `release` throw
  * {@link ClosedError}. Bad data never throws (`open` returns false); bad arguments (lengths,
  * offsets, types) throw {@link ConfigError} with code `ERR_OUT_OF_RANGE` or
- * `ERR_INVALID_ARG_TYPE`.
+ * `ERR_INVALID_ARG_TYPE`, and sealing with a key made for `'open'` only (or the reverse)
+ * `ERR_AEAD_DIRECTION`.
  *
  * ```ts
  * const k = NativeAeadKey.create(key32);
@@ -121,25 +127,29 @@ export class NativeAeadKey {
   private constructor(
     private readonly addon: AeadAddon,
     key: Uint8Array,
+    uses: number,
   ) {
     try {
-      this.handle = addon.newKey(key);
+      this.handle = addon.newKey(key, uses);
     } catch (e) {
       misuse(e);
     }
   }
 
   /**
-   * A key handle for a 32-byte key. Throws {@link ConfigError} `ERR_CIPHER_UNAVAILABLE` when the
-   * addon is not built (see {@link nativeAeadUnavailableReason}), `ERR_BAD_KEY` for a key that
-   * is not 32 bytes.
+   * A key handle for a 32-byte key, set up for `uses` (a WireGuard key pair seals with one key and
+   * opens with the other: one OpenSSL context each). Throws {@link ConfigError}
+   * `ERR_CIPHER_UNAVAILABLE` when the addon is not built (see {@link nativeAeadUnavailableReason}),
+   * `ERR_BAD_KEY` for a key that is not 32 bytes, `ERR_BAD_OPTION` for an unknown `uses`.
    */
-  static create(key: Uint8Array): NativeAeadKey {
+  static create(key: Uint8Array, uses: AeadKeyUse = 'both'): NativeAeadKey {
     const addon = loadNativeAead();
     if (!addon) throw new ConfigError('ERR_CIPHER_UNAVAILABLE', `@l3kit/wireguard: ${whyNot}`);
     if (!(key instanceof Uint8Array) || key.length !== 32)
       throw new ConfigError('ERR_BAD_KEY', 'a ChaCha20-Poly1305 key is a 32-byte Uint8Array');
-    return new NativeAeadKey(addon, key);
+    if (!Object.hasOwn(USES, uses))
+      throw new ConfigError('ERR_BAD_OPTION', `uses must be 'seal', 'open' or 'both', got ${String(uses)}`);
+    return new NativeAeadKey(addon, key, USES[uses]);
   }
 
   /** Whether {@link release} was called. */

@@ -130,8 +130,8 @@ export class Keypair {
       // addon loads): then this key pair uses node:crypto rather than throwing out of receive().
       let sk: NativeAeadKey | undefined;
       try {
-        sk = NativeAeadKey.create(keys.send);
-        this.recvKey = NativeAeadKey.create(keys.recv);
+        sk = NativeAeadKey.create(keys.send, 'seal');
+        this.recvKey = NativeAeadKey.create(keys.recv, 'open');
         this.sendKey = sk;
       } catch {
         sk?.release();

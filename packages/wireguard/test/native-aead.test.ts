@@ -219,11 +219,32 @@ describe('native ChaCha20-Poly1305 addon', { skip }, () => {
       code: 'ERR_INVALID_ARG_TYPE',
     });
     k.seal(0, buf, 0, 84); // exactly fits
+    assert.throws(() => NativeAeadKey.create(new Uint8Array(32), 'sign' as 'seal'), {
+      code: 'ERR_BAD_OPTION',
+    });
     k.release();
     k.release(); // idempotent
     assert.equal(k.released, true);
     assert.throws(() => k.seal(0, buf, 0, 10), { name: 'ClosedError', code: 'ERR_CLOSED' });
     assert.throws(() => k.open(0, buf, 0, 10), { code: 'ERR_CLOSED' });
+  });
+
+  it('keeps one OpenSSL context per direction and refuses the other direction', () => {
+    const key = new Uint8Array(randomBytes(32));
+    const sealer = NativeAeadKey.create(key, 'seal');
+    const opener = NativeAeadKey.create(key, 'open');
+    const pt = new Uint8Array(randomBytes(200));
+    const sealed = addonSeal(sealer, 77, pt);
+    assert.deepEqual(sealed, nodeSeal(key, 77, pt));
+    assert.equal(opener.open(77, sealed, 0, pt.length), true);
+    assert.deepEqual(sealed.subarray(0, pt.length), pt);
+    assert.throws(() => opener.seal(1, sealed, 0, 10), { name: 'ConfigError', code: 'ERR_AEAD_DIRECTION' });
+    assert.throws(() => sealer.open(1, sealed, 0, 10), { code: 'ERR_AEAD_DIRECTION' });
+    assert.throws(() => sealer.openWithNonce(new Uint8Array(12), null, sealed, 0, 10), {
+      code: 'ERR_AEAD_DIRECTION',
+    });
+    sealer.release();
+    opener.release();
   });
 
   it('refuses foreign handles and released handles in the raw addon with TypeErrors', () => {
@@ -242,6 +263,11 @@ describe('native ChaCha20-Poly1305 addon', { skip }, () => {
       },
     );
     assert.throws(() => (addon.seal as (...a: unknown[]) => void)(), { name: 'TypeError' });
+    assert.throws(() => addon.newKey(new Uint8Array(32), 4), {
+      name: 'RangeError',
+      code: 'ERR_OUT_OF_RANGE',
+    });
+    assert.throws(() => addon.newKey(new Uint8Array(32), 0), { code: 'ERR_OUT_OF_RANGE' });
     const h = addon.newKey(new Uint8Array(32));
     assert.throws(() => addon.seal(h, 2 ** 32, 0, buf, 0, 0), {
       name: 'RangeError',

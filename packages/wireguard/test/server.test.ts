@@ -121,7 +121,7 @@ for (const backend of BACKENDS) {
         ok.pa.send(udp('10.0.0.1', '10.0.0.2', 'psk'));
         assert.equal(ok.gotB.length, 1);
 
-        const { sched, net, a, b } = twoServers();
+        const { a, b } = twoServers();
         const pa = a.server.addPeer({
           publicKey: b.pub,
           allowedIps: ['10.0.0.2/32'],
@@ -200,7 +200,7 @@ for (const backend of BACKENDS) {
 
     describe('WireGuardServer transport ciphers', () => {
       it('delivers IPv6 packets whose source is allowed', () => {
-        const { sched, net, a, b } = twoServers();
+        const { a, b } = twoServers();
         const pa = a.server.addPeer({
           publicKey: b.pub,
           allowedIps: ['fd00::2/128'],
@@ -293,7 +293,7 @@ for (const backend of BACKENDS) {
       });
 
       it('sends persistent keepalives at the configured interval', () => {
-        const { sched, net, a, b } = twoServers();
+        const { sched, a, b } = twoServers();
         b.server.addPeer({ publicKey: a.pub, allowedIps: ['10.0.0.1/32'] });
         const pa = a.server.addPeer({
           publicKey: b.pub,
