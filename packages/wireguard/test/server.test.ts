@@ -105,6 +105,28 @@ for (const backend of BACKENDS) {
         assert.equal(t?.msg.length, 16 + 48 + 16);
       });
 
+      it('recovers when both sides initiate at the same moment (crossing initiations)', () => {
+        const { sched, pa, pb, gotA, gotB, net } = pair();
+        const held: Array<Parameters<typeof net.inject>[0]> = [];
+        net.filter = (d) => {
+          held.push(d);
+          return false;
+        };
+        pa.send(udp('10.0.0.1', '10.0.0.2', 'A at the same time'));
+        pb.send(udp('10.0.0.2', '10.0.0.1', 'B at the same time'));
+        assert.equal(held.filter((d) => d.msg[0] === MessageType.Initiation).length, 2);
+        net.filter = () => true;
+        for (const d of held) net.inject(d); // the two initiations cross on the wire
+        // Whatever the first exchange gave, within one rekey timeout + jitter both sides have a
+        // session and the queued packets are delivered.
+        sched.advance(REKEY_TIMEOUT + REKEY_TIMEOUT_JITTER_MAX + 1);
+        pa.send(udp('10.0.0.1', '10.0.0.2', 'A after'));
+        pb.send(udp('10.0.0.2', '10.0.0.1', 'B after'));
+        const texts = (got: Uint8Array[]) => got.map((p) => new TextDecoder().decode(p.subarray(28)));
+        assert.ok(texts(gotB).includes('A after'), `B got ${JSON.stringify(texts(gotB))}`);
+        assert.ok(texts(gotA).includes('B after'), `A got ${JSON.stringify(texts(gotA))}`);
+      });
+
       it('completes a handshake in the other role when B initiates', () => {
         const { pa, pb, gotA, net } = pair();
         const p = udp('10.0.0.2', '10.0.0.1', 'B first');
