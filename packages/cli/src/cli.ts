@@ -5,13 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { L3kitError } from '@l3kit/core';
+import { ConfigError, L3kitError } from '@l3kit/core';
 import { runDemo } from '@l3kit/examples/topology';
 import { genkey, genpsk, pubkey } from '@l3kit/wireguard';
 import { colorEnabled, colors } from './color.js';
 import { GATEWAY_SCHEMA_PATH, loadGatewayConfig } from './config.js';
 import { controlRequest } from './control.js';
-import type { GatewayStats } from './gateway.js';
+import { type GatewayStats, readKeyFile } from './gateway.js';
 import { runGateway } from './run-gateway.js';
 
 /** Where the command reads and writes. */
@@ -131,6 +131,10 @@ export function formatStats(s: GatewayStats): string {
 export async function runCli(args: string[], io: CliIo): Promise<number> {
   const [cmd, ...rest] = args;
   const env = io.env ?? process.env;
+  if (cmd !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+    io.stdout(`${USAGE}\n`);
+    return 0;
+  }
   try {
     switch (cmd) {
       case undefined:
@@ -162,6 +166,10 @@ export async function runCli(args: string[], io: CliIo): Promise<number> {
         const file = resolve(o.values.config);
         const config = loadGatewayConfig(file);
         if (o.flags.has('check')) {
+          // What only a start would find: the uplink to open and the key file to read.
+          if (!config.uplink)
+            throw new ConfigError('ERR_BAD_CONFIG', '$.uplink: required to run the gateway (a TUN uplink)');
+          if (config.wireguard?.privateKeyFile !== undefined) readKeyFile(config.wireguard.privateKeyFile);
           io.stdout(`${o.values.config}: valid\n`);
           return 0;
         }

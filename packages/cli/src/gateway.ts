@@ -268,7 +268,6 @@ export class Gateway {
 
     for (const name of cfg.nat.helpers ?? []) this.enableHelper(name);
     if (cfg.upnp && cfg.upnp.enabled !== false) this.enablePortControl(cfg.upnp);
-    this.applyForwards(cfg.nat.forwards ?? []);
 
     if (cfg.wireguard) {
       const wg = cfg.wireguard;
@@ -333,6 +332,8 @@ export class Gateway {
         runIp(['addr', 'replace', t.address, 'dev', tun.name]);
         gw.attachTenant(tun, t.tenant, t.name, 'tun');
       }
+      // Forwards name tenants: apply them once every peer and TUN tenant is attached.
+      gw.applyForwards(cfg.nat.forwards ?? []);
       if (gw.wireguard) await gw.wireguard.ready;
       gw.log.info('gateway started', {
         nat: `${cfg.nat.inside} -> ${cfg.nat.outside}`,
@@ -694,7 +695,8 @@ function readState(file: string): GatewayState | undefined {
   }
 }
 
-function readKeyFile(file: string): string {
+/** Reads a WireGuard private key file (`$.wireguard.privateKeyFile`); throws `ERR_BAD_CONFIG`. */
+export function readKeyFile(file: string): string {
   try {
     return readFileSync(file, 'utf8').trim();
   } catch (e) {

@@ -72,10 +72,28 @@ describe('l3kit command', () => {
       assert.equal(await runCli(['gateway', '--check', '--config', f], bad), 1);
       assert.match(bad.err(), /\$\.nat\.outside: must be an IPv4 address with a prefix length/);
       assert.match(bad.err(), /\[ERR_BAD_CONFIG\]/);
+      // Valid JSON, but nothing to run on: --check says what a start would find.
       writeFileSync(f, JSON.stringify({ nat: { inside: '10.0.0.1/24', outside: '203.0.113.1/24' } }));
+      const noUplink = io();
+      assert.equal(await runCli(['gateway', `--config=${f}`, '--check'], noUplink), 1);
+      assert.match(noUplink.err(), /\$\.uplink: required/);
+      const uplink = { tun: 'l3up0', address: '203.0.113.254/24' };
+      const keyless = {
+        nat: { inside: '10.0.0.1/24', outside: '203.0.113.1/24' },
+        uplink,
+        wireguard: { privateKeyFile: join(dir, 'missing.key'), listenPort: 51820, peers: [] },
+      };
+      writeFileSync(f, JSON.stringify(keyless));
+      const noKey = io();
+      assert.equal(await runCli(['gateway', `--config=${f}`, '--check'], noKey), 1);
+      assert.match(noKey.err(), /\$\.wireguard\.privateKeyFile: cannot read/);
+      writeFileSync(f, JSON.stringify({ nat: { inside: '10.0.0.1/24', outside: '203.0.113.1/24' }, uplink }));
       const good = io();
       assert.equal(await runCli(['gateway', `--config=${f}`, '--check'], good), 0);
       assert.match(good.out(), /valid/);
+      const help = io();
+      assert.equal(await runCli(['gateway', '--help'], help), 0);
+      assert.match(help.out(), /usage: l3kit/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

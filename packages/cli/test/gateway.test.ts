@@ -315,6 +315,32 @@ describe('Gateway', () => {
     }
   });
 
+  it('starts with the shipped example configuration, forwards to peer tenants included', async () => {
+    const example = JSON.parse(
+      readFileSync(new URL('../../examples/gateway.json', import.meta.url), 'utf8'),
+    ) as Record<string, unknown> & { wireguard: { listenPort: number } };
+    // No root here: an in-memory uplink, no control socket, metrics port or state file.
+    delete example.uplink;
+    delete example.control;
+    delete example.metrics;
+    delete example.state;
+    example.wireguard.listenPort = 0;
+    const [up] = pipeL3();
+    const gw = await Gateway.start({
+      config: validateGatewayConfig(example),
+      uplink: up,
+      log: new Logger({ write: () => {} }),
+    });
+    try {
+      assert.deepEqual(
+        gw.nat.listPortForwards().map((f) => [f.outsidePort, f.insideIp, f.insidePort, f.tenant]),
+        [[8080, '10.0.0.2', 80, 1]],
+      );
+    } finally {
+      gw.stop({ snapshot: false });
+    }
+  });
+
   it('needs an uplink: without a device or $.uplink it throws ERR_BAD_CONFIG', async () => {
     await assert.rejects(
       Gateway.start({ config: { nat: { inside: '10.0.0.1/24', outside: '203.0.113.1/24' } } }),
