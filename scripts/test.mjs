@@ -34,12 +34,22 @@ if (selected.length === 0) {
   console.error(`no test files matched ${filters.join(' ') || '(all)'}; did the build run?`);
   process.exit(1);
 }
+// A test that hangs fails after 5 minutes; a run that does not end (a test file that never
+// exits because it left a socket or timer open) is killed after 30 minutes and fails, instead of
+// blocking CI.
+const RUN_LIMIT_MS = 30 * 60 * 1000;
 const r = spawnSync(
   process.execPath,
-  ['--test', '--test-reporter=spec', '--test-concurrency=2', ...selected],
+  ['--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=300000', ...selected],
   {
     cwd: root,
     stdio: 'inherit',
+    timeout: RUN_LIMIT_MS,
+    killSignal: 'SIGKILL',
   },
 );
+if (r.error && /ETIMEDOUT/.test(String(r.error))) {
+  console.error(`test: the run exceeded ${RUN_LIMIT_MS / 60000} minutes (a test file did not exit: open handles?)`);
+  process.exit(1);
+}
 process.exit(r.status ?? 1);
