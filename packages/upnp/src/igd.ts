@@ -189,6 +189,8 @@ export class UpnpIgd extends EventEmitter<UpnpIgdEvents> implements NatLocalHelp
   private readonly perTenant = new Map<number, TenantState>();
   private notifyTimer: TimerHandle | undefined;
   private attachedAt = 0;
+  /** BOOTID.UPNP.ORG of this run (set on attach). */
+  private bootId = 1;
   /** The inside network (numeric address and mask): SSDP is answered to hosts on it only. */
   private lanNet = 0;
   private lanMask = 0;
@@ -266,6 +268,9 @@ export class UpnpIgd extends EventEmitter<UpnpIgdEvents> implements NatLocalHelp
     this.table.bind(host, this.scheduler);
     this.host = host;
     this.attachedAt = host.clock.now();
+    // UDA 1.1 §1.2.2: BOOTID.UPNP.ORG grows with every (re)start; the attach time in seconds
+    // does (as miniupnpd's time(NULL)), and fits the 31-bit field until 2038.
+    this.bootId = Math.max(1, Math.floor(this.attachedAt / 1000) & 0x7fffffff);
     const bits = host.insidePrefixLength;
     this.lanMask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
     this.lanNet = ((parseIpv4(host.insideAddress) ?? 0) & this.lanMask) >>> 0;
@@ -410,7 +415,7 @@ export class UpnpIgd extends EventEmitter<UpnpIgdEvents> implements NatLocalHelp
       location: this.location,
       server: SERVER,
       maxAgeSec: this.cfg.maxAgeSec ?? 1800,
-      bootId: 1,
+      bootId: this.bootId,
       configId: 1,
     };
   }

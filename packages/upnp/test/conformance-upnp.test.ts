@@ -84,6 +84,25 @@ describe('UPnP Device Architecture 1.1 and IGD (conformance)', () => {
     }
   });
 
+  it('UDA 1.1: BOOTID.UPNP.ORG grows with every start of the device', () => {
+    const bootIdOf = (rig: ReturnType<typeof igdRig>) => {
+      rig.sched.advance(0);
+      const ids = new Set(ssdpSent(rig).map((m) => Number(m.headers.get('bootid.upnp.org'))));
+      assert.equal(ids.size, 1, 'one BOOTID per run');
+      return [...ids][0];
+    };
+    const first = igdRig({ notifyIntervalMs: 60_000 });
+    const a = bootIdOf(first);
+    // A later start (the rig's clock starts at the same instant: move it on before attaching).
+    const later = igdRig({ notifyIntervalMs: 60_000 });
+    later.igd.detach();
+    later.sched.clock.advance(5_000);
+    later.host.install(later.igd);
+    later.host.take(0);
+    const b = bootIdOf(later);
+    assert.ok(Number.isInteger(a) && a >= 1 && b > a, `BOOTID ${a} then ${b}`);
+  });
+
   it('UDA 1.1: an MX above 5 is treated as 5 when choosing the answer delay', () => {
     // random() = 0.5 in the rig: the answer waits half of min(MX, maxResponseDelayMs).
     const capped = igdRig({ maxResponseDelayMs: SEARCH_DELAY_CAP_MS });
