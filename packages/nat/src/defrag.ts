@@ -99,6 +99,8 @@ export interface DefragStats {
   dropInFlightLimit: number;
   /** ICMP time-exceeded (fragment reassembly) messages sent. */
   icmpTimeExceeded: number;
+  /** ICMPv6 Parameter Problem messages sent for a bad fragment length or offset (RFC 8200 §4.5). */
+  icmpParameterProblem: number;
 }
 
 /** A {@link DefragStats} with every counter at zero. */
@@ -119,6 +121,7 @@ export function emptyDefragStats(): DefragStats {
     dropMemory: 0,
     dropInFlightLimit: 0,
     icmpTimeExceeded: 0,
+    icmpParameterProblem: 0,
   };
 }
 
@@ -425,6 +428,7 @@ export class Defragmenter implements L3Device {
     const more = chain.moreFragments;
     if (more && (len === 0 || (len & 7) !== 0)) {
       this.stats.dropBadLength++;
+      this.parameterProblem6(pkt, 4); // RFC 8200 §4.5: points at the Payload Length field
       return;
     }
     // RFC 7112: the first fragment carries the whole header chain through the upper-layer header.
@@ -443,6 +447,7 @@ export class Defragmenter implements L3Device {
     // fragmentable data must fit the 16-bit Payload Length (no jumbograms).
     if (fh - IPV6_HEADER_LEN + start + len > MAX_DATAGRAM) {
       this.stats.dropTooLarge++;
+      this.parameterProblem6(pkt, fh + 2); // RFC 8200 §4.5: points at the Fragment Offset field
       return;
     }
     this.maintain();
@@ -682,6 +687,16 @@ export class Defragmenter implements L3Device {
     f[4] = pl >> 8;
     f[5] = pl & 0xff;
     return f;
+  }
+
+  /** ICMPv6 Parameter Problem code 0 about `pkt`, pointing at byte `pointer` (when a source is set). */
+  private parameterProblem6(pkt: Uint8Array, pointer: number): void {
+    const src = this.icmpSource6;
+    if (src === undefined) return;
+    const err = buildIcmpv6Error(pkt, { src, type: 4, code: 0, pointer });
+    if (err === null) return; // e.g. about a multicast destination or an ICMPv6 error
+    this.stats.icmpParameterProblem++;
+    this.replyHandler(err);
   }
 
   private timeExceeded(d: Datagram): boolean {

@@ -24,10 +24,21 @@ const EXPERIMENTAL_ROUTING_TYPE = 253;
 const FRAG_OFFSET_FIELD = 42;
 
 function defragmenter() {
-  const d = new Defragmenter({ clock: new ManualClock(5_000), maintainIntervalMs: 0 });
+  const d = new Defragmenter({
+    clock: new ManualClock(5_000),
+    maintainIntervalMs: 0,
+    icmpSource6: '2001:db8:ffff::1',
+  });
   const out: Uint8Array[] = [];
+  const replies: Uint8Array[] = [];
   d.setHandler((p) => out.push(p.slice()));
-  return { d, out };
+  d.setReplyHandler((p) => replies.push(p.slice()));
+  return { d, out, replies };
+}
+
+/** Type, code and pointer of an ICMPv6 error (after a 40-byte IPv6 header). */
+function icmp6Error(p: Uint8Array): [number, number, number] {
+  return [p[40], p[41], ((p[44] << 24) | (p[45] << 16) | (p[46] << 8) | p[47]) >>> 0];
 }
 
 /** A TCP/IPv6 segment with `size` payload bytes (a pattern, so misplaced data is seen). */
@@ -175,8 +186,8 @@ describe('Reassembly rules (conformance)', () => {
     );
   });
 
-  it('RFC 8200 §4.5: an IPv6 non-last fragment whose length is not a multiple of 8 is discarded', () => {
-    const { d, out } = defragmenter();
+  it('RFC 8200 §4.5: an IPv6 non-last fragment whose length is not a multiple of 8 is discarded, with Parameter Problem at the Payload Length', () => {
+    const { d, out, replies } = defragmenter();
     const fs = fragments6(tcp6(3000));
     const short = fs[0].slice(0, fs[0].length - 3);
     const payloadLength = short.length - 40;
@@ -187,10 +198,14 @@ describe('Reassembly rules (conformance)', () => {
     assert.equal(d.stats.fragments, 0, 'not queued');
     for (const f of fs.slice(1)) d.send(f);
     assert.deepEqual(out, [], 'the datagram cannot complete without its first fragment');
+    assert.equal(replies.length, 1);
+    assertChecksums(replies[0], 'Parameter Problem');
+    assert.deepEqual(icmp6Error(replies[0]), [4, 0, 4]);
+    assert.equal(d.stats.icmpParameterProblem, 1);
   });
 
-  it('RFC 8200 §4.5: an IPv6 fragment that would make the payload exceed 65535 bytes is discarded, and only that fragment', () => {
-    const { d, out } = defragmenter();
+  it('RFC 8200 §4.5: an IPv6 fragment that would make the payload exceed 65535 bytes is discarded, and only that fragment, with Parameter Problem at the Fragment Offset', () => {
+    const { d, out, replies } = defragmenter();
     const fs = fragments6(tcp6(3000));
     d.send(fs[0]);
     const last = fs[fs.length - 1];
@@ -198,6 +213,13 @@ describe('Reassembly rules (conformance)', () => {
     d.send(setOffset6(last, 65528)); // the largest offset: its data ends past 65535
     assert.equal(d.stats.dropTooLarge, 1);
     assert.deepEqual(out, []);
+    assert.equal(replies.length, 1);
+    assertChecksums(replies[0], 'Parameter Problem');
+    assert.deepEqual(
+      icmp6Error(replies[0]),
+      [4, 0, 40 + 2],
+      'the Fragment Offset field of the Fragment header at 40',
+    );
     // Only that fragment is discarded: the genuine ones still complete the datagram.
     for (const f of fs.slice(1)) d.send(f);
     assert.deepEqual(out, [tcp6(3000)]);
