@@ -22,6 +22,7 @@ import {
   VirtualHost,
 } from '@l3kit/core';
 import { formatPacket } from '@l3kit/wire';
+import { type EgressSceneResult, runEgressScene } from './egress-scene.js';
 import { type FtpSceneResult, runFtpScene } from './ftp-scene.js';
 import { type NatSceneResult, runNatScene } from './nat-scene.js';
 import { type Nat64SceneResult, runNat64Scene } from './nat64-scene.js';
@@ -64,6 +65,8 @@ export interface DemoResult {
   nat: NatSceneResult;
   /** The NAT64 scene: an IPv6-only host pings an IPv4-only server. */
   nat64: Nat64SceneResult;
+  /** The egress scene: a tenant leaves without NAT, directly and through SOCKS5, chosen by DNS name. */
+  egress: EgressSceneResult;
   /** The WireGuard scene: two WireGuard clients with one tunnel address fetch a page over HTTP. */
   wireguard: WireGuardSceneResult;
   /** The FTP scene: an active-mode download through the NAT's FTP ALG. */
@@ -202,6 +205,11 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     step('NAT64: an IPv6-only host pings an IPv4-only server through 2001:db8:64::/96 (RFC 6052, RFC 7915)');
     const nat64 = await runNat64Scene(cap, log, clock);
 
+    step(
+      'Egress without NAT: a tenant fetches through direct egress and a SOCKS5 proxy, chosen by DNS name; a denied name is refused',
+    );
+    const egress = await runEgressScene(cap, log, clock);
+
     const s = hub.stats;
     step('done');
     log(
@@ -229,6 +237,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       wireguard,
       ftp,
       upnp,
+      egress,
     };
   } finally {
     clearInterval(alive);

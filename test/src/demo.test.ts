@@ -120,6 +120,7 @@ describe('the demo (npm run demo)', () => {
           'peer',
           'v6-only-client',
           'v4-only-server',
+          'egress-tenant',
         ],
       );
       for (const [i, p] of file.packets.entries()) assertChecksums(p.data, `frame ${i + 1}`);

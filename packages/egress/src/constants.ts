@@ -4,6 +4,13 @@
 
 // --- Specification -------------------------------------------------------------------------
 
+/** ICMPv6 destination unreachable (type 1) codes used (RFC 4443 §3.1). */
+export const Icmp6Unreach = {
+  NoRoute: 0,
+  AdminProhibited: 1,
+  AddressUnreachable: 3,
+} as const;
+
 /** ICMP destination unreachable codes used (RFC 792, RFC 1812 §5.2.7.1). */
 export const IcmpUnreach = {
   /** Network unreachable. */
@@ -48,11 +55,24 @@ export const INTERNAL_HOST_ADDR = '10.255.255.254/8';
 export const INTERNAL_GATEWAY = '10.255.255.253';
 /** Base of the pseudo client addresses (11.0.0.0/8); each carries 65535 ports. */
 export const PSEUDO_BASE = 0x0b000000;
-/** Destinations denied unless `allowLoopback`: this host, "this network", link-local, multicast, broadcast. */
+/** Internal stack IPv6 address (tenants' IPv6 connections end here). */
+export const INTERNAL_HOST_ADDR6 = 'fd7f:ffff:ffff::fffe/64';
+/** Internal stack IPv6 gateway (pseudo sources are routed there, i.e. back to the device). */
+export const INTERNAL_GATEWAY6 = 'fd7f:ffff:ffff::fffd';
+/** Pseudo IPv6 client addresses: this /96 plus a 32-bit block number; each carries 65535 ports. */
+export const PSEUDO6_PREFIX = 'fd7f:ffff:ffff:1::';
+/**
+ * Destinations denied unless `allowLoopback`: this host, "this network", link-local, multicast,
+ * broadcast, and their IPv6 counterparts (loopback, unspecified, link-local, multicast).
+ */
 export const HOST_LOCAL_PREFIXES = [
   '127.0.0.0/8',
   '0.0.0.0/8',
   '169.254.0.0/16',
   '224.0.0.0/4',
   '255.255.255.255/32',
+  '::1/128',
+  '::/128',
+  'fe80::/10',
+  'ff00::/8',
 ] as const;

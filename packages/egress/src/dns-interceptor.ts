@@ -156,6 +156,17 @@ export class DnsInterceptor {
     return r.name;
   }
 
+  /** The name recorded for a destination address given as text (IPv6 destinations), if any. */
+  nameForText(t: DnsTable, address: string): string | undefined {
+    const r = t.recorded.get(address);
+    if (!r) return undefined;
+    if (r.expires < this.clock.now()) {
+      t.recorded.delete(address);
+      return undefined;
+    }
+    return r.name;
+  }
+
   /** Resolves a name to real addresses: `hosts`, then the upstream resolver, then `resolve`. */
   async resolve(name: string): Promise<string[]> {
     const n = normalizeName(name);

@@ -206,6 +206,27 @@ export interface EgressStats {
   };
 }
 
+/** Counters of one tenant (see {@link EgressDevice.tenantStats}). */
+export interface TenantStats {
+  name: string;
+  /** TCP connections open or being dialed now (what `maxConnectionsPerTenant` limits). */
+  activeTcp: number;
+  /** UDP flows now (what `maxUdpFlowsPerTenant` limits). */
+  activeUdp: number;
+  /** TCP connections dialed so far. */
+  tcpOpened: number;
+  udpFlowsOpened: number;
+  /** Connections and datagrams denied by a rule. */
+  denied: number;
+  /** Connections and flows refused by a limit. */
+  limited: number;
+  /** TCP payload bytes tenant → upstream and back. */
+  bytesUp: number;
+  bytesDown: number;
+  datagramsUp: number;
+  datagramsDown: number;
+}
+
 /** A snapshot of one TCP connection (see {@link EgressDevice.connections}). */
 export interface ConnectionSnapshot extends FlowInfo {
   state: 'dialing' | 'open' | 'closed';
@@ -397,6 +418,11 @@ export class EgressDevice extends EventEmitter<EgressEvents> implements L3Connec
   /** Names of the attached tenants. */
   tenantNames(): string[] {
     return [...this.tenants].map((t) => t.name);
+  }
+
+  /** Counters of every attached tenant. */
+  tenantStats(): TenantStats[] {
+    return [...this.tenants].map((t) => t.statsSnapshot());
   }
 
   /** Snapshots of every TCP connection (dialing, open, or lingering after close). */

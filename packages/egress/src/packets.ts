@@ -15,6 +15,7 @@ import {
   TcpFlags,
   UDP_HEADER_LEN,
   updateChecksum16,
+  updateChecksumBytes,
   writeChecksum,
 } from '@l3kit/wire';
 
@@ -82,6 +83,49 @@ export function rewriteFlow(
   writeChecksum(b, ckOff, ck);
 }
 
+/**
+ * IPv6 version of {@link rewriteFlow}: new 16-byte addresses (`src`, `dst`) and ports for the
+ * transport header at `l4`, transport checksum updated incrementally (IPv6 has no header
+ * checksum).
+ */
+export function rewriteFlow6(
+  b: Uint8Array,
+  l4: number,
+  l4Ck: number,
+  src: Uint8Array,
+  srcPort: number,
+  dst: Uint8Array,
+  dstPort: number,
+): void {
+  const ckOff = l4 + l4Ck;
+  let ck = readChecksum(b, ckOff);
+  ck = updateChecksumBytes(ck, b, 8, src, 0, 16);
+  ck = updateChecksumBytes(ck, b, 24, dst, 0, 16);
+  ck = updateChecksum16(ck, read16(b, l4), srcPort);
+  ck = updateChecksum16(ck, read16(b, l4 + 2), dstPort);
+  if (l4Ck === UDP_CK && ck === 0) ck = 0xffff;
+  b.set(src, 8);
+  b.set(dst, 24);
+  write16(b, l4, srcPort);
+  write16(b, l4 + 2, dstPort);
+  writeChecksum(b, ckOff, ck);
+}
+
+/**
+ * The ICMPv6 echo reply to an echo request (`pkt`, ICMPv6 header at `l4`, packet `total` bytes
+ * long), as a new packet: addresses swapped, hop limit 64, type 129, checksum updated.
+ */
+export function buildEchoReply6(pkt: Uint8Array, l4: number, total: number): Uint8Array {
+  const out = pkt.slice(0, total);
+  out.set(pkt.subarray(24, 40), 8);
+  out.set(pkt.subarray(8, 24), 24);
+  out[7] = 64;
+  const oldTypeCode = read16(out, l4);
+  out[l4] = 129;
+  writeChecksum(out, l4 + 2, updateChecksum16(readChecksum(out, l4 + 2), oldTypeCode, read16(out, l4)));
+  return out;
+}
+
 /** The TCP checksum field offset within the TCP header. */
 export const TCP_CHECKSUM_OFFSET = TCP_CK;
 /** The UDP checksum field offset within the UDP header. */
@@ -89,12 +133,12 @@ export const UDP_CHECKSUM_OFFSET = UDP_CK;
 
 /**
  * The RST a closed port sends in answer to `seg` (RFC 9293 §3.10.7.1), from the segment's
- * destination to its source: for a segment with ACK, `<SEQ=SEG.ACK><CTL=RST>`; otherwise
+ * destination to its source (IPv4 or IPv6 text): for a segment with ACK, `<SEQ=SEG.ACK><CTL=RST>`; otherwise
  * `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`.
  */
 export function buildRstFor(
-  src: number,
-  dst: number,
+  src: string,
+  dst: string,
   srcPort: number,
   dstPort: number,
   seq: number,
@@ -105,8 +149,8 @@ export function buildRstFor(
   const hasAck = (flags & TcpFlags.ACK) !== 0;
   const consumed = segLen + (flags & TcpFlags.SYN ? 1 : 0) + (flags & TcpFlags.FIN ? 1 : 0);
   return buildPacket({
-    src: formatIpv4(dst),
-    dst: formatIpv4(src),
+    src: dst,
+    dst: src,
     tcp: hasAck
       ? { srcPort: dstPort, dstPort: srcPort, seq: ack, flags: TcpFlags.RST, window: 0 }
       : {

@@ -14,36 +14,48 @@ import type { Socket } from 'node:net';
 import { discard, type L3Device, type TimerHandle } from '@l3kit/core';
 import { type TcpSocket, VirtualHost } from '@l3kit/stack';
 import {
+  buildIcmpv6Error,
   finishChecksum,
+  formatIp,
   formatIpv4,
   Ipv4Packet,
+  Ipv6HeaderChain,
+  Ipv6Packet,
   onesSum,
+  parseIp,
   parseIpv4,
   pseudoHeaderSum4,
+  pseudoHeaderSum6,
   TcpFlags,
   TcpSegment,
   UdpDatagram,
 } from '@l3kit/wire';
 import {
+  Icmp6Unreach,
   IcmpUnreach,
   INTERNAL_GATEWAY,
+  INTERNAL_GATEWAY6,
   INTERNAL_HOST_ADDR,
+  INTERNAL_HOST_ADDR6,
   INTERNAL_LISTEN_PORT,
   INTERNAL_TIME_WAIT_MS,
   PSEUDO_BASE,
+  PSEUDO6_PREFIX,
   TCP_LINGER_MS,
   UDP_PENDING_MAX,
 } from './constants.js';
 import type { UdpRelay } from './dialer.js';
 import { DnsTable } from './dns-interceptor.js';
-import type { CloseReason, ConnectionSnapshot, EgressDevice, FlowInfo } from './egress.js';
+import type { CloseReason, ConnectionSnapshot, EgressDevice, FlowInfo, TenantStats } from './egress.js';
 import { DialError } from './errors.js';
 import {
   buildEchoReply,
+  buildEchoReply6,
   buildRstFor,
   buildUdp4,
   buildUnreachable,
   rewriteFlow,
+  rewriteFlow6,
   TCP_CHECKSUM_OFFSET,
 } from './packets.js';
 import type { RouteDecision } from './rules.js';
@@ -53,6 +65,40 @@ const HOST_IP = parseIpv4(INTERNAL_HOST_ADDR.split('/')[0]) as number;
 const HOST_HI = HOST_IP >>> 16;
 const HOST_LO = HOST_IP & 0xffff;
 const PORTS_PER_PSEUDO = 65535;
+const HOST6 = (parseIp(INTERNAL_HOST_ADDR6.split('/')[0]) as Uint8Array).slice();
+const PSEUDO6 = parseIp(PSEUDO6_PREFIX) as Uint8Array;
+
+/** 32-bit FNV-1a of 16 address bytes (a map key; flows compare the full address). */
+function hash6(b: Uint8Array, off: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < 16; i++) h = Math.imul(h ^ b[off + i], 0x01000193);
+  return h >>> 0;
+}
+
+function read32(b: Uint8Array, off: number): number {
+  return ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
+}
+
+function same16(a: Uint8Array, b: Uint8Array, off: number): boolean {
+  for (let i = 0; i < 16; i++) if (a[i] !== b[off + i]) return false;
+  return true;
+}
+
+/** The flow index a pseudo endpoint stands for: block number (IPv4 offset or IPv6 low 32 bits) and port. */
+function pseudoIndex(block: number, port: number): number {
+  return block * PORTS_PER_PSEUDO + port - 1;
+}
+
+/**
+ * Aborts a host socket with RST (`resetAndDestroy`), or plainly destroys it once its write side
+ * was shut down: libuv refuses a reset after a shutdown request (`uv_tcp_close_reset` →
+ * `EINVAL`), and Node 20 then leaves the handle half-closed, which hangs the process at exit.
+ */
+function abortSocket(s: Socket): void {
+  if (s.destroyed) return;
+  if (s.writableEnded || s.connecting) s.destroy();
+  else s.resetAndDestroy();
+}
 
 /** One TCP connection of a tenant. */
 class TcpFlow {
@@ -72,23 +118,45 @@ class TcpFlow {
   readonly pHi: number;
   readonly pLo: number;
   readonly pPort: number;
+  /** IPv6: the pseudo client address. */
+  readonly p6: Uint8Array | undefined;
+  /** Offset of the TCP header in {@link syn} (IPv6 extension headers may precede it). */
+  synL4: number;
 
+  /**
+   * @param src IPv4 client address, or for IPv6 a hash of it (`src6` holds the address)
+   * @param dst likewise for the destination
+   */
   constructor(
     readonly index: number,
+    readonly family: 4 | 6,
     readonly src: number,
     readonly srcPort: number,
     readonly dst: number,
     readonly dstPort: number,
+    readonly src6: Uint8Array | undefined,
+    readonly dst6: Uint8Array | undefined,
     readonly info: FlowInfo,
     syn: Uint8Array,
+    synL4: number,
     now: number,
   ) {
     this.syn = syn;
+    this.synL4 = synL4;
     this.lastActive = now;
-    const addr = (PSEUDO_BASE + Math.floor(index / PORTS_PER_PSEUDO)) >>> 0;
+    const block = Math.floor(index / PORTS_PER_PSEUDO);
+    const addr = (PSEUDO_BASE + block) >>> 0;
     this.pHi = addr >>> 16;
     this.pLo = addr & 0xffff;
     this.pPort = 1 + (index % PORTS_PER_PSEUDO);
+    if (family === 6) {
+      const p = PSEUDO6.slice();
+      p[12] = block >>> 24;
+      p[13] = (block >>> 16) & 0xff;
+      p[14] = (block >>> 8) & 0xff;
+      p[15] = block & 0xff;
+      this.p6 = p;
+    }
   }
 }
 
@@ -97,6 +165,8 @@ class UdpFlow {
   relay: UdpRelay | undefined;
   opening = true;
   pending: Array<{ data: Uint8Array; host: string; port: number }> = [];
+  /** Fake destination address → the real address its name resolved to (uint32s). */
+  readonly resolved = new Map<number, number>();
   /** Real endpoint (addr * 65536 + port) → destination address the tenant used (uint32). */
   readonly peers = new Map<number, number>();
   lastActive: number;
@@ -122,6 +192,8 @@ export class Tenant {
   readonly host: VirtualHost;
   readonly dns = new DnsTable();
   private readonly byClient = new Map<number, TcpFlow | TcpFlow[]>();
+  /** IPv6 flows by hash(client address) * 65536 + client port. */
+  private readonly byClient6 = new Map<number, TcpFlow | TcpFlow[]>();
   private readonly byIndex = new Map<number, TcpFlow>();
   private readonly udp = new Map<number, UdpFlow[]>();
   /** Per UDP client endpoint and destination (addr * 65536 + port): the route decision. */
@@ -129,9 +201,22 @@ export class Tenant {
   private nextIndex = 0;
   private activeTcp = 0;
   private activeUdp = 0;
+  /** This tenant's own counters. */
+  readonly stats: Omit<TenantStats, 'name' | 'activeTcp' | 'activeUdp'> = {
+    tcpOpened: 0,
+    udpFlowsOpened: 0,
+    denied: 0,
+    limited: 0,
+    bytesUp: 0,
+    bytesDown: 0,
+    datagramsUp: 0,
+    datagramsDown: 0,
+  };
   private ipId = 0;
   private closed = false;
   private readonly v4 = Ipv4Packet.empty();
+  private readonly v6 = Ipv6Packet.empty();
+  private readonly chain = new Ipv6HeaderChain();
   private readonly tcp = TcpSegment.empty();
   private readonly udpView = UdpDatagram.empty();
 
@@ -144,6 +229,9 @@ export class Tenant {
     this.host = new VirtualHost({
       addr: INTERNAL_HOST_ADDR,
       gateway: INTERNAL_GATEWAY,
+      // IPv6 needs a link MTU of at least 1280 (RFC 8200 §5); below that, IPv6 is dropped.
+      addr6: c.mtu >= 1280 ? INTERNAL_HOST_ADDR6 : undefined,
+      gateway6: c.mtu >= 1280 ? INTERNAL_GATEWAY6 : undefined,
       mtu: c.mtu,
       scheduler: c.scheduler,
       clock: c.clock,
@@ -167,9 +255,12 @@ export class Tenant {
       st.drops.closed++;
       return;
     }
+    if (pkt.length > 0 && pkt[0] >> 4 === 6) {
+      this.ipv6In(pkt);
+      return;
+    }
     if (pkt.length === 0 || pkt[0] >> 4 !== 4) {
-      if (pkt.length > 0 && pkt[0] >> 4 === 6) st.drops.unsupported++;
-      else st.drops.malformed++;
+      st.drops.malformed++;
       return;
     }
     const ip = this.v4;
@@ -201,75 +292,109 @@ export class Tenant {
   }
 
   private tcpIn(pkt: Uint8Array, ip: Ipv4Packet): void {
-    const st = this.dev.stats;
     const hl = ip.headerLen;
     const end = ip.totalLength;
-    const seg = this.tcp;
-    if (!seg.rebind(pkt, hl, end)) {
-      st.drops.malformed++;
+    if (!this.tcp.rebind(pkt, hl, end)) {
+      this.dev.stats.drops.malformed++;
       return;
     }
-    const src = ip.src;
-    const dst = ip.dst;
-    const sport = seg.srcPort;
-    const dport = seg.dstPort;
+    this.tcpSegment(pkt, 4, hl, end, this.findFlow(ip.src, this.tcp.srcPort, ip.dst, this.tcp.dstPort));
+  }
+
+  /**
+   * What happens to a tenant segment (`this.tcp` is bound to it) once its flow was looked up;
+   * the same for IPv4 and IPv6.
+   */
+  private tcpSegment(
+    pkt: Uint8Array,
+    family: 4 | 6,
+    l4: number,
+    end: number,
+    found: TcpFlow | undefined,
+  ): void {
+    const st = this.dev.stats;
+    const seg = this.tcp;
     const flags = seg.flags;
-    const f = this.findFlow(src, sport, dst, dport);
-    if (
-      f !== undefined &&
-      f.state === 'closed' &&
-      (flags & (SYN | ACK | RST)) === SYN &&
-      this.tcpChecksumOk(pkt, hl, end)
-    ) {
+    const pureSyn = (flags & (SYN | ACK | RST)) === SYN;
+    let f = found;
+    if (f !== undefined && f.state === 'closed' && pureSyn && this.tcpChecksumOk(family, pkt, l4, end)) {
       // The client reuses the 4-tuple of a connection that just ended: a new connection (it
       // gets a new pseudo endpoint, so the old one's TIME-WAIT in the stack does not matter).
       this.removeFlow(f);
-      this.newTcp(pkt.slice(0, end), src, sport, dst, dport);
-      return;
+      f = undefined;
     }
     if (f !== undefined) {
       if (f.translated) {
         // Open, or closed and lingering: the closing handshake still goes through the stack.
         f.lastActive = this.dev.config.clock.now();
-        this.toStack(f, pkt, hl);
-        return;
-      }
-      if (f.state === 'dialing' && (flags & (SYN | ACK | RST)) === SYN && this.tcpChecksumOk(pkt, hl, end)) {
+        this.toStack(f, pkt, l4);
+      } else if (f.state === 'dialing' && pureSyn && this.tcpChecksumOk(family, pkt, l4, end)) {
         f.syn = pkt.slice(0, end); // a retransmitted SYN: keep the latest
-        return;
-      }
-      if (f.state === 'dialing' && flags & RST && this.tcpChecksumOk(pkt, hl, end)) {
+        f.synL4 = l4;
+      } else if (f.state === 'dialing' && flags & RST && this.tcpChecksumOk(family, pkt, l4, end)) {
         this.finishTcp(f, 'reset'); // the client gave up before the upstream answered
-        return;
-      }
-      st.drops.dialing++;
+      } else st.drops.dialing++;
       return;
     }
-    if (!this.tcpChecksumOk(pkt, hl, end)) {
+    if (!this.tcpChecksumOk(family, pkt, l4, end)) {
       st.drops.badChecksum++;
       return;
     }
+    const sport = seg.srcPort;
+    const dport = seg.dstPort;
     if (sport === 0 || dport === 0) {
       st.drops.malformed++;
       return;
     }
-    if ((flags & (SYN | ACK | RST)) === SYN) {
-      this.newTcp(pkt.slice(0, end), src, sport, dst, dport);
+    const aLen = family === 4 ? 4 : 16;
+    const srcOff = family === 4 ? 12 : 8;
+    const dstOff = srcOff + aLen;
+    if (pureSyn) {
+      const syn = pkt.slice(0, end);
+      if (family === 4)
+        this.newTcp(syn, 4, read32(pkt, srcOff), sport, read32(pkt, dstOff), dport, undefined, undefined, l4);
+      else
+        this.newTcp(
+          syn,
+          6,
+          hash6(pkt, srcOff),
+          sport,
+          hash6(pkt, dstOff),
+          dport,
+          pkt.slice(srcOff, dstOff),
+          pkt.slice(dstOff, dstOff + 16),
+          l4,
+        );
       return;
     }
     if (flags & RST) return;
     st.tcp.strayResets++;
-    this.emit(buildRstFor(src, dst, sport, dport, seg.seq, seg.ack, flags, seg.payloadLength));
+    const srcText = formatIp(pkt.subarray(srcOff, dstOff));
+    const dstText = formatIp(pkt.subarray(dstOff, dstOff + aLen));
+    this.emit(buildRstFor(srcText, dstText, sport, dport, seg.seq, seg.ack, flags, seg.payloadLength));
   }
 
   /** Rewrites a tenant segment to the flow's pseudo endpoint → the stack's listener, and delivers it. */
-  private toStack(f: TcpFlow, pkt: Uint8Array, hl: number): void {
-    rewriteFlow(pkt, hl, TCP_CHECKSUM_OFFSET, f.pHi, f.pLo, f.pPort, HOST_HI, HOST_LO, INTERNAL_LISTEN_PORT);
+  private toStack(f: TcpFlow, pkt: Uint8Array, l4: number): void {
+    if (f.p6) rewriteFlow6(pkt, l4, TCP_CHECKSUM_OFFSET, f.p6, f.pPort, HOST6, INTERNAL_LISTEN_PORT);
+    else
+      rewriteFlow(
+        pkt,
+        l4,
+        TCP_CHECKSUM_OFFSET,
+        f.pHi,
+        f.pLo,
+        f.pPort,
+        HOST_HI,
+        HOST_LO,
+        INTERNAL_LISTEN_PORT,
+      );
     this.host.send(pkt);
   }
 
-  private tcpChecksumOk(pkt: Uint8Array, hl: number, end: number): boolean {
-    return finishChecksum(onesSum(pkt, hl, end - hl, pseudoHeaderSum4(pkt, 0, 6, end - hl))) === 0;
+  private tcpChecksumOk(family: 4 | 6, pkt: Uint8Array, l4: number, end: number): boolean {
+    const ps = family === 4 ? pseudoHeaderSum4(pkt, 0, 6, end - l4) : pseudoHeaderSum6(pkt, 0, 6, end - l4);
+    return finishChecksum(onesSum(pkt, l4, end - l4, ps)) === 0;
   }
 
   /** Looks up the name, applies the host-local guard and the rules. */
@@ -278,11 +403,15 @@ export class Tenant {
     src: number,
     dst: number,
     port: number,
+    src6?: Uint8Array,
+    dst6?: Uint8Array,
   ): { info: FlowInfo; decision: RouteDecision; stale: boolean } {
     const c = this.dev.config;
-    const name = c.dns?.nameFor(this.dns, dst);
-    const stale = c.dns !== undefined && name === undefined && c.dns.isFake(dst);
-    const q = { tenant: this.name, protocol, src: formatIpv4(src), dst: formatIpv4(dst), port, name };
+    const dstText = dst6 ? formatIp(dst6) : formatIpv4(dst);
+    const name = dst6 ? c.dns?.nameForText(this.dns, dstText) : c.dns?.nameFor(this.dns, dst);
+    const stale = !dst6 && c.dns !== undefined && name === undefined && c.dns.isFake(dst);
+    const srcText = src6 ? formatIp(src6) : formatIpv4(src);
+    const q = { tenant: this.name, protocol, src: srcText, dst: dstText, port, name };
     let decision = c.localRouter?.route(q);
     if (decision?.action !== 'deny') decision = c.router.route(q);
     const info: FlowInfo = {
@@ -306,19 +435,36 @@ export class Tenant {
     return route !== 'direct' && c.remoteDns ? info.name : info.dst;
   }
 
-  private newTcp(syn: Uint8Array, src: number, sport: number, dst: number, dport: number): void {
+  private newTcp(
+    syn: Uint8Array,
+    family: 4 | 6,
+    src: number,
+    sport: number,
+    dst: number,
+    dport: number,
+    src6: Uint8Array | undefined,
+    dst6: Uint8Array | undefined,
+    l4: number,
+  ): void {
     const c = this.dev.config;
     const st = this.dev.stats;
     if (this.activeTcp >= c.maxTcp) {
       st.tcp.limited++;
-      this.dev.emit('limit', { tenant: this.name, protocol: 'tcp', src: formatIpv4(src), limit: c.maxTcp });
+      this.stats.limited++;
+      this.dev.emit('limit', {
+        tenant: this.name,
+        protocol: 'tcp',
+        src: src6 ? formatIp(src6) : formatIpv4(src),
+        limit: c.maxTcp,
+      });
       this.refuse(syn, c.limitResponse, IcmpUnreach.AdminProhibited);
       return;
     }
-    const { info, decision, stale } = this.decide('tcp', src, dst, dport);
+    const { info, decision, stale } = this.decide('tcp', src, dst, dport, src6, dst6);
     info.srcPort = sport;
     if (decision.action === 'deny') {
       st.tcp.denied++;
+      this.stats.denied++;
       this.dev.emit('deny', { ...info, rule: decision.rule });
       this.refuse(syn, c.deniedResponse, IcmpUnreach.AdminProhibited);
       return;
@@ -331,11 +477,25 @@ export class Tenant {
     }
     const dialer = c.dialers.get(decision.action);
     if (!dialer) return; // the router only returns known names
-    const f = new TcpFlow(this.nextIndex++, src, sport, dst, dport, info, syn, c.clock.now());
+    const f = new TcpFlow(
+      this.nextIndex++,
+      family,
+      src,
+      sport,
+      dst,
+      dport,
+      src6,
+      dst6,
+      info,
+      syn,
+      l4,
+      c.clock.now(),
+    );
     this.addFlow(f);
     this.activeTcp++;
     st.tcp.active++;
     st.tcp.opened++;
+    this.stats.tcpOpened++;
     this.dev.emit('connection', info);
     // The device's own deadline covers every dialer (name resolution and custom dialers too).
     const deadline = c.scheduler.schedule(c.clock.now() + c.connectTimeoutMs, () =>
@@ -349,7 +509,7 @@ export class Tenant {
       ),
     );
     f.abort.signal.addEventListener('abort', () => deadline.cancel(), { once: true });
-    const host = this.targetHost(info, decision.action, dst);
+    const host = this.targetHost(info, decision.action, family === 4 ? dst : -1);
     const dial = async (): Promise<Socket> => {
       // remoteDns off: names are resolved here and proxies get addresses.
       let h = host;
@@ -374,21 +534,23 @@ export class Tenant {
 
   private addFlow(f: TcpFlow): void {
     const k = f.src * 65536 + f.srcPort;
-    const cur = this.byClient.get(k);
-    if (cur === undefined) this.byClient.set(k, f);
+    const map = f.family === 4 ? this.byClient : this.byClient6;
+    const cur = map.get(k);
+    if (cur === undefined) map.set(k, f);
     else if (Array.isArray(cur)) cur.push(f);
-    else this.byClient.set(k, [cur, f]);
+    else map.set(k, [cur, f]);
     this.byIndex.set(f.index, f);
   }
 
   private removeFlow(f: TcpFlow): void {
     const k = f.src * 65536 + f.srcPort;
-    const cur = this.byClient.get(k);
-    if (cur === f) this.byClient.delete(k);
+    const map = f.family === 4 ? this.byClient : this.byClient6;
+    const cur = map.get(k);
+    if (cur === f) map.delete(k);
     else if (Array.isArray(cur)) {
       const i = cur.indexOf(f);
       if (i >= 0) cur.splice(i, 1);
-      if (cur.length === 1) this.byClient.set(k, cur[0]);
+      if (cur.length === 1) map.set(k, cur[0]);
     }
     this.byIndex.delete(f.index);
   }
@@ -408,8 +570,16 @@ export class Tenant {
     this.dev.stats.tcp.established++;
     this.dev.emit('connect', f.info);
     this.armIdle(f);
+    // The tenant must finish its handshake in time, or the upstream side is let go.
+    const c = this.dev.config;
+    c.scheduler.schedule(c.clock.now() + c.connectTimeoutMs, () => {
+      if (f.state === 'open' && !f.down) {
+        this.dev.stats.tcp.timeouts++;
+        this.finishTcp(f, 'error');
+      }
+    });
     // Now let the stack see the SYN: it answers SYN-ACK to the tenant.
-    this.toStack(f, f.syn, (f.syn[0] & 15) << 2);
+    this.toStack(f, f.syn, f.synL4);
   }
 
   private dialFailed(f: TcpFlow, err: unknown): void {
@@ -448,13 +618,26 @@ export class Tenant {
   /** Answers a packet the device will not carry: RST, ICMP unreachable `code`, or nothing. */
   private refuse(pkt: Uint8Array, how: 'icmp' | 'rst' | 'drop', code: number): void {
     if (how === 'drop') return;
+    if (pkt[0] >> 4 === 6) {
+      this.refuse6(pkt, how, code);
+      return;
+    }
     const ip = Ipv4Packet.checked(pkt);
     if (!ip) return;
     if (how === 'rst' && ip.protocol === 6) {
       const seg = TcpSegment.checked(pkt, ip.headerLen, ip.totalLength);
       if (!seg) return;
       this.emit(
-        buildRstFor(ip.src, ip.dst, seg.srcPort, seg.dstPort, seg.seq, seg.ack, seg.flags, seg.payloadLength),
+        buildRstFor(
+          formatIpv4(ip.src),
+          formatIpv4(ip.dst),
+          seg.srcPort,
+          seg.dstPort,
+          seg.seq,
+          seg.ack,
+          seg.flags,
+          seg.payloadLength,
+        ),
       );
       return;
     }
@@ -466,12 +649,45 @@ export class Tenant {
   }
 
   /** A connection from the stack: the tenant's handshake completed; splice it to the upstream. */
+  /** IPv6 {@link refuse}: the IPv4 code is mapped to its ICMPv6 type 1 counterpart (RFC 4443). */
+  private refuse6(pkt: Uint8Array, how: 'icmp' | 'rst', code: number): void {
+    const ip = this.v6;
+    const ch = this.chain;
+    if (!ip.rebind(pkt, 0, pkt.length) || !ch.parse(ip)) return;
+    const src = formatIp(pkt.subarray(8, 24));
+    const dst = formatIp(pkt.subarray(24, 40));
+    if (how === 'rst' && ch.upperProtocol === 6 && ch.upperPresent) {
+      const seg = TcpSegment.checked(pkt, ch.upperOffset, ch.end);
+      if (!seg) return;
+      this.emit(
+        buildRstFor(src, dst, seg.srcPort, seg.dstPort, seg.seq, seg.ack, seg.flags, seg.payloadLength),
+      );
+      return;
+    }
+    const code6 =
+      code === IcmpUnreach.AdminProhibited
+        ? Icmp6Unreach.AdminProhibited
+        : code === IcmpUnreach.Net
+          ? Icmp6Unreach.NoRoute
+          : Icmp6Unreach.AddressUnreachable;
+    const err = buildIcmpv6Error(pkt, { src: dst, type: 1, code: code6 });
+    if (err) {
+      this.dev.stats.icmp.unreachablesSent++;
+      this.emit(err);
+    }
+  }
+
   private accepted(down: TcpSocket): void {
-    const a = parseIpv4(down.remoteAddress);
-    const f =
-      a === null
-        ? undefined
-        : this.byIndex.get(((a - PSEUDO_BASE) >>> 0) * PORTS_PER_PSEUDO + down.remotePort - 1);
+    let f: TcpFlow | undefined;
+    const remote = parseIp(down.remoteAddress);
+    if (remote?.length === 4) {
+      const a = ((remote[0] << 24) | (remote[1] << 16) | (remote[2] << 8) | remote[3]) >>> 0;
+      f = this.byIndex.get(pseudoIndex((a - PSEUDO_BASE) >>> 0, down.remotePort));
+    } else if (remote?.length === 16) {
+      const block = ((remote[12] << 24) | (remote[13] << 16) | (remote[14] << 8) | remote[15]) >>> 0;
+      f = this.byIndex.get(pseudoIndex(block, down.remotePort));
+      if (f && (!f.p6 || !same16(f.p6, remote, 0))) f = undefined;
+    }
     const up = f?.upstream;
     if (f?.state !== 'open' || !up) {
       down.resetAndDestroy();
@@ -484,10 +700,12 @@ export class Tenant {
     down.on('data', (d: Buffer) => {
       f.bytesUp += d.length;
       st.bytesUp += d.length;
+      this.stats.bytesUp += d.length;
     });
     up.on('data', (d: Buffer) => {
       f.bytesDown += d.length;
       st.bytesDown += d.length;
+      this.stats.bytesDown += d.length;
     });
     // pipe() is back-pressure: a full destination pauses the source, whose stack window (or
     // kernel socket buffer) then closes.
@@ -503,7 +721,7 @@ export class Tenant {
     });
     down.on('error', () => {
       f.closeReason ??= 'reset';
-      if (!up.destroyed) up.resetAndDestroy();
+      abortSocket(up);
     });
     up.on('close', onClose);
     down.on('close', onClose);
@@ -525,7 +743,7 @@ export class Tenant {
         // Never spliced (the tenant did not finish its handshake).
         this.finishTcp(f, 'idle');
       }
-      if (f.upstream && !f.upstream.destroyed) f.upstream.resetAndDestroy();
+      if (f.upstream) abortSocket(f.upstream);
     });
   }
 
@@ -559,15 +777,28 @@ export class Tenant {
 
   private fromHost(pkt: Uint8Array): void {
     const st = this.dev.stats;
-    if (this.closed || pkt[9] !== 6) {
+    if (!this.closed && pkt[0] >> 4 === 6 && pkt[6] === 6) {
+      // The stack writes no extension headers: TCP at 40, pseudo block in the last 4 bytes.
+      const block = ((pkt[36] << 24) | (pkt[37] << 16) | (pkt[38] << 8) | pkt[39]) >>> 0;
+      const f6 = this.byIndex.get(pseudoIndex(block, (pkt[42] << 8) | pkt[43]));
+      if (f6?.src6 === undefined || f6.dst6 === undefined) {
+        st.drops.noFlow++;
+        return;
+      }
+      f6.lastActive = this.dev.config.clock.now();
+      rewriteFlow6(pkt, 40, TCP_CHECKSUM_OFFSET, f6.dst6, f6.dstPort, f6.src6, f6.srcPort);
+      this.emit(pkt);
+      return;
+    }
+    if (this.closed || pkt[0] >> 4 !== 4 || pkt[9] !== 6) {
       st.drops.noFlow++;
       return;
     }
     const hl = (pkt[0] & 15) << 2;
     const a = ((pkt[16] << 24) | (pkt[17] << 16) | (pkt[18] << 8) | pkt[19]) >>> 0;
     const port = (pkt[hl + 2] << 8) | pkt[hl + 3];
-    const f = this.byIndex.get(((a - PSEUDO_BASE) >>> 0) * PORTS_PER_PSEUDO + port - 1);
-    if (f === undefined) {
+    const f = this.byIndex.get(pseudoIndex((a - PSEUDO_BASE) >>> 0, port));
+    if (f === undefined || f.family !== 4) {
       st.drops.noFlow++;
       return;
     }
@@ -589,6 +820,71 @@ export class Tenant {
   private emit(pkt: Uint8Array): void {
     this.dev.stats.packetsOut++;
     this.link.send(pkt);
+  }
+
+  // --- IPv6 --------------------------------------------------------------------------------------
+
+  /** One IPv6 packet from the tenant: TCP and ICMPv6 echo; the rest is dropped and counted. */
+  private ipv6In(pkt: Uint8Array): void {
+    const st = this.dev.stats;
+    const ip = this.v6;
+    const ch = this.chain;
+    if (!ip.rebind(pkt, 0, pkt.length) || !ch.parse(ip)) {
+      st.drops.malformed++;
+      return;
+    }
+    if (ch.isFragment) {
+      st.drops.fragment++;
+      return;
+    }
+    if (!this.host.addr6()) {
+      st.drops.unsupported++; // MTU below 1280: no IPv6
+      return;
+    }
+    const l4 = ch.upperOffset;
+    const end = ch.end;
+    if (ch.upperProtocol === 6) this.tcp6In(pkt, l4, end);
+    else if (ch.upperProtocol === 58 && end - l4 >= 8 && pkt[l4] === 128 && pkt[l4 + 1] === 0)
+      this.echo6In(pkt, l4, end);
+    else st.drops.unsupported++;
+  }
+
+  private findFlow6(pkt: Uint8Array, sport: number, dport: number): TcpFlow | undefined {
+    const cur = this.byClient6.get(hash6(pkt, 8) * 65536 + sport);
+    if (cur === undefined) return undefined;
+    const list = Array.isArray(cur) ? cur : [cur];
+    for (const f of list)
+      if (
+        f.dstPort === dport &&
+        f.src6 !== undefined &&
+        f.dst6 !== undefined &&
+        same16(f.src6, pkt, 8) &&
+        same16(f.dst6, pkt, 24)
+      )
+        return f;
+    return undefined;
+  }
+
+  private tcp6In(pkt: Uint8Array, l4: number, end: number): void {
+    if (!this.tcp.rebind(pkt, l4, end)) {
+      this.dev.stats.drops.malformed++;
+      return;
+    }
+    this.tcpSegment(pkt, 6, l4, end, this.findFlow6(pkt, this.tcp.srcPort, this.tcp.dstPort));
+  }
+
+  private echo6In(pkt: Uint8Array, l4: number, end: number): void {
+    const st = this.dev.stats;
+    if (finishChecksum(onesSum(pkt, l4, end - l4, pseudoHeaderSum6(pkt, 0, 58, end - l4))) !== 0) {
+      st.drops.badChecksum++;
+      return;
+    }
+    this.answerEcho(
+      pkt,
+      end,
+      () => this.decide('tcp', 0, 0, 0, pkt.subarray(8, 24), pkt.subarray(24, 40)).decision,
+      () => buildEchoReply6(pkt, l4, end),
+    );
   }
 
   // --- UDP ---------------------------------------------------------------------------------------
@@ -634,14 +930,17 @@ export class Tenant {
       info.srcPort = sport;
       if (decision.action === 'deny') {
         st.udp.denied++;
+        this.stats.denied++;
         this.dev.emit('deny', { ...info, rule: decision.rule });
       }
       r = decision.action === 'deny' || stale ? 'deny' : decision;
-      if (!routes) {
+      // Cache the decision (bounded: at most twice the flow limit of client endpoints, 1024
+      // destinations each); past the bound, decisions are recomputed per datagram.
+      if (!routes && this.udpRoutes.size < 2 * c.maxUdp) {
         routes = new Map();
         this.udpRoutes.set(ck, routes);
       }
-      if (routes.size < 1024) routes.set(rk, r);
+      if (routes && routes.size < 1024) routes.set(rk, r);
     }
     if (r === 'deny') {
       this.refuse(
@@ -655,6 +954,7 @@ export class Tenant {
     if (!flow) {
       if (this.activeUdp >= c.maxUdp) {
         st.udp.limited++;
+        this.stats.limited++;
         this.dev.emit('limit', { tenant: this.name, protocol: 'udp', src: formatIpv4(src), limit: c.maxUdp });
         this.refuse(
           pkt.slice(0, end),
@@ -669,6 +969,7 @@ export class Tenant {
     flow.lastActive = c.clock.now();
     flow.datagramsUp++;
     st.udp.datagramsUp++;
+    this.stats.datagramsUp++;
     const name = c.dns?.nameFor(this.dns, dst);
     this.udpSend(flow, dst, dport, name, payload);
   }
@@ -707,6 +1008,7 @@ export class Tenant {
     this.activeUdp++;
     st.udp.active++;
     st.udp.flowsOpened++;
+    this.stats.udpFlowsOpened++;
     this.dev.emit('udpOpen', info);
     this.armUdpIdle(flow);
     dialer.openUdp(4, { timeoutMs: c.connectTimeoutMs }).then(
@@ -752,11 +1054,21 @@ export class Tenant {
     const c = this.dev.config;
     const fake = c.dns?.isFake(dst) ?? false;
     if (fake && name !== undefined && c.dns) {
-      // Resolve the name so replies (from the real address) can be shown as from the fake one.
+      const known = flow.resolved.get(dst);
+      if (known !== undefined) {
+        this.udpOut(flow, known, dport, dst, payload);
+        return;
+      }
+      // Resolve the name (once per flow) so replies, which come from the real address, can be
+      // shown as coming from the fake one.
       c.dns.resolve(name).then(
         (addrs) => {
           const real = addrs.map((a) => parseIpv4(a)).find((a) => a !== null);
-          if (real === undefined || real === null) return;
+          if (real === undefined || real === null) {
+            this.dev.stats.udp.relayDrops++;
+            return;
+          }
+          if (flow.resolved.size < 256) flow.resolved.set(dst, real);
           this.udpOut(flow, real, dport, dst, payload);
         },
         () => {
@@ -793,6 +1105,7 @@ export class Tenant {
     flow.lastActive = this.dev.config.clock.now();
     flow.datagramsDown++;
     st.datagramsDown++;
+    this.stats.datagramsDown++;
     this.sendUdpToTenant(shown, port, flow.src, flow.srcPort, data);
   }
 
@@ -854,13 +1167,33 @@ export class Tenant {
       st.drops.badChecksum++;
       return;
     }
+    const src = ip.src;
+    const dst = ip.dst;
+    this.answerEcho(
+      pkt,
+      end,
+      () => this.decide('tcp', src, dst, 0).decision,
+      () => buildEchoReply(pkt, hl, end),
+    );
+  }
+
+  /**
+   * Answers a verified echo request with `reply()`, unless echo is off (dropped) or the rules
+   * deny the destination (ICMP administratively prohibited).
+   */
+  private answerEcho(
+    pkt: Uint8Array,
+    end: number,
+    decide: () => RouteDecision,
+    reply: () => Uint8Array,
+  ): void {
     const c = this.dev.config;
+    const st = this.dev.stats;
     if (c.icmpEcho === 'drop') {
       st.drops.unsupported++;
       return;
     }
-    const { decision } = this.decide('tcp', ip.src, ip.dst, 0);
-    if (decision.action === 'deny') {
+    if (decide().action === 'deny') {
       this.refuse(
         pkt.slice(0, end),
         c.deniedResponse === 'rst' ? 'icmp' : c.deniedResponse,
@@ -869,10 +1202,15 @@ export class Tenant {
       return;
     }
     st.icmp.echoReplies++;
-    this.emit(buildEchoReply(pkt, hl, end));
+    this.emit(reply());
   }
 
   // --- lifecycle ---------------------------------------------------------------------------------
+
+  /** This tenant's counters. */
+  statsSnapshot(): TenantStats {
+    return { name: this.name, activeTcp: this.activeTcp, activeUdp: this.activeUdp, ...this.stats };
+  }
 
   /** Adds snapshots of this tenant's TCP connections to `out`. */
   snapshot(out: ConnectionSnapshot[]): void {
@@ -898,7 +1236,7 @@ export class Tenant {
     for (const f of [...this.byIndex.values()]) {
       if (f.state !== 'closed') {
         f.closeReason = 'detached';
-        if (f.upstream && !f.upstream.destroyed) f.upstream.resetAndDestroy();
+        if (f.upstream) abortSocket(f.upstream);
         this.finishTcp(f, 'detached');
       }
       this.removeFlow(f);

@@ -112,7 +112,7 @@ test('two tenants with the same address are kept apart', async () => {
     detachTwin();
     twin.close();
     t.close();
-    up.server.close();
+    up.close();
   }
 });
 

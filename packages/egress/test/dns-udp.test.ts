@@ -69,7 +69,7 @@ test('a domain deny rule blocks one name while another name on the same address 
     assert.equal(up.peers.length, 1);
   } finally {
     t.close();
-    up.server.close();
+    up.close();
   }
 });
 
@@ -88,7 +88,7 @@ test('without fake IPs, recorded answers give connections their names for domain
     assert.equal((await failure(t.client.tcp.connect({ host: '127.0.0.1', port: up.port }))).code, 'EACCES');
   } finally {
     t.close();
-    up.server.close();
+    up.close();
   }
 });
 
@@ -115,7 +115,7 @@ test('queries are forwarded to the upstream resolver and its answers are recorde
   } finally {
     t.close();
     resolver.close();
-    up.server.close();
+    up.close();
   }
 });
 
@@ -208,6 +208,39 @@ test('denied UDP, the UDP flow limit and the UDP idle timeout are enforced', asy
     assert.equal(t.egress.stats.udp.active, 0);
     s.close();
     s2.close();
+  } finally {
+    t.close();
+    echo.sock.close();
+  }
+});
+
+test('UDP to a fake-IP name reaches the real address, resolved once per flow, and replies come from the fake address', async () => {
+  const echo = await udpEcho();
+  let lookups = 0;
+  const t = setup({
+    dns: {
+      fakeIp: true,
+      resolve: async () => {
+        lookups++;
+        return ['127.0.0.1'];
+      },
+    },
+  });
+  try {
+    const fake = await resolveVia(t, 'echo.test');
+    const s = t.client.udp.bind(0);
+    const replies: string[] = [];
+    s.on('message', (m, r) => replies.push(`${m} from ${r.address}:${r.port}`));
+    for (let i = 0; i < 3; i++) {
+      s.send(`n${i}`, echo.port, fake);
+      await until(() => replies.length === i + 1, 2000, `reply ${i}`);
+    }
+    s.close();
+    assert.deepEqual(
+      replies,
+      [0, 1, 2].map((i) => `n${i} from ${fake}:${echo.port}`),
+    );
+    assert.equal(lookups, 1);
   } finally {
     t.close();
     echo.sock.close();

@@ -78,6 +78,8 @@ export async function echoServer(): Promise<{
   port: number;
   peers: string[];
   sockets: Socket[];
+  /** Stops listening and destroys every accepted socket. */
+  close: () => void;
 }> {
   const peers: string[] = [];
   const sockets: Socket[] = [];
@@ -88,7 +90,11 @@ export async function echoServer(): Promise<{
     s.pipe(s);
   });
   const port = await listen(server);
-  return { server, port, peers, sockets };
+  const close = (): void => {
+    for (const x of sockets) x.destroy();
+    server.close();
+  };
+  return { server, port, peers, sockets, close };
 }
 
 /** A port on 127.0.0.1 with nothing listening (connections are refused). */
@@ -207,6 +213,8 @@ export async function socksServer(opts: SocksServerOptions = {}) {
               up.pipe(c);
               c.pipe(up);
             });
+            c.on('close', () => up.destroy());
+            up.on('close', () => c.destroy());
             up.on('error', (e: Error & { code?: string }) => {
               if (up.connecting || !up.remotePort) {
                 reply(e.code === 'ECONNREFUSED' ? 5 : 4);
@@ -301,6 +309,8 @@ export async function connectProxy(
         up.pipe(c);
         c.pipe(up);
       });
+      c.on('close', () => up.destroy());
+      up.on('close', () => c.destroy());
       up.on('error', () => {
         if (!up.remotePort) c.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
         else c.destroy();

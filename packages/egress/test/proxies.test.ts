@@ -34,7 +34,7 @@ test('a connection routed to a SOCKS5 proxy is carried by it and the upstream se
   } finally {
     t.close();
     await proxy.close();
-    up.server.close();
+    up.close();
   }
 });
 
@@ -72,7 +72,7 @@ test('SOCKS5 username/password authentication is used, and a rejected password t
     good.close();
     bad.close();
     await proxy.close();
-    up.server.close();
+    up.close();
   }
 });
 
@@ -134,7 +134,7 @@ test('a proxy that is down gives ICMP host unreachable, proxyDown once, and prox
     again.close();
   } finally {
     t.close();
-    up.server.close();
+    up.close();
   }
 });
 
@@ -156,7 +156,7 @@ test('an HTTP CONNECT proxy with Basic authentication carries the connection', a
   } finally {
     t.close();
     await proxy.close();
-    up.server.close();
+    up.close();
   }
 });
 
@@ -224,7 +224,7 @@ test('fake-IP names reach proxies by name (SOCKS5 domain address type, CONNECT h
     t.close();
     await socks.close();
     await http.close();
-    up.server.close();
+    up.close();
   }
 });
 
@@ -252,7 +252,7 @@ test('a proxy group sends each client through the same member every time', async
     t.close();
     await p1.close();
     await p2.close();
-    up.server.close();
+    up.close();
   }
 });
 
@@ -274,6 +274,6 @@ test('with remoteDns off, names are resolved by the device and the proxy gets th
   } finally {
     t.close();
     await socks.close();
-    up.server.close();
+    up.close();
   }
 });
