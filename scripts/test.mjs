@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -49,7 +49,9 @@ const r = spawnSync(
   },
 );
 if (r.error && /ETIMEDOUT/.test(String(r.error))) {
-  console.error(`test: the run exceeded ${RUN_LIMIT_MS / 60000} minutes (a test file did not exit: open handles?)`);
+  console.error(
+    `test: the run exceeded ${RUN_LIMIT_MS / 60000} minutes (a test file did not exit: open handles?)`,
+  );
   process.exit(1);
 }
 process.exit(r.status ?? 1);

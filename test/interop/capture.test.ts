@@ -5,7 +5,6 @@
  * malformed packet and no bad checksum.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe } from 'node:test';
 import { Capture, type L3Device } from '@l3kit/core';

@@ -165,9 +165,9 @@ export class Siit extends EventEmitter<SiitEvents> {
   addEam(entry: EamEntry): void {
     const p4 = Prefix.tryParse(entry.ipv4);
     const p6 = Prefix.tryParse(entry.ipv6);
-    if (!p4 || p4.version !== 4)
+    if (p4?.version !== 4)
       throw new ConfigError('ERR_BAD_EAM', `EAM: not an IPv4 prefix: ${JSON.stringify(entry.ipv4)}`);
-    if (!p6 || p6.version !== 6)
+    if (p6?.version !== 6)
       throw new ConfigError('ERR_BAD_EAM', `EAM: not an IPv6 prefix: ${JSON.stringify(entry.ipv6)}`);
     if (32 - p4.bits !== 128 - p6.bits) {
       throw new ConfigError(
@@ -202,7 +202,7 @@ export class Siit extends EventEmitter<SiitEvents> {
   /** Removes the EAM entry with this IPv4 prefix; returns whether one was removed. */
   removeEam(ipv4: string): boolean {
     const p = Prefix.tryParse(ipv4);
-    if (!p || p.version !== 4)
+    if (p?.version !== 4)
       throw new ConfigError('ERR_BAD_EAM', `EAM: not an IPv4 prefix: ${JSON.stringify(ipv4)}`);
     const n = p.network();
     const i = this.eams.findIndex((e) => e.v4 === n.ipv4 && e.v4Bits === n.bits);
