@@ -235,7 +235,14 @@ describe('schedulers', () => {
   it('TimerScheduler fires on real time', async () => {
     const s = new TimerScheduler();
     const t0 = Date.now();
-    await new Promise<void>((r) => s.schedule(s.clock.now() + 20, r));
+    // The scheduler's timers are unref'd (they never keep a process alive): hold the event loop
+    // open with a ref'd timer of our own while waiting, or node:test may end the file first.
+    const keepAlive = setTimeout(() => {}, 5_000);
+    try {
+      await new Promise<void>((r) => s.schedule(s.clock.now() + 20, r));
+    } finally {
+      clearTimeout(keepAlive);
+    }
     assert.ok(Date.now() - t0 >= 10);
   });
 });
