@@ -93,6 +93,22 @@ describe('the demo (npm run demo)', () => {
     assert.equal(r.upnp.forwardsAfterDelete, 0);
   });
 
+  it('leaves without NAT through direct egress and SOCKS5 by DNS name, and refuses a denied name', async () => {
+    const r = await runDemo();
+    assert.ok(r.egress.direct.length > 0, 'the direct fetch returned a body');
+    assert.ok(r.egress.viaSocks.length > 0, 'the SOCKS5 fetch returned a body');
+    assert.ok(
+      r.egress.socksRequests.some((d) => d.startsWith('via-socks.example')),
+      `the proxy was asked for the name: ${r.egress.socksRequests.join(', ')}`,
+    );
+    assert.equal(r.egress.blocked, 'EACCES', 'ICMP administratively prohibited');
+    assert.match(
+      r.egress.addresses['web.example'] ?? '',
+      /^198\.18\./,
+      'a fake address from the interceptor',
+    );
+  });
+
   it('writes a pcapng in which every packet has correct checksums', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'l3kit-demo-'));
     try {
