@@ -22,6 +22,7 @@
  * (`PORT`, `EPRT`) need nothing: the data connection they announce is opened from the inside.
  */
 import type { HelperPacketContext } from '@l3kit/nat';
+import { latin1Bytes } from '@l3kit/wire';
 import {
   COMMA,
   decimalLength,
@@ -30,7 +31,6 @@ import {
   type LineConn,
   type LineEdit,
   type LineHelperStats,
-  latin1Bytes,
   parseDottedQuad,
   readDecimal,
   SP,

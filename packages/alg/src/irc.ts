@@ -20,14 +20,13 @@
  * Limits as Linux: 8 pending expectations per server connection, 300 s.
  */
 import type { HelperPacketContext } from '@l3kit/nat';
+import { latin1, latin1Bytes } from '@l3kit/wire';
 import {
   decimalLength,
   type HelperCommonOptions,
   type LineConn,
   type LineEdit,
   type LineHelperStats,
-  latin1,
-  latin1Bytes,
   readDecimal,
   SP,
   startsWithKeyword,

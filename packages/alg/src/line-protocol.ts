@@ -146,20 +146,6 @@ export function parseDottedQuad(b: Uint8Array, off: number, end: number): number
   return i === end ? ip : -1;
 }
 
-/** Latin-1 text of `b[off..end)` (for logs and tests). */
-export function latin1(b: Uint8Array, off = 0, end = b.length): string {
-  let s = '';
-  for (let i = off; i < end; i++) s += String.fromCharCode(b[i]);
-  return s;
-}
-
-/** Latin-1 bytes of an ASCII string. */
-export function latin1Bytes(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
-  return out;
-}
-
 // =============================================================================== TCP line tracking
 
 /** One replacement inside a segment's payload (offsets relative to the payload start). */

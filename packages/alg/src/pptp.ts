@@ -611,11 +611,7 @@ export class PptpHelper implements NatHelper {
   /** Removes the GRE mapping of a call (or its reservation), keeping the call's Call IDs. */
   private unmap(conn: ControlConnection, call: Call): void {
     if (call.mappingId >= 0) {
-      try {
-        conn.host.deleteMapping(call.mappingId); // false when it expired meanwhile
-      } catch {
-        // a closed NAT: nothing left to remove
-      }
+      conn.host.deleteMapping(call.mappingId); // false when it expired meanwhile or the NAT closed
       call.mappingId = -1;
     } else if (call.outsideId >= 0 && !call.answered) {
       releasePort(conn, call.outsideId);

@@ -635,7 +635,7 @@ export class SipHelper implements NatHelper {
     if (text === undefined) return undefined;
     if (text === null) return null;
     try {
-      return host.mangle(ctx, 0, ctx.payloadLen, Buffer.from(text, 'latin1'));
+      return host.mangle(ctx, 0, ctx.payloadLen, text);
     } catch {
       this.stats.mangleErrors++;
       return null;

@@ -42,6 +42,7 @@ import {
 import { type Clock, systemClock } from './clock.js';
 import { discard, type L3Connector, type L3Device, type PacketHandler } from './device.js';
 import { ClosedError, ConfigError } from './errors.js';
+import { DEFAULT_ICMP_RATE_LIMIT, type RateLimit, TokenBucket } from './token-bucket.js';
 
 /** Counters of an {@link L3Hub}, by outcome and drop reason. A plain object; read it any time. */
 export interface HubStats {
@@ -85,7 +86,7 @@ export interface L3HubOptions {
    * Token bucket for generated ICMP errors: up to `burst` at once, refilled at `perSecond`.
    * `null` disables the limit. Default `{ burst: 100, perSecond: 1000 }`.
    */
-  icmpRateLimit?: { burst: number; perSecond: number } | null;
+  icmpRateLimit?: RateLimit | null;
 }
 
 /** Options of {@link L3Hub.attach}. */
@@ -132,7 +133,7 @@ export function addressesOf(dev: L3Device): Prefix[] {
 }
 
 /** Default ICMP error rate limit of a hub. */
-export const HUB_DEFAULT_ICMP_RATE_LIMIT = { burst: 100, perSecond: 1000 } as const;
+export const HUB_DEFAULT_ICMP_RATE_LIMIT = DEFAULT_ICMP_RATE_LIMIT;
 
 /** IPv4 masks by prefix length, as signed int32. */
 const MASK4 = new Int32Array(33);
@@ -244,10 +245,7 @@ export class L3Hub implements L3Device, L3Connector {
   private readonly bloom6 = new Int32Array(BLOOM6_WORDS);
   private bloomDirty = false;
 
-  private readonly rateBurst: number;
-  private readonly ratePerMs: number;
-  private tokens: number;
-  private tokensAt: number;
+  private readonly icmpBucket: TokenBucket;
 
   private readonly v6 = Ipv6Packet.empty();
   private readonly chain = new Ipv6HeaderChain();
@@ -256,18 +254,11 @@ export class L3Hub implements L3Device, L3Connector {
     this.clock = opts.clock ?? systemClock();
     if (opts.addr4 !== undefined) this.setAddr(parseOwn(opts.addr4, 4, 'addr4'));
     if (opts.addr6 !== undefined) this.setAddr(parseOwn(opts.addr6, 6, 'addr6'));
-    const rl = opts.icmpRateLimit === undefined ? HUB_DEFAULT_ICMP_RATE_LIMIT : opts.icmpRateLimit;
-    if (rl === null) {
-      this.rateBurst = Number.POSITIVE_INFINITY;
-      this.ratePerMs = 0;
-    } else {
-      if (!(rl.burst >= 1) || !(rl.perSecond >= 0))
-        throw new ConfigError('ERR_BAD_OPTION', 'icmpRateLimit needs burst >= 1 and perSecond >= 0');
-      this.rateBurst = rl.burst;
-      this.ratePerMs = rl.perSecond / 1000;
-    }
-    this.tokens = this.rateBurst;
-    this.tokensAt = this.clock.now();
+    this.icmpBucket = new TokenBucket(
+      opts.icmpRateLimit === undefined ? DEFAULT_ICMP_RATE_LIMIT : opts.icmpRateLimit,
+      this.clock,
+      'icmpRateLimit',
+    );
     this.uplink = this.newPort(this, (p) => this.uplinkHandler(p));
   }
 
@@ -740,17 +731,6 @@ export class L3Hub implements L3Device, L3Connector {
 
   // ---------------------------------------------------------------- ICMP errors
 
-  private takeToken(): boolean {
-    if (this.rateBurst === Number.POSITIVE_INFINITY) return true;
-    const now = this.clock.now();
-    const t = this.tokens + (now - this.tokensAt) * this.ratePerMs;
-    this.tokensAt = now;
-    this.tokens = Math.min(t, this.rateBurst);
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-
   /** Sends an ICMPv4 error about `pkt` (which arrived on `port`) when the rules allow. */
   private error4(port: Port, pkt: Uint8Array, type: number, code: number): void {
     const s = this.stats;
@@ -759,7 +739,7 @@ export class L3Hub implements L3Device, L3Connector {
       s.icmpSuppressed++;
       return;
     }
-    if (!this.takeToken()) {
+    if (!this.icmpBucket.take()) {
       s.icmpRateLimited++;
       return;
     }
@@ -775,7 +755,7 @@ export class L3Hub implements L3Device, L3Connector {
       s.icmpSuppressed++;
       return;
     }
-    if (!this.takeToken()) {
+    if (!this.icmpBucket.take()) {
       s.icmpRateLimited++;
       return;
     }

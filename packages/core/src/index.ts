@@ -11,4 +11,5 @@ export * from './errors.js';
 export * from './hub.js';
 export * from './impairment.js';
 export * from './pipe.js';
+export * from './token-bucket.js';
 export * from './virtual-host.js';

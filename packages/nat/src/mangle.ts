@@ -5,17 +5,6 @@
 import { ConfigError } from '@l3kit/core';
 import { finishChecksum, onesSum, pseudoHeaderSum4 } from '@l3kit/wire';
 
-/** Encodes a string as latin1 (one byte per UTF-16 code unit ≤ 0xff; others are refused). */
-export function latin1Bytes(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 0xff) throw new ConfigError('ERR_BAD_OPTION', 'mangle: the replacement text is not latin1');
-    out[i] = c;
-  }
-  return out;
-}
-
 /**
  * Returns the packet with payload bytes `[payloadOff + off, payloadOff + off + len)` replaced by
  * `data` (in place when the length is unchanged, else in a new buffer), the IP total length, IP

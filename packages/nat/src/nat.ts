@@ -11,10 +11,12 @@ import {
   type L3Connector,
   type L3Device,
   type PacketHandler,
+  TokenBucket,
 } from '@l3kit/core';
 import {
   foldSum,
   formatIpv4,
+  latin1Bytes,
   onesSum,
   Prefix,
   parseIpv4,
@@ -56,7 +58,7 @@ import {
   parseEmbedded,
   rewriteEmbedded,
 } from './icmp.js';
-import { latin1Bytes, replacePayload } from './mangle.js';
+import { replacePayload } from './mangle.js';
 import {
   type NatDefragOptions,
   type NatOptions,
@@ -168,6 +170,20 @@ function addrDelta(oldIp: number, newIp: number): number {
 
 /** `~old + new` of a TTL decrement in the TTL/protocol word: −0x100 in one's complement. */
 const TTL_DELTA = 0xfeff;
+/** Key of an inside endpoint in the expectation index (address as uint32, port). */
+function insideKey(ip: number, port: number): number {
+  return (ip >>> 0) * 65536 + port;
+}
+
+/** Removes `v` from the list of `key` in `m`, dropping the list when it empties. */
+function removeFromIndex<T>(m: Map<number, T[]>, key: number, v: T): void {
+  const list = m.get(key);
+  if (!list) return;
+  const i = list.indexOf(v);
+  if (i >= 0) list.splice(i, 1);
+  if (list.length === 0) m.delete(key);
+}
+
 /** `S_HELPER` value of a session with no helper left but a sequence adjustment to keep applying. */
 const SEQADJ_ONLY = 255;
 
@@ -343,6 +359,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private readonly redirectAlias = new Map<number, Map<number, number>>();
   private readonly expectations = new Map<number, Expectation>();
   private readonly expByPort = new Map<number, Expectation[]>();
+  /** Pending expectations by inside endpoint (`insideKey`), for a new outbound flow of it. */
+  private readonly expByInside = new Map<number, Expectation[]>();
   private readonly expSlots: Array<Expectation | undefined> = [];
   private readonly expFreeSlots: number[] = [];
   private nextExpId = 1;
@@ -355,6 +373,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   private localHelpers: NatLocalHelper[] = [];
   /** Multicast groups local helpers listen on (numeric), for the inside path's quick check. */
   private localGroups: number[] = [];
+  /** Every local helper endpoint, group parsed (0 = the NAT's inside address), for dispatch. */
+  private localEndpoints: Array<{ helper: NatLocalHelper; proto: number; port: number; group: number }> = [];
   /** Helper contexts, one per nesting depth (a helper that sends packets re-enters the NAT). */
   private readonly hctx: HelperPacketContext[] = [];
   /** Length change `mangle` made to the packet of the context at the same depth. */
@@ -365,8 +385,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   /** Forwards with a lease, by deadline (few: UPnP / PCP keep them bounded). */
   private leases: Array<{ key: number; deadline: number }> = [];
   /** ICMP error token bucket (see `icmpRateLimit`). */
-  private icmpTokens = 0;
-  private icmpTokensAt = 0;
+  private readonly icmpBucket: TokenBucket;
   private readonly emb: EmbeddedInfo = { ipOff: 0, hl: 0, proto: 0, l4Off: 0, end: 0 };
   private readonly dueSession = (s: number, now: number): number => this.onSessionDue(s, now);
   private readonly dueMapping = (m: number, now: number): number => this.onMappingDue(m, now);
@@ -376,8 +395,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     super();
     this.o = resolveOptions(options);
     this.clock = this.o.clock;
-    this.icmpTokens = this.o.icmpRateLimit.burst;
-    this.icmpTokensAt = this.clock.now();
+    this.icmpBucket = new TokenBucket(this.o.icmpRateLimit, this.clock, 'icmpRateLimit');
     this.tmo = this.o.timeouts;
     this.tEst = this.tmo.tcpEstablished;
     this.tTrans = this.tmo.tcpTransitory;
@@ -1541,17 +1559,9 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
 
   /** Takes a token of the ICMP error bucket; false (counted) when it is empty. */
   private icmpToken(): boolean {
-    const rl = this.o.icmpRateLimit;
-    if (rl.burst === Number.POSITIVE_INFINITY) return true;
-    const now = this.clock.now();
-    this.icmpTokens = Math.min(rl.burst, this.icmpTokens + ((now - this.icmpTokensAt) * rl.perSecond) / 1000);
-    this.icmpTokensAt = now;
-    if (this.icmpTokens < 1) {
-      this.stats.icmpRateLimited++;
-      return false;
-    }
-    this.icmpTokens -= 1;
-    return true;
+    if (this.icmpBucket.take()) return true;
+    this.stats.icmpRateLimited++;
+    return false;
   }
 
   /** ICMP 3/13 (communication administratively prohibited) to the sender of a rejected packet (RFC 5508 / 6888). */
@@ -2402,6 +2412,7 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const locals = this.localHelpers;
     this.localHelpers = [];
     this.localGroups = [];
+    this.localEndpoints = [];
     for (const h of locals) this.detachLocal(h);
   }
 
@@ -2724,10 +2735,17 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
   }
 
   private updateLocalGroups(): void {
-    const gs: number[] = [];
-    for (const h of this.localHelpers)
-      for (const ep of h.endpoints) if (ep.group !== undefined) gs.push((parseIpv4(ep.group) ?? 0) | 0);
-    this.localGroups = gs;
+    const eps: typeof this.localEndpoints = [];
+    for (const helper of this.localHelpers)
+      for (const ep of helper.endpoints)
+        eps.push({
+          helper,
+          proto: ep.proto,
+          port: ep.port,
+          group: ep.group === undefined ? 0 : (parseIpv4(ep.group) ?? 0) | 0,
+        });
+    this.localEndpoints = eps;
+    this.localGroups = eps.filter((e) => e.group !== 0).map((e) => e.group);
   }
 
   /**
@@ -2744,27 +2762,22 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     proto: number,
   ): boolean {
     if ((proto !== 6 && proto !== 17) || total - hl < (proto === 6 ? 20 : 8)) return false;
-    const group = dst !== this.insideIp;
+    const group = dst === this.insideIp ? 0 : dst;
     const port = (pkt[hl + 2] << 8) | pkt[hl + 3];
-    for (const h of this.localHelpers) {
+    for (const ep of this.localEndpoints) {
+      if (ep.proto !== proto || ep.port !== port || ep.group !== group) continue;
+      const h = ep.helper;
       if (h.tenants && !h.tenants.includes(tid)) continue;
-      for (const ep of h.endpoints) {
-        if (ep.proto !== proto || ep.port !== port) continue;
-        if (
-          group ? ep.group === undefined || ((parseIpv4(ep.group) ?? 0) | 0) !== dst : ep.group !== undefined
-        )
-          continue;
-        if (!l4ChecksumOk(pkt, hl, total, proto)) {
-          this.stats.drops['bad-checksum']++;
-          return true;
-        }
-        try {
-          h.onLocalPacket(pkt.length === total ? pkt : pkt.subarray(0, total), tid);
-        } catch {
-          this.stats.drops.helper++;
-        }
+      if (!l4ChecksumOk(pkt, hl, total, proto)) {
+        this.stats.drops['bad-checksum']++;
         return true;
       }
+      try {
+        h.onLocalPacket(pkt.length === total ? pkt : pkt.subarray(0, total), tid);
+      } catch {
+        this.stats.drops.helper++;
+      }
+      return true;
     }
     return false;
   }
@@ -2909,7 +2922,14 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
       throw new ConfigError('ERR_BAD_OPTION', 'mangle: ctx is not a packet being handled by a helper');
     if (ctx.proto !== 6 && ctx.proto !== 17)
       throw new ConfigError('ERR_BAD_OPTION', 'mangle: only TCP and UDP payloads can be rewritten');
-    const bytes = typeof data === 'string' ? latin1Bytes(data) : data;
+    let bytes = data;
+    if (typeof data === 'string') {
+      try {
+        bytes = latin1Bytes(data);
+      } catch (e) {
+        throw new ConfigError('ERR_BAD_OPTION', `mangle: ${(e as Error).message}`);
+      }
+    }
     if (!(bytes instanceof Uint8Array))
       throw new ConfigError('ERR_BAD_OPTION', 'mangle: data must be bytes or a string');
     const out = replacePayload(ctx.pkt, ctx.l4Off, ctx.proto, ctx.payloadOff, off, len, bytes);
@@ -3036,6 +3056,10 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     const list = this.expByPort.get(key);
     if (list) list.push(e);
     else this.expByPort.set(key, [e]);
+    const ik = insideKey(e.insideIp, e.insidePort);
+    const byInside = this.expByInside.get(ik);
+    if (byInside) byInside.push(e);
+    else this.expByInside.set(ik, [e]);
     this.eWheel.ensureCapacity(this.expSlots.length);
     this.eWheel.schedule(slotId, e.deadline);
     const rec = this.expectationRecord(e, now);
@@ -3072,12 +3096,10 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     ip: number,
     port: number,
   ): Expectation | undefined {
-    for (const e of this.expectations.values())
+    for (const e of this.expByInside.get(insideKey(ip, port)) ?? [])
       if (
         e.tenant === tid &&
         e.proto === proto &&
-        e.insideIp === ip &&
-        e.insidePort === port &&
         this.ports.owner(protoSlot(proto), e.extIdx, e.extPort) === PORT_RESERVED
       )
         return e;
@@ -3092,12 +3114,8 @@ export class Nat extends EventEmitter<NatEvents> implements L3Connector, NatHelp
     this.eWheel.cancel(e.slotId);
     const slot = protoSlot(e.proto);
     const key = portKey(slot, e.extIdx, e.extPort);
-    const list = this.expByPort.get(key);
-    if (list) {
-      const i = list.indexOf(e);
-      if (i >= 0) list.splice(i, 1);
-      if (list.length === 0) this.expByPort.delete(key);
-    }
+    removeFromIndex(this.expByPort, key, e);
+    removeFromIndex(this.expByInside, insideKey(e.insideIp, e.insidePort), e);
     if (
       e.ownsPort &&
       !this.expByPort.has(key) &&

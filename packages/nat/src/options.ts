@@ -1,6 +1,6 @@
 /** NAT options, presets and their validation (typed {@link ConfigError}s with stable codes). */
 
-import { type Clock, ConfigError, systemClock } from '@l3kit/core';
+import { type Clock, ConfigError, DEFAULT_ICMP_RATE_LIMIT, type RateLimit, systemClock } from '@l3kit/core';
 import { Prefix, parseIpv4 } from '@l3kit/wire';
 import type { DefragOptions } from './defrag.js';
 import type { PortRange } from './port-allocator.js';
@@ -120,7 +120,7 @@ export interface NatOptions {
    * limit. Default `{ burst: 100, perSecond: 1000 }`, as `L3Hub`. Suppressed errors count in
    * `stats.icmpRateLimited`.
    */
-  icmpRateLimit?: { burst: number; perSecond: number } | null;
+  icmpRateLimit?: RateLimit | null;
 }
 
 /** Defragmenter settings of a NAT (clock, ICMP sources and timer come from the NAT). */
@@ -152,8 +152,8 @@ export interface ResolvedOptions {
   maxHeldSyns: number;
   defrag: NatDefragOptions | null;
   mtu: number;
-  /** ICMP error token bucket; `burst` Infinity = unlimited. */
-  icmpRateLimit: { burst: number; perSecond: number };
+  /** ICMP error token bucket (`null`: unlimited). */
+  icmpRateLimit: RateLimit | null;
 }
 
 const BEHAVIORS: readonly string[] = [
@@ -303,23 +303,8 @@ export function resolveOptions(o: NatOptions): ResolvedOptions {
     maxHeldSyns,
     defrag: o.defrag === false ? null : { ...(o.defrag ?? {}) },
     mtu: mtuOption(o.mtu),
-    icmpRateLimit: rateLimitOption(o.icmpRateLimit),
+    icmpRateLimit: o.icmpRateLimit === undefined ? DEFAULT_ICMP_RATE_LIMIT : o.icmpRateLimit,
   };
-}
-
-function rateLimitOption(v: unknown): { burst: number; perSecond: number } {
-  if (v === undefined) return { burst: 100, perSecond: 1000 };
-  if (v === null) return { burst: Number.POSITIVE_INFINITY, perSecond: 0 };
-  const r = v as { burst?: unknown; perSecond?: unknown };
-  if (
-    typeof r !== 'object' ||
-    typeof r.burst !== 'number' ||
-    typeof r.perSecond !== 'number' ||
-    !(r.burst >= 1) ||
-    !(r.perSecond >= 0)
-  )
-    throw new ConfigError('ERR_BAD_OPTION', 'icmpRateLimit needs { burst >= 1, perSecond >= 0 } or null');
-  return { burst: r.burst, perSecond: r.perSecond };
 }
 
 function mtuOption(v: unknown): number {

@@ -85,15 +85,6 @@ export class SeqAdjust {
     return this.ways[dir].record(seq | 0, delta);
   }
 
-  /** Whether any correction was recorded. */
-  get active(): boolean {
-    return (
-      this.ways[0].pos.length + this.ways[1].pos.length > 0 ||
-      this.ways[0].base !== 0 ||
-      this.ways[1].base !== 0
-    );
-  }
-
   /**
    * Shifts seq (by this direction's offset), ack and SACK blocks (by the other direction's) of the
    * TCP segment at `l4` (its checksum at `l4 + 16` updated incrementally). `end` is the end of the

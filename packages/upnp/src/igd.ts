@@ -11,7 +11,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { ConfigError, defaultScheduler, type Scheduler, type TimerHandle } from '@l3kit/core';
+import { ConfigError, defaultScheduler, type Scheduler, type TimerHandle, TokenBucket } from '@l3kit/core';
 import type { LocalEndpoint, NatLocalHelper, NatLocalHost } from '@l3kit/nat';
 import { VirtualHost } from '@l3kit/stack';
 import { buildPacket, formatIpv4, Ipv4Packet, parseIpv4, UdpDatagram } from '@l3kit/wire';
@@ -136,8 +136,8 @@ export interface UpnpIgdStats {
 interface TenantState {
   vh: VirtualHost;
   connections: number;
-  tokens: number;
-  tokensAt: number;
+  /** SSDP requests answered per second (flood bound). */
+  ssdpBucket: TokenBucket;
   pending: Set<TimerHandle>;
 }
 
@@ -398,8 +398,11 @@ export class UpnpIgd extends EventEmitter<UpnpIgdEvents> implements NatLocalHelp
     st = {
       vh,
       connections: 0,
-      tokens: this.cfg.ssdpBurst ?? 32,
-      tokensAt: host.clock.now(),
+      ssdpBucket: new TokenBucket(
+        { burst: this.cfg.ssdpBurst ?? 32, perSecond: this.cfg.ssdpRatePerSec ?? 8 },
+        host.clock,
+        'SSDP rate',
+      ),
       pending: new Set(),
     };
     this.perTenant.set(tenant, st);
@@ -432,17 +435,6 @@ export class UpnpIgd extends EventEmitter<UpnpIgdEvents> implements NatLocalHelp
     host.sendInside(pkt, tenant);
   }
 
-  private takeToken(st: TenantState): boolean {
-    const now = (this.host as NatLocalHost).clock.now();
-    const burst = this.cfg.ssdpBurst ?? 32;
-    const rate = this.cfg.ssdpRatePerSec ?? 8;
-    st.tokens = Math.min(burst, st.tokens + ((now - st.tokensAt) / 1000) * rate);
-    st.tokensAt = now;
-    if (st.tokens < 1) return false;
-    st.tokens -= 1;
-    return true;
-  }
-
   private onSsdp(
     tenant: number,
     src: string,
@@ -470,7 +462,7 @@ export class UpnpIgd extends EventEmitter<UpnpIgdEvents> implements NatLocalHelp
       return;
     }
     const st = this.tenantState(tenant);
-    if (!this.takeToken(st)) {
+    if (!st.ssdpBucket.take()) {
       this.ignore('rate-limited');
       return;
     }

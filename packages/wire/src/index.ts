@@ -16,4 +16,5 @@ export * from './pcap.js';
 export * from './pcapng.js';
 export * from './print.js';
 export * from './tcp.js';
+export * from './text.js';
 export * from './udp.js';
