@@ -33,15 +33,7 @@ import {
   type PacketHandler,
   systemClock,
 } from '@l3kit/core';
-import {
-  buildIcmpv4Error,
-  buildIcmpv6Error,
-  foldSum,
-  formatIpv4,
-  formatIpv6,
-  Prefix,
-  parseIpv4,
-} from '@l3kit/wire';
+import { buildIcmpv4Error, buildIcmpv6Error, formatIpv4, formatIpv6, Prefix, parseIpv4 } from '@l3kit/wire';
 import { EventEmitter } from 'eventemitter3';
 import { Defragmenter, type DefragStats } from './defrag.js';
 import { TimerWheel } from './expiry.js';
@@ -61,7 +53,6 @@ import {
   tcpTimeout,
 } from './tcp-state.js';
 import {
-  adjust,
   DF_THRESHOLD,
   NO_PORT,
   Translator,
@@ -149,6 +140,15 @@ export interface Nat64Options {
   maintainIntervalMs?: number;
   /** Randomness for port selection. Default `Math.random`. */
   random?: () => number;
+  /**
+   * Packets sent to `outside()` may grow into the 20 bytes before their view: IPv4 → IPv6 then
+   * writes the IPv6 header there and leaves the datagram where it is, instead of copying it into
+   * the translator's buffer (Linux's skb headroom). Set it only when, for every packet sent to
+   * `outside()`, the 20 bytes of its `ArrayBuffer` before `byteOffset` are spare: not another
+   * packet, not data the sender still needs. A packet with `byteOffset < 20` is copied as usual.
+   * Default false.
+   */
+  outsideHeadroom?: boolean;
 }
 
 /** Every reason the NAT64 drops a packet: keys of {@link Nat64Stats.drops}. */
@@ -299,6 +299,8 @@ const B_SESS_HEAD = 10;
 const B_SESS_COUNT = 11;
 const B_HASH = 12;
 const B_NEXT = 13;
+/** The IPv6 address's 16-bit words summed (unfolded): the fast paths' checksum adjustment. */
+const B_ASUM = 14;
 
 // Session record fields (`si`, 16 int32 per session; counters read back with `>>> 0`).
 const S_LIVE = 0;
@@ -339,8 +341,37 @@ function mix(h: number, v: number): number {
   return h ^ (h >>> 15);
 }
 
+/** Hash of a BIB key: (tenant, protocol slot, IPv6 address as 4 words, port). 30 bits. */
+function bibHashW(
+  tenant: number,
+  slot: number,
+  a0: number,
+  a1: number,
+  a2: number,
+  a3: number,
+  port: number,
+): number {
+  // mix() five times, written out: this runs per packet inside functions past V8's inlining budget.
+  let h = Math.imul((tenant * 3 + slot) ^ port, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h ^ a0, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h ^ a1, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h ^ a2, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h ^ a3, 0x9e3779b1);
+  h ^= h >>> 15;
+  return h & 0x3fffffff;
+}
+
 function rd32(b: Uint8Array, o: number): number {
   return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+}
+
+/** The two 16-bit halves of a 32-bit word, summed (for one's-complement sums). */
+function sum16(w: number): number {
+  return (w >>> 16) + (w & 0xffff);
 }
 
 interface HeldSyn {
@@ -453,6 +484,7 @@ interface Resolved {
   maintainIntervalMs: number;
   random: () => number;
   clock: Clock;
+  outsideHeadroom: boolean;
 }
 
 function resolveOptions(o: Nat64Options): Resolved {
@@ -546,6 +578,8 @@ function resolveOptions(o: Nat64Options): Resolved {
     throw new ConfigError('ERR_BAD_OPTION', 'maintainIntervalMs must be 0..2147483647');
   if (o.hairpinning !== undefined && typeof o.hairpinning !== 'boolean')
     throw new ConfigError('ERR_BAD_OPTION', 'hairpinning must be a boolean');
+  if (o.outsideHeadroom !== undefined && typeof o.outsideHeadroom !== 'boolean')
+    throw new ConfigError('ERR_BAD_OPTION', 'outsideHeadroom must be a boolean');
   if (o.clock !== undefined && typeof o.clock?.now !== 'function')
     throw new ConfigError('ERR_BAD_OPTION', 'clock must have a now() method');
   if (o.random !== undefined && typeof o.random !== 'function')
@@ -567,6 +601,7 @@ function resolveOptions(o: Nat64Options): Resolved {
     maintainIntervalMs,
     random: o.random ?? Math.random,
     clock: o.clock ?? systemClock(),
+    outsideHeadroom: o.outsideHeadroom === true,
   };
 }
 
@@ -620,6 +655,14 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private readonly m4: Mapper4to6;
   /** The prefix with a zero IPv4 address (RFC 6052 §2.2): a template for embedding from bytes. */
   private readonly embedTemplate = new Uint8Array(16);
+  /** The prefix match as words: `(word k of an address & pfxMask[k]) === pfxWant[k]` for k < 3. */
+  private readonly pfxWant = new Int32Array(3);
+  private readonly pfxMask = new Int32Array(3);
+  /** The template's 16-bit words summed, and per embedded IPv4 byte its shift in its 16-bit word. */
+  private embedSum = 0;
+  /** A /96 prefix: the IPv4 address is the last word. */
+  private readonly pfx96: boolean;
+  private readonly v4Shift = new Int32Array(4);
   /** Where the four IPv4 address bytes sit in an IPv6 address under the prefix (RFC 6052 §2.2). */
   private readonly v4At = new Int32Array(4);
   /** The Well-Known Prefix without `allowNonGlobal`: only global IPv4 addresses (RFC 6052 §3.1). */
@@ -673,6 +716,15 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     for (let k = 0; k < 4; k++) {
       pfx.embed(0xff << (24 - 8 * k), probe, 0);
       this.v4At[k] = probe.findIndex((x, i) => x !== this.embedTemplate[i]);
+      this.v4Shift[k] = (this.v4At[k] & 1) === 0 ? 8 : 0;
+    }
+    const plen = pfx.bits >> 3; // RFC 6052 prefixes are whole bytes, at most 12
+    this.pfx96 = plen === 12;
+    for (let k = 0; k < 4; k++) this.embedSum += sum16(rd32(this.embedTemplate, 4 * k));
+    for (let k = 0; k < 3; k++) {
+      const bytes = Math.max(0, Math.min(4, plen - 4 * k));
+      this.pfxMask[k] = bytes === 0 ? 0 : (0xffffffff << (32 - 8 * bytes)) | 0;
+      this.pfxWant[k] = rd32(this.embedTemplate, 4 * k) & this.pfxMask[k];
     }
     this.onlyGlobal = pfx.wellKnown && !pfx.allowNonGlobal;
     const o = this.o;
@@ -1120,6 +1172,10 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   // returns false before touching the packet and takes the general path. The differential test
   // (nat64-fast-path.test.ts) checks that both produce the same bytes.
 
+  // Both fast paths are written out byte by byte on purpose: they are larger than V8's inlining
+  // budget, so a helper such as rd32 would stay a real call (several ns each, a dozen per packet).
+  // Only the table lookups and the refresh are calls.
+
   /** IPv6 → IPv4, translated in place: the IPv4 header goes over the last 20 bytes of the IPv6 one. */
   private fast6to4(tenant: number, pkt: Uint8Array): boolean {
     const nh = pkt[6];
@@ -1128,28 +1184,63 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const total = 20 + len;
     if (40 + len > pkt.length || pkt[7] <= 1 || len < (nh === 6 ? 20 : 8) || total > this.o.ipv4Mtu)
       return false;
-    if (!this.o.prefix.matches(pkt, 24)) return false;
+    // The destination lies under the prefix (compared as words, not byte by byte).
+    const d0 = (pkt[24] << 24) | (pkt[25] << 16) | (pkt[26] << 8) | pkt[27];
+    const d1 = (pkt[28] << 24) | (pkt[29] << 16) | (pkt[30] << 8) | pkt[31];
+    const d2 = (pkt[32] << 24) | (pkt[33] << 16) | (pkt[34] << 8) | pkt[35];
+    const d3 = (pkt[36] << 24) | (pkt[37] << 16) | (pkt[38] << 8) | pkt[39];
+    const want = this.pfxWant;
+    const mask = this.pfxMask;
+    if ((d0 & mask[0]) !== want[0] || (d1 & mask[1]) !== want[1] || (d2 & mask[2]) !== want[2]) return false;
     const e = this.v4At;
-    const r4 = (pkt[24 + e[0]] << 24) | (pkt[24 + e[1]] << 16) | (pkt[24 + e[2]] << 8) | pkt[24 + e[3]];
-    if ((this.onlyGlobal && !isGlobalIpv4(r4)) || this.poolIndex(r4) >= 0) return false;
+    const r4 = this.pfx96
+      ? d3
+      : (pkt[24 + e[0]] << 24) | (pkt[24 + e[1]] << 16) | (pkt[24 + e[2]] << 8) | pkt[24 + e[3]];
+    if (this.onlyGlobal && !isGlobalIpv4(r4)) return false;
+    if (this.poolContiguous ? (r4 - this.poolBase) >>> 0 < this.pool.length : this.poolIndex(r4) >= 0)
+      return false; // hairpin
     const sport = (pkt[40] << 8) | pkt[41];
     const dport = (pkt[42] << 8) | pkt[43];
     const flags = nh === 6 ? pkt[53] : 0;
     if ((flags & 0x07) !== 0) return false; // FIN / SYN / RST change the state: general path
-    const b = this.find6(tenant, nh === 6 ? SLOT_TCP : SLOT_UDP, pkt, 8, sport);
+    const b = this.find6w(
+      tenant,
+      nh === 6 ? SLOT_TCP : SLOT_UDP,
+      (pkt[8] << 24) | (pkt[9] << 16) | (pkt[10] << 8) | pkt[11],
+      (pkt[12] << 24) | (pkt[13] << 16) | (pkt[14] << 8) | pkt[15],
+      (pkt[16] << 24) | (pkt[17] << 16) | (pkt[18] << 8) | pkt[19],
+      (pkt[20] << 24) | (pkt[21] << 16) | (pkt[22] << 8) | pkt[23],
+      sport,
+    );
     if (b < 0) return false;
     const s = this.findSession(b, r4, dport);
     if (s < 0 || (nh === 6 && this.si[(s << 4) + S_STATE] !== TcpState.established)) return false;
     const ckOff = nh === 6 ? 56 : 46;
     const oldCk = (pkt[ckOff] << 8) | pkt[ckOff + 1];
     if (nh === 17 && oldCk === 0) return false; // illegal in IPv6: the general path drops and counts it
-    const src4 = this.pool[this.bi[(b << 4) + B_POOL]];
-    const port = this.bi[(b << 4) + B_PORT4];
-    // Transport checksum: remove the IPv6 addresses and the old port, add the IPv4 ones and the new port.
-    let removed = sport;
-    for (let i = 8; i < 40; i += 2) removed += (pkt[i] << 8) | pkt[i + 1];
-    const added = (src4 >>> 16) + (src4 & 0xffff) + (r4 >>> 16) + (r4 & 0xffff) + port;
-    let ck = adjust(oldCk, removed, added);
+    const bi = this.bi;
+    const src4 = this.pool[bi[(b << 4) + B_POOL]];
+    const port = bi[(b << 4) + B_PORT4];
+    const srcSum = (src4 >>> 16) + (src4 & 0xffff) + (r4 >>> 16) + (r4 & 0xffff);
+    // Transport checksum (RFC 1624): remove the IPv6 addresses (the source's sum is kept in the
+    // BIB entry, which matched it word for word) and the old port, add the IPv4 ones and the new port.
+    let rm =
+      sport +
+      bi[(b << 4) + B_ASUM] +
+      (d0 >>> 16) +
+      (d0 & 0xffff) +
+      (d1 >>> 16) +
+      (d1 & 0xffff) +
+      (d2 >>> 16) +
+      (d2 & 0xffff) +
+      (d3 >>> 16) +
+      (d3 & 0xffff);
+    rm = (rm & 0xffff) + (rm >>> 16);
+    rm = (rm & 0xffff) + (rm >>> 16);
+    let ck = (~oldCk & 0xffff) + (~rm & 0xffff) + srcSum + port;
+    ck = (ck & 0xffff) + (ck >>> 16);
+    ck = (ck & 0xffff) + (ck >>> 16);
+    ck = ~ck & 0xffff;
     if (nh === 17 && ck === 0) ck = 0xffff;
     pkt[40] = port >>> 8;
     pkt[41] = port & 0xff;
@@ -1158,8 +1249,14 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     // The IPv4 header (RFC 7915 §5.1) at 20..40: everything it needs from the IPv6 header was read.
     const tc = ((pkt[0] & 0x0f) << 4) | (pkt[1] >> 4);
     const ttl = pkt[7] - 1;
-    const id = this.xlat._newId();
+    const x = this.xlat;
+    const id = x._nextId;
+    x._nextId = (id + 1) & 0xffff || 1;
     const fw = total > DF_THRESHOLD ? 0x4000 : 0;
+    let hs = 0x4500 + tc + total + id + fw + ((ttl << 8) | nh) + srcSum;
+    hs = (hs & 0xffff) + (hs >>> 16);
+    hs = (hs & 0xffff) + (hs >>> 16);
+    const hck = ~hs & 0xffff;
     pkt[20] = 0x45;
     pkt[21] = tc;
     pkt[22] = total >>> 8;
@@ -1170,6 +1267,8 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     pkt[27] = 0;
     pkt[28] = ttl;
     pkt[29] = nh;
+    pkt[30] = hck >>> 8;
+    pkt[31] = hck & 0xff;
     pkt[32] = src4 >>> 24;
     pkt[33] = (src4 >>> 16) & 0xff;
     pkt[34] = (src4 >>> 8) & 0xff;
@@ -1178,25 +1277,11 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     pkt[37] = (r4 >>> 16) & 0xff;
     pkt[38] = (r4 >>> 8) & 0xff;
     pkt[39] = r4 & 0xff;
-    const hsum =
-      0x4500 +
-      tc +
-      total +
-      id +
-      fw +
-      ((ttl << 8) | nh) +
-      (src4 >>> 16) +
-      (src4 & 0xffff) +
-      (r4 >>> 16) +
-      (r4 & 0xffff);
-    const hck = ~foldSum(hsum) & 0xffff;
-    pkt[30] = hck >>> 8;
-    pkt[31] = hck & 0xff;
     this.ctr[0]++;
     this.ctr[2] += total;
     this.si[(s << 4) + S_PKT_OUT]++;
     this.sd[(s << 2) + SD_BYTES_OUT] += total;
-    this.touch(s, flags, true, false, this.clock.now());
+    this.refresh(s, nh, DIR_OUT);
     this._fastPathPackets++;
     let v = this.placedView;
     if (this.placedFor !== pkt || v.length !== total) {
@@ -1208,7 +1293,26 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     return true;
   }
 
-  /** IPv4 → IPv6 into the fast-path buffer (20 bytes longer than the input). */
+  /**
+   * {@link touch} for a fast-path packet (an established TCP flow's segment without SYN / FIN /
+   * RST, whose state does not change, or a UDP datagram): marks the direction, pushes the deadline.
+   */
+  private refresh(s: number, proto: number, dir: number): void {
+    const sx = s << 4;
+    const f = this.si[sx + S_FLAGS] | dir;
+    this.si[sx + S_FLAGS] = f;
+    const t = this.o.timeouts;
+    const life = proto === 6 ? ((f & 3) === 3 ? t.tcpEstablished : t.tcpTransitory) : t.udp;
+    const d = this.clock.now() + life;
+    const prev = this.sd[(s << 2) + SD_DEADLINE];
+    this.sd[(s << 2) + SD_DEADLINE] = d;
+    if (d < prev) this.wheel.pullIn(s, d);
+  }
+
+  /**
+   * IPv4 → IPv6: in place into the 20 bytes of headroom before the packet when
+   * {@link Nat64Options.outsideHeadroom} allows it, else into the fast-path buffer (one copy).
+   */
   private fast4to6(pkt: Uint8Array): boolean {
     if (pkt[0] !== 0x45) return false;
     const proto = pkt[9];
@@ -1222,16 +1326,33 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       len < (proto === 6 ? 20 : 8) ||
       pkt[8] <= 1 ||
       outLen > this.o.ipv6Mtu ||
-      (!df && outLen > this.o.lowestIpv6Mtu) ||
-      20 + pkt.length > this.fastBuf.length
+      (!df && outLen > this.o.lowestIpv6Mtu)
     )
       return false;
-    let hsum = 0;
-    for (let i = 0; i < 20; i += 2) hsum += (pkt[i] << 8) | pkt[i + 1];
-    if (foldSum(hsum) !== 0xffff) return false; // the general path drops and counts it
-    const poolIdx = this.poolIndex(rd32(pkt, 16));
+    const grow = this.o.outsideHeadroom && pkt.byteOffset >= 20;
+    if (!grow && 20 + pkt.length > this.fastBuf.length) return false;
+    const src = (pkt[12] << 24) | (pkt[13] << 16) | (pkt[14] << 8) | pkt[15];
+    const dst = (pkt[16] << 24) | (pkt[17] << 16) | (pkt[18] << 8) | pkt[19];
+    let hs =
+      ((pkt[0] << 8) | pkt[1]) +
+      total +
+      ((pkt[4] << 8) | pkt[5]) +
+      ((pkt[6] << 8) | pkt[7]) +
+      ((pkt[8] << 8) | pkt[9]) +
+      ((pkt[10] << 8) | pkt[11]) +
+      (src >>> 16) +
+      (src & 0xffff) +
+      (dst >>> 16) +
+      (dst & 0xffff);
+    hs = (hs & 0xffff) + (hs >>> 16);
+    hs = (hs & 0xffff) + (hs >>> 16);
+    if (hs !== 0xffff) return false; // a bad header checksum: the general path drops and counts it
+    const poolIdx = this.poolContiguous
+      ? (dst - this.poolBase) >>> 0 < this.pool.length
+        ? dst - this.poolBase
+        : -1
+      : this.poolIndex(dst);
     if (poolIdx < 0) return false;
-    const src = rd32(pkt, 12);
     if (this.onlyGlobal && !isGlobalIpv4(src)) return false;
     const sport = (pkt[20] << 8) | pkt[21];
     const dport = (pkt[22] << 8) | pkt[23];
@@ -1244,11 +1365,18 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const ckRel = proto === 6 ? 16 : 6;
     const oldCk = (pkt[20 + ckRel] << 8) | pkt[21 + ckRel];
     if (proto === 17 && oldCk === 0) return false; // needs a full checksum: general path
-    const out = this.fastBuf;
-    // The whole input lands at 20 so that its data starts at 40 (no subarray view needed); the
-    // IPv4 header bytes at 20..40 are overwritten by the destination address below.
-    out.set(pkt, 20);
     const tos = pkt[1];
+    const hop = pkt[8] - 1;
+    let out: Uint8Array;
+    if (grow) {
+      // In place: the IPv6 header takes the 20 bytes of headroom and the IPv4 header's place.
+      out = new Uint8Array(pkt.buffer, pkt.byteOffset - 20, outLen);
+    } else {
+      // The whole input lands at 20 so that its data starts at 40 (no subarray view needed); the
+      // IPv4 header bytes at 20..40 are overwritten by the destination address below.
+      out = this.fastBuf;
+      out.set(pkt, 20);
+    }
     out[0] = 0x60 | (tos >> 4);
     out[1] = (tos & 0x0f) << 4;
     out[2] = 0;
@@ -1256,22 +1384,50 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     out[4] = len >>> 8;
     out[5] = len & 0xff;
     out[6] = proto;
-    out[7] = pkt[8] - 1;
-    out.set(this.embedTemplate, 8);
+    out[7] = hop;
+    // The source: the prefix template with the IPv4 source's bytes in their RFC 6052 places.
+    const t = this.embedTemplate;
+    for (let k = 0; k < 16; k++) out[8 + k] = t[k];
     const e = this.v4At;
-    out[8 + e[0]] = src >>> 24;
-    out[8 + e[1]] = (src >>> 16) & 0xff;
-    out[8 + e[2]] = (src >>> 8) & 0xff;
-    out[8 + e[3]] = src & 0xff;
-    this._writeAddr6(b, out, 24);
-    const port = this.bi[(b << 4) + B_PORT6];
+    const s0 = src >>> 24;
+    const s1 = (src >>> 16) & 0xff;
+    const s2 = (src >>> 8) & 0xff;
+    const s3 = src & 0xff;
+    out[8 + e[0]] = s0;
+    out[8 + e[1]] = s1;
+    out[8 + e[2]] = s2;
+    out[8 + e[3]] = s3;
+    // The destination: the BIB entry's IPv6 address.
+    const bi = this.bi;
+    const a = (b << 4) + B_ADDR;
+    for (let k = 0; k < 4; k++) {
+      const w = bi[a + k];
+      out[24 + 4 * k] = w >>> 24;
+      out[25 + 4 * k] = (w >>> 16) & 0xff;
+      out[26 + 4 * k] = (w >>> 8) & 0xff;
+      out[27 + 4 * k] = w & 0xff;
+    }
+    const port = bi[(b << 4) + B_PORT6];
     out[42] = port >>> 8;
     out[43] = port & 0xff;
-    const dst = rd32(pkt, 16);
-    const removed = (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + dport;
-    let added = port;
-    for (let i = 8; i < 40; i += 2) added += (out[i] << 8) | out[i + 1];
-    let ck = adjust(oldCk, removed, added);
+    // Transport checksum (RFC 1624): the IPv4 addresses and pool port out, the IPv6 ones and port in.
+    const sh = this.v4Shift;
+    let rm = (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + dport;
+    rm = (rm & 0xffff) + (rm >>> 16);
+    rm = (rm & 0xffff) + (rm >>> 16);
+    let ck =
+      (~oldCk & 0xffff) +
+      (~rm & 0xffff) +
+      port +
+      this.embedSum +
+      (s0 << sh[0]) +
+      (s1 << sh[1]) +
+      (s2 << sh[2]) +
+      (s3 << sh[3]) +
+      bi[(b << 4) + B_ASUM];
+    ck = (ck & 0xffff) + (ck >>> 16);
+    ck = (ck & 0xffff) + (ck >>> 16);
+    ck = ~ck & 0xffff;
     if (proto === 17 && ck === 0) ck = 0xffff;
     out[40 + ckRel] = ck >>> 8;
     out[41 + ckRel] = ck & 0xff;
@@ -1279,14 +1435,17 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     this.ctr[3] += outLen;
     this.si[(s << 4) + S_PKT_IN]++;
     this.sd[(s << 2) + SD_BYTES_IN] += outLen;
-    this.touch(s, flags, false, false, this.clock.now());
+    this.refresh(s, proto, DIR_IN);
     this._fastPathPackets++;
-    let v = this.fastView;
-    if (v.length !== outLen) {
-      v = out.subarray(0, outLen);
-      this.fastView = v;
+    let v = out;
+    if (!grow) {
+      v = this.fastView;
+      if (v.length !== outLen) {
+        v = out.subarray(0, outLen);
+        this.fastView = v;
+      }
     }
-    this.tenants[this.bi[(b << 4) + B_TENANT]]?.deliver(v);
+    this.tenants[bi[(b << 4) + B_TENANT]]?.deliver(v);
     return true;
   }
 
@@ -1844,31 +2003,45 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   }
 
   private bibHash(tenant: number, slot: number, b: Uint8Array, off: number, port: number): number {
-    let h = mix(tenant * 3 + slot, port);
-    h = mix(h, rd32(b, off));
-    h = mix(h, rd32(b, off + 4));
-    h = mix(h, rd32(b, off + 8));
-    h = mix(h, rd32(b, off + 12));
-    return h & 0x3fffffff;
+    return bibHashW(tenant, slot, rd32(b, off), rd32(b, off + 4), rd32(b, off + 8), rd32(b, off + 12), port);
   }
 
   private find6(tenant: number, slot: number, b: Uint8Array, off: number, port: number): number {
-    const h = this.bibHash(tenant, slot, b, off, port);
+    return this.find6w(
+      tenant,
+      slot,
+      rd32(b, off),
+      rd32(b, off + 4),
+      rd32(b, off + 8),
+      rd32(b, off + 12),
+      port,
+    );
+  }
+
+  /** The BIB entry of (tenant, protocol slot, IPv6 address as 4 words, port), or -1. */
+  private find6w(
+    tenant: number,
+    slot: number,
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    port: number,
+  ): number {
+    const h = bibHashW(tenant, slot, a0, a1, a2, a3, port);
+    const bi = this.bi;
     const s1 = slot + 1;
-    for (let i = this.bHeads[h & (this.bHeads.length - 1)]; i >= 0; i = this.bi[(i << 4) + B_NEXT]) {
+    for (let i = this.bHeads[h & (this.bHeads.length - 1)]; i >= 0; i = bi[(i << 4) + B_NEXT]) {
+      const x = i << 4;
       if (
-        this.bi[(i << 4) + B_HASH] !== h ||
-        this.bi[(i << 4) + B_SLOT] !== s1 ||
-        this.bi[(i << 4) + B_PORT6] !== port ||
-        this.bi[(i << 4) + B_TENANT] !== tenant
-      )
-        continue;
-      const a = (i << 4) + B_ADDR;
-      if (
-        this.bi[a] === rd32(b, off) &&
-        this.bi[a + 1] === rd32(b, off + 4) &&
-        this.bi[a + 2] === rd32(b, off + 8) &&
-        this.bi[a + 3] === rd32(b, off + 12)
+        bi[x + B_HASH] === h &&
+        bi[x + B_ADDR + 3] === a3 &&
+        bi[x + B_PORT6] === port &&
+        bi[x + B_ADDR + 2] === a2 &&
+        bi[x + B_ADDR + 1] === a1 &&
+        bi[x + B_ADDR] === a0 &&
+        bi[x + B_SLOT] === s1 &&
+        bi[x + B_TENANT] === tenant
       )
         return i;
     }
@@ -1938,7 +2111,13 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     this.bi[(id << 4) + B_SLOT] = slot + 1;
     this.bi[(id << 4) + B_TENANT] = tenant;
     const a = (id << 4) + B_ADDR;
-    for (let k = 0; k < 4; k++) this.bi[a + k] = rd32(b, off + 4 * k);
+    let asum = 0;
+    for (let k = 0; k < 4; k++) {
+      const w = rd32(b, off + 4 * k);
+      this.bi[a + k] = w;
+      asum += sum16(w);
+    }
+    this.bi[(id << 4) + B_ASUM] = asum;
     this.bi[(id << 4) + B_PORT6] = port6;
     this.bi[(id << 4) + B_POOL] = pool;
     this.bi[(id << 4) + B_PORT4] = port4;
@@ -1998,7 +2177,11 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   }
 
   private sessHash(b: number, r4: number, rport: number): number {
-    return mix(mix(b, r4), rport) & 0x3fffffff;
+    let h = Math.imul(b ^ r4, 0x9e3779b1); // mix(mix(b, r4), rport), written out (per packet)
+    h ^= h >>> 15;
+    h = Math.imul(h ^ rport, 0x9e3779b1);
+    h ^= h >>> 15;
+    return h & 0x3fffffff;
   }
 
   private findSession(b: number, r4: number, rport: number): number {

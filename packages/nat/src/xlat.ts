@@ -181,7 +181,8 @@ export class Translator {
   private readonly v6 = Ipv6Packet.empty();
   private readonly chain = new Ipv6HeaderChain();
   private readonly mapped = new XlatMapResult();
-  private nextId = 1;
+  /** @internal The next IPv4 Identification (shared with NAT64's fast path). */
+  _nextId = 1;
   /**
    * Set by a caller that reassembled the IPv6 datagram before translating it: RFC 7915 §5.1 gives
    * a packet that arrived with a Fragment header DF = 0, so the result may be fragmented for the
@@ -838,14 +839,9 @@ export class Translator {
     return v;
   }
 
-  /** @internal The next IPv4 Identification (shared with the NAT64's fast path so IDs stay unique). */
-  _newId(): number {
-    return this.newId();
-  }
-
   private newId(): number {
-    const id = this.nextId;
-    this.nextId = (this.nextId + 1) & 0xffff || 1;
+    const id = this._nextId;
+    this._nextId = (id + 1) & 0xffff || 1;
     return id;
   }
 

@@ -13,7 +13,7 @@ import { buildPacket } from '@l3kit/wire';
 import { Nat64 } from '../src/index.js';
 import { lcg, runDifferential } from './differential.js';
 
-function makeNat64(fast: boolean, prefix: string) {
+function makeNat64(fast: boolean, prefix: string, outsideHeadroom = false) {
   const clock = new ManualClock(1_000_000);
   const nat = new Nat64({
     prefix,
@@ -24,6 +24,7 @@ function makeNat64(fast: boolean, prefix: string) {
     maintainIntervalMs: 0,
     ipv4Mtu: 1400,
     random: lcg(99),
+    outsideHeadroom,
   });
   if (!fast) (nat as unknown as { fastOff: number }).fastOff = 1;
   const out: string[] = [];
@@ -45,10 +46,35 @@ function makeNat64(fast: boolean, prefix: string) {
   return { nat, out, clock, verified: () => verified };
 }
 
-for (const prefix of ['64:ff9b::/96', '2001:db8:64::/96', '2001:db8:6400::/40']) {
-  describe(`NAT64 fast paths (prefix ${prefix})`, () => {
+/**
+ * A copy of `p` at offset `head` of a larger buffer whose other bytes are a known pattern, and a
+ * check that nothing outside [byteOffset - 20, byteOffset + length) was written.
+ */
+function withHeadroom(p: Uint8Array, head: number): { view: Uint8Array; intact(): boolean } {
+  const whole = new Uint8Array(head + p.length + 16).fill(0xa5);
+  whole.set(p, head);
+  const view = whole.subarray(head, head + p.length);
+  return {
+    view,
+    intact: () => {
+      const lo = head >= 20 ? head - 20 : head;
+      for (let i = 0; i < whole.length; i++)
+        if ((i < lo || i >= head + p.length) && whole[i] !== 0xa5) return false;
+      return true;
+    },
+  };
+}
+
+for (const [prefix, headroom] of [
+  ['64:ff9b::/96', false],
+  ['2001:db8:64::/96', false],
+  ['2001:db8:6400::/40', false],
+  ['64:ff9b::/96', true],
+  ['2001:db8:6400::/40', true],
+] as const) {
+  describe(`NAT64 fast paths (prefix ${prefix}${headroom ? ', outsideHeadroom' : ''})`, () => {
     it('translate established flows exactly as the general path does, and leave everything else to it', () => {
-      const A = makeNat64(true, prefix);
+      const A = makeNat64(true, prefix, headroom);
       const B = makeNat64(false, prefix);
       const both = (dir: '6' | '4', p: Uint8Array) => {
         for (const X of [A, B]) (dir === '6' ? X.nat.inside() : X.nat.outside()).send(p.slice());
@@ -119,12 +145,23 @@ for (const prefix of ['64:ff9b::/96', '2001:db8:64::/96', '2001:db8:6400::/40'])
         ]);
       }
       const fastBefore = A.nat._fastPathPackets;
+      let grown = 0;
       const side = (X: typeof A) => ({
-        send: (dir: '6' | '4', p: Uint8Array) => (dir === '6' ? X.nat.inside() : X.nat.outside()).send(p),
+        send: (dir: '6' | '4', p: Uint8Array) => {
+          if (dir === '6') return X.nat.inside().send(p);
+          if (!headroom || X !== A) return X.nat.outside().send(p);
+          // Headroom of 0..39 bytes: from 20 on the translation may grow into it, never further.
+          const h = withHeadroom(p, (p[0] + p.length) % 40);
+          const before = X.nat._fastPathPackets;
+          X.nat.outside().send(h.view);
+          if (X.nat._fastPathPackets > before && h.view.byteOffset >= 20) grown++;
+          assert.ok(h.intact(), 'bytes outside the packet and its 20 bytes of headroom were written');
+        },
         out: X.out,
         clock: X.clock,
       });
       runDifferential(side(A), side(B), templates, { count: 20_000, seed: 4242, headerBytes: 60 });
+      if (headroom) assert.ok(grown > 1_000, `IPv4 → IPv6 grew into the headroom (${grown} times)`);
       assert.ok(A.nat._fastPathPackets - fastBefore > 5_000, 'the fast paths were exercised');
       assert.equal(B.nat._fastPathPackets, 0, 'the reference never took them');
       assert.ok(A.verified() > 5_000);

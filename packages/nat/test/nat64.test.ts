@@ -888,6 +888,101 @@ describe('Nat64 fast path: IPv6 → IPv4 in the input buffer', () => {
   });
 });
 
+describe('Nat64 outsideHeadroom: IPv4 → IPv6 in the input buffer', () => {
+  function established(outsideHeadroom: boolean) {
+    const clock = new ManualClock(1_000_000);
+    const nat = new Nat64({
+      prefix: PREFIX,
+      inside: '2001:db8::1/64',
+      outside: `${POOL}/24`,
+      clock,
+      maintainIntervalMs: 0,
+      outsideHeadroom,
+    });
+    const seen: Uint8Array[] = [];
+    nat.inside().setHandler((p) => {
+      assertChecksums(p, 'packet emitted on the IPv6 side');
+      seen.push(p);
+    });
+    let syn4: Uint8Array | undefined;
+    nat.outside().setHandler((p) => {
+      syn4 = p.slice();
+    });
+    nat
+      .inside()
+      .send(
+        buildPacket({
+          src: H1,
+          dst: nat.ipv6Of(R1),
+          tcp: { srcPort: 40000, dstPort: 80, flags: 0x02, seq: 1 },
+        }),
+      );
+    const port = ((syn4 as Uint8Array)[20] << 8) | (syn4 as Uint8Array)[21];
+    nat
+      .outside()
+      .send(
+        buildPacket({ src: R1, dst: POOL, tcp: { srcPort: 80, dstPort: port, flags: 0x12, seq: 9, ack: 2 } }),
+      );
+    seen.length = 0;
+    const data = buildPacket({
+      src: R1,
+      dst: POOL,
+      dontFragment: true,
+      tcp: { srcPort: 80, dstPort: port, flags: 0x18, seq: 10, ack: 2 },
+      payload: 'from the IPv4 side',
+    });
+    return { nat, seen, data };
+  }
+
+  it('writes the IPv6 header into the 20 bytes before the packet and emits a view of the same buffer', () => {
+    const { nat, seen, data } = established(true);
+    const whole = new Uint8Array(64 + data.length).fill(0xee);
+    whole.set(data, 64);
+    nat.outside().send(whole.subarray(64));
+    assert.equal(seen.length, 1);
+    const v6 = seen[0];
+    assert.equal(v6.buffer, whole.buffer, 'no copy');
+    assert.equal(v6.byteOffset, 44);
+    assert.equal(v6.length, data.length + 20);
+    assert.equal(formatIpv6(v6, 24), H1);
+    assert.equal(new TextDecoder().decode(v6.subarray(60)), 'from the IPv4 side');
+    assert.ok(
+      whole.subarray(0, 44).every((b) => b === 0xee),
+      'nothing before the 20 bytes of headroom is touched',
+    );
+    nat.close();
+  });
+
+  it('copies a packet with less than 20 bytes before it, and copies always without the option', () => {
+    for (const [option, head] of [
+      [true, 19],
+      [false, 64],
+    ] as const) {
+      const { nat, seen, data } = established(option);
+      const whole = new Uint8Array(head + data.length).fill(0xee);
+      whole.set(data, head);
+      nat.outside().send(whole.subarray(head));
+      assert.equal(seen.length, 1);
+      assert.notEqual(seen[0].buffer, whole.buffer, `copied (option ${option}, ${head} bytes before)`);
+      assert.ok(whole.subarray(0, head).every((b) => b === 0xee));
+      assert.equal(new TextDecoder().decode(seen[0].subarray(60)), 'from the IPv4 side');
+      nat.close();
+    }
+  });
+
+  it('refuses a non-boolean outsideHeadroom', () => {
+    assert.throws(
+      () =>
+        new Nat64({
+          inside: '2001:db8::1/64',
+          outside: '203.0.113.1/24',
+          outsideHeadroom: 1 as unknown as boolean,
+        }),
+      { code: 'ERR_BAD_OPTION', message: /outsideHeadroom must be a boolean/ },
+    );
+  });
+});
+
 describe('Nat64 addresses from bytes for every RFC 6052 prefix length', () => {
   it('extracts the IPv4 destination and embeds the IPv4 source at the right bytes for /32 to /96', () => {
     for (const prefix of [
