@@ -32,6 +32,7 @@ import { after, before, describe, it } from 'node:test';
 import { connectL3 } from '@l3kit/core';
 import { Nat64 } from '@l3kit/nat';
 import { verifyPacket } from '@l3kit/testkit';
+import { TUN_RX_HEADROOM } from '@l3kit/tun';
 import { freshId, ifName, interopTest, Netns, python3, skipReason, tempDir, tunInto } from './harness.js';
 
 /** Addresses shared by both topologies. */
@@ -118,11 +119,15 @@ function makeL3kitEnv(mtu: number): L3kitEnv {
   const serverTun = tunInto(server, ifName(id, 's'), `${A.server4}/24`, { mtu });
   if (mtu < 1500) advertiseLargeMss(server, serverTun.name);
 
+  // The IPv4 side grows packets in place into the TUN's receive headroom (no copy per datagram):
+  // the downloads below check it against the real kernel byte for byte.
+  assert.equal(serverTun.rxHeadroom, TUN_RX_HEADROOM, 'the TUN addon reserves receive headroom');
   const nat64 = new Nat64({
     prefix: A.prefix,
     inside: `${A.gateway6}/64`,
     outside: `${A.nat4}/24`,
     ipv4Mtu: mtu,
+    outsideHeadroom: true,
   });
   const checked = { count: 0, failures: [] as string[] };
   let k = 0;

@@ -232,6 +232,9 @@ export class Gateway {
         outside: cfg.nat64.outside,
         allowNonGlobal: cfg.nat64.allowNonGlobal,
         clock: this.clock,
+        // Packets from the uplink go to the NAT64 as the TUN handed them: with its receive
+        // headroom, IPv4 → IPv6 writes the IPv6 header in front instead of copying each datagram.
+        outsideHeadroom: uplink instanceof TunDevice && uplink.rxHeadroom >= 20,
       };
       let n64: Nat64 | undefined;
       if (state?.nat64 && restored) {

@@ -3,10 +3,11 @@
  *
  * - open(name, flags)            TUNSETIFF on /dev/net/tun (O_RDWR | O_NONBLOCK | O_CLOEXEC)
  * - setVnetHdrSz(fd, n), setOffload(fd, flags)
- * - pollStart(fd, rx, slot, lens, cb) -> handle
+ * - pollStart(fd, rx, slot, lens, cb[, headroom]) -> handle
  *     A uv_poll_t on the event loop (no thread pool). Each wakeup drains the fd into `rx`
- *     (ArrayBuffer of lens.length slots of `slot` bytes), stores each packet's length in
- *     `lens` (Int32Array) and calls cb(count, errno) once per filled batch.
+ *     (ArrayBuffer of lens.length slots of `slot` bytes; each read lands `headroom` bytes into
+ *     its slot, default 0), stores each packet's length in `lens` (Int32Array) and calls
+ *     cb(count, errno) once per filled batch.
  * - pollStop(handle), pollRef(handle, bool)
  * - write(fd, pkt[, hdr])        one packet (writev when a vnet header is given);
  *                                returns bytes written or -errno (never throws for I/O errors)
@@ -162,6 +163,7 @@ typedef struct {
   napi_async_context actx;
   uint8_t *rx;
   size_t slot;
+  size_t headroom;
   int32_t *lens;
   uint32_t max_batch;
   int fd;
@@ -202,7 +204,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     uint32_t count = 0;
     int err = 0;
     while (count < p->max_batch) {
-      ssize_t n = read(p->fd, p->rx + (size_t)count * p->slot, p->slot);
+      ssize_t n = read(p->fd, p->rx + (size_t)count * p->slot + p->headroom, p->slot - p->headroom);
       if (n >= 0) {
         p->lens[count++] = (int32_t)n;
         continue;
@@ -217,13 +219,19 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   }
 }
 
-/* pollStart(fd, rx: ArrayBuffer, slot: number, lens: Int32Array, cb) -> external */
+/* pollStart(fd, rx: ArrayBuffer, slot: number, lens: Int32Array, cb, headroom = 0) -> external */
 static napi_value PollStart(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!get_args(env, info, 5, argv)) return NULL;
-  int32_t fd, slot;
+  napi_value argv[6];
+  size_t argc = 6;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 5) {
+    napi_throw_type_error(env, "ERR_TUN_ADDON", "too few arguments");
+    return NULL;
+  }
+  int32_t fd, slot, headroom = 0;
   CHECK(napi_get_value_int32(env, argv[0], &fd));
   CHECK(napi_get_value_int32(env, argv[2], &slot));
+  if (argc > 5) CHECK(napi_get_value_int32(env, argv[5], &headroom));
   void *rx;
   size_t rx_len;
   CHECK(napi_get_arraybuffer_info(env, argv[1], &rx, &rx_len));
@@ -233,7 +241,8 @@ static napi_value PollStart(napi_env env, napi_callback_info info) {
   napi_value lens_ab;
   size_t lens_off;
   CHECK(napi_get_typedarray_info(env, argv[3], &t, &nlens, &lens, &lens_ab, &lens_off));
-  if (t != napi_int32_array || slot <= 0 || nlens == 0 || (size_t)slot * nlens > rx_len) {
+  if (t != napi_int32_array || slot <= 0 || headroom < 0 || headroom >= slot || nlens == 0 ||
+      (size_t)slot * nlens > rx_len) {
     napi_throw_range_error(env, "ERR_TUN_ADDON", "pollStart: bad buffer geometry");
     return NULL;
   }
@@ -243,6 +252,7 @@ static napi_value PollStart(napi_env env, napi_callback_info info) {
   p->fd = fd;
   p->rx = rx;
   p->slot = (size_t)slot;
+  p->headroom = (size_t)headroom;
   p->lens = lens;
   p->max_batch = (uint32_t)nlens;
   uv_loop_t *loop;
@@ -548,6 +558,10 @@ static napi_value Init(napi_env env, napi_value exports) {
   FLAG(TUN_F_TSO6);
   FLAG(TUN_F_TSO_ECN);
   napi_set_named_property(env, exports, "flags", flags);
+  /* pollStart takes `headroom` (a JS side built against an older addon must not assume it). */
+  napi_value yes;
+  napi_get_boolean(env, true, &yes);
+  napi_set_named_property(env, exports, "rxHeadroom", yes);
   return exports;
 }
 

@@ -18,7 +18,10 @@ export interface TunAddon {
     slot: number,
     lens: Int32Array,
     cb: (count: number, errno: number) => void,
+    headroom?: number,
   ): object;
+  /** True when `pollStart` takes `headroom` (an addon built from older sources lacks it). */
+  rxHeadroom?: boolean;
   pollStop(handle: object): void;
   pollRef(handle: object, ref: boolean): void;
   write(fd: number, pkt: Uint8Array, hdr?: Uint8Array): number;

@@ -5,7 +5,7 @@
  */
 export { addonPath, tunAvailable } from './addon.js';
 export { TunError, type TunErrorCode } from './errors.js';
-export { TunDevice, type TunOptions, type TunStats, type TunTxDrops } from './tun-device.js';
+export { TUN_RX_HEADROOM, TunDevice, type TunOptions, type TunStats, type TunTxDrops } from './tun-device.js';
 export {
   completeVnetChecksum,
   fillVnetHeader,

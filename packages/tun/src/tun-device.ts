@@ -96,7 +96,13 @@ export interface TunStats {
 }
 
 const MAX_PACKET = 65535;
-const SLOT = 65536 + 16;
+/**
+ * Bytes kept free before every received packet in its slot (see {@link TunDevice.rxHeadroom}):
+ * room for a receiver to grow the packet in place, e.g. a NAT64 writing the IPv6 header of a
+ * translated IPv4 packet (`Nat64Options.outsideHeadroom`).
+ */
+export const TUN_RX_HEADROOM = 64;
+const SLOT = TUN_RX_HEADROOM + 65536 + 16;
 const DEFAULT_BATCH = 32;
 const NAME_MAX = 15;
 
@@ -166,6 +172,12 @@ export class TunDevice implements L3Device {
   readonly vnetHdr: boolean;
   /** Whether offloads (GSO super-packets) are on ({@link TunOptions.offload}). */
   readonly offload: boolean;
+  /**
+   * Bytes before every packet this device hands its handler that belong to nobody: the receiver
+   * may write there (valid during the call, like the packet). {@link TUN_RX_HEADROOM}, or 0 with
+   * an addon built from sources older than this package.
+   */
+  readonly rxHeadroom: number;
   /** Counters, updated in place. */
   readonly stats: TunStats = {
     rxPackets: 0,
@@ -193,6 +205,7 @@ export class TunDevice implements L3Device {
 
   private constructor(addon: TunAddon, name: string, fds: number[], opts: TunOptions, mtu: number) {
     this.#addon = addon;
+    this.rxHeadroom = addon.rxHeadroom === true ? TUN_RX_HEADROOM : 0;
     this.name = name;
     this.vnetHdr = !!opts.vnetHdr;
     this.offload = !!opts.offload;
@@ -302,8 +315,13 @@ export class TunDevice implements L3Device {
 
   #start(): void {
     for (const q of this.#queues) {
-      q.poll = this.#addon.pollStart(q.fd, q.rx.buffer as ArrayBuffer, SLOT, q.lens, (count, err) =>
-        this.#onRead(q, count, err),
+      q.poll = this.#addon.pollStart(
+        q.fd,
+        q.rx.buffer as ArrayBuffer,
+        SLOT,
+        q.lens,
+        (count, err) => this.#onRead(q, count, err),
+        this.rxHeadroom,
       );
     }
   }
@@ -314,7 +332,7 @@ export class TunDevice implements L3Device {
     const st = this.stats;
     if (count > 0) st.rxBatches++;
     for (let i = 0; i < count && !this.#closed; i++) {
-      const off = i * SLOT;
+      const off = i * SLOT + this.rxHeadroom;
       let len = lens[i];
       let start = off;
       if (this.vnetHdr) {
