@@ -908,15 +908,13 @@ describe('Nat64 outsideHeadroom: IPv4 → IPv6 in the input buffer', () => {
     nat.outside().setHandler((p) => {
       syn4 = p.slice();
     });
-    nat
-      .inside()
-      .send(
-        buildPacket({
-          src: H1,
-          dst: nat.ipv6Of(R1),
-          tcp: { srcPort: 40000, dstPort: 80, flags: 0x02, seq: 1 },
-        }),
-      );
+    nat.inside().send(
+      buildPacket({
+        src: H1,
+        dst: nat.ipv6Of(R1),
+        tcp: { srcPort: 40000, dstPort: 80, flags: 0x02, seq: 1 },
+      }),
+    );
     const port = ((syn4 as Uint8Array)[20] << 8) | (syn4 as Uint8Array)[21];
     nat
       .outside()
