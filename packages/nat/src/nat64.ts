@@ -1329,7 +1329,9 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       (!df && outLen > this.o.lowestIpv6Mtu)
     )
       return false;
-    const grow = this.o.outsideHeadroom && pkt.byteOffset >= 20;
+    // byteOffset and buffer are getters V8 (Node 20) does not inline: each read once.
+    const at = this.o.outsideHeadroom ? pkt.byteOffset - 20 : -1;
+    const grow = at >= 0;
     if (!grow && 20 + pkt.length > this.fastBuf.length) return false;
     const src = (pkt[12] << 24) | (pkt[13] << 16) | (pkt[14] << 8) | pkt[15];
     const dst = (pkt[16] << 24) | (pkt[17] << 16) | (pkt[18] << 8) | pkt[19];
@@ -1370,7 +1372,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     let out: Uint8Array;
     if (grow) {
       // In place: the IPv6 header takes the 20 bytes of headroom and the IPv4 header's place.
-      out = new Uint8Array(pkt.buffer, pkt.byteOffset - 20, outLen);
+      out = new Uint8Array(pkt.buffer, at, outLen);
     } else {
       // The whole input lands at 20 so that its data starts at 40 (no subarray view needed); the
       // IPv4 header bytes at 20..40 are overwritten by the destination address below.
