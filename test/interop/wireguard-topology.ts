@@ -27,6 +27,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VirtualHost } from '@l3kit/core';
 import { Nat } from '@l3kit/nat';
+import { waitFor as pollUntil } from '@l3kit/testkit';
 import type { TunDevice } from '@l3kit/tun';
 import { genkey, pubkey, WireGuardServer } from '@l3kit/wireguard';
 import { freshId, hasTool, ifName, Netns, type Proc, tempDir, tunInto } from './harness.js';
@@ -45,12 +46,8 @@ export const WG_PORT = 51820;
 export const WG_CLIENT_INSIDE = '10.0.0.2';
 
 /** Polls `check` every 50 ms until it returns true; throws after `timeoutMs`. */
-export async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+export function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  return pollUntil(check, { what, timeoutMs, intervalMs: 50 });
 }
 
 /** Starts `wireguard-go -f <wgIf>` in `ns` and waits until the interface exists. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectL3, pipeL3 } from '@l3kit/core';
 import { type UdpSocket, VirtualHost } from '@l3kit/stack';
-import { assertChecksums } from '@l3kit/testkit';
+import { assertChecksums, waitFor as pollUntil } from '@l3kit/testkit';
 import { genkey, pubkey, type UdpTransport, WireGuardServer } from '@l3kit/wireguard';
 import type { GatewayConfig } from '../src/config.js';
 import { Gateway } from '../src/gateway.js';
@@ -168,10 +168,6 @@ export function withClientEndpoint(c: GatewayConfig): GatewayConfig {
 }
 
 /** Polls `check` every 5 ms (a ref'd timer keeps the test alive) until true; throws after 5 s. */
-export async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await new Promise((r) => setTimeout(r, 5));
-  }
+export function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  return pollUntil(check, { timeoutMs });
 }

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { L3Device } from '@l3kit/core';
 import { VirtualHost } from '@l3kit/stack';
-import { assertChecksums } from '@l3kit/testkit';
+import { assertChecksums, waitFor } from '@l3kit/testkit';
 import type { Prefix } from '@l3kit/wire';
 import {
   buildDnsQuery,
@@ -345,12 +345,8 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `cond` until true (or fails after `ms`). */
-export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
+export function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  return waitFor(cond, { what, timeoutMs: ms });
 }
 
 /** The handler the device installed on the tenant link (what the tenant's packets enter). */

@@ -7,3 +7,4 @@ export * from './bench.js';
 export * from './checksum-oracle.js';
 export * from './nat-bench.js';
 export * from './virtual-time.js';
+export * from './wait.js';
