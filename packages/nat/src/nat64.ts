@@ -302,7 +302,12 @@ const B_NEXT = 13;
 /** The IPv6 address's 16-bit words summed (unfolded): the fast paths' checksum adjustment. */
 const B_ASUM = 14;
 
-// Session record fields (`si`, 16 int32 per session; counters read back with `>>> 0`).
+// Session records: 128 bytes each in one ArrayBuffer, read as 32 int32 (`si`, index `s << 5`)
+// and as 16 float64 (`sd`, index `s << 4`). A session carries copies of its BIB entry's immutable
+// fields (IPv6 address and port, tenant, slot, pool address and port) and sits in two hash
+// chains, one keyed by what an IPv6 packet carries and one by what an IPv4 packet carries, so a
+// fast-path packet finds everything in one record without touching the BIB or the port table
+// (at 10,000 flows each table touched is a cache miss). Counters are read back with `>>> 0`.
 const S_LIVE = 0;
 const S_BIB = 1;
 const S_REMOTE = 2;
@@ -311,14 +316,28 @@ const S_STATE = 4;
 const S_FLAGS = 5;
 const S_PREV = 6;
 const S_NEXT_IN_BIB = 7;
+/** Inside-key hash: the BIB entry's hash mixed with the remote address and port. */
 const S_HASH = 8;
 const S_NEXT = 9;
 const S_PKT_OUT = 10;
 const S_PKT_IN = 11;
-// Session doubles (`sd`, 4 per session).
-const SD_DEADLINE = 0;
-const SD_BYTES_OUT = 1;
-const SD_BYTES_IN = 2;
+/** Outside-key hash: (slot, pool address, pool port, remote address, remote port). */
+const S_HASH4 = 12;
+const S_NEXT4 = 13;
+/** Copies of the BIB entry: IPv6 address (4 words, 14..17), port, tenant, slot + 1, pool index, pool port, address sum. */
+const S_ADDR = 14;
+const S_PORT6 = 18;
+const S_TENANT = 19;
+const S_SLOT = 20;
+const S_POOL = 21;
+const S_PORT4 = 22;
+const S_ASUM = 23;
+// Session doubles (`sd`, float64 index within the record; bytes 96..119).
+const SD_DEADLINE = 12;
+const SD_BYTES_OUT = 13;
+const SD_BYTES_IN = 14;
+/** Bytes per session record. */
+const S_BYTES = 128;
 const DIR_IN = 2;
 const CREATED_IN = 4;
 
@@ -688,10 +707,12 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private sCount = 0;
   private sFree: number[] = [];
   private sNextFresh = 0;
-  /** Session records: 16 int32 per session (fields S_*) and 4 doubles (SD_*: deadline, byte counters). */
+  /** Session records ({@link S_BYTES} each): int32 fields S_* and doubles SD_* over one buffer. */
   private si = new Int32Array(0);
   private sd = new Float64Array(0);
+  /** Chain heads by inside key (S_HASH) and by outside key (S_HASH4); always the same size. */
   private sHeads = new Int32Array(1024).fill(-1);
+  private sHeads4 = new Int32Array(1024).fill(-1);
 
   // ---- per-packet context (long-lived) ----
   private curSess = -1;
@@ -801,8 +822,8 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       ctr[0]++;
       ctr[2] += p.length;
       if (s >= 0) {
-        this.si[(s << 4) + S_PKT_OUT]++;
-        this.sd[(s << 2) + SD_BYTES_OUT] += p.length;
+        this.si[(s << 5) + S_PKT_OUT]++;
+        this.sd[(s << 4) + SD_BYTES_OUT] += p.length;
       }
       if (this.hairpinQueue !== null) this.hairpinQueue.push(p.slice());
       else this.outHandler(p);
@@ -812,16 +833,16 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       ctr[1]++;
       ctr[3] += p.length;
       if (s >= 0) {
-        this.si[(s << 4) + S_PKT_IN]++;
-        this.sd[(s << 2) + SD_BYTES_IN] += p.length;
+        this.si[(s << 5) + S_PKT_IN]++;
+        this.sd[(s << 4) + SD_BYTES_IN] += p.length;
       }
       this.tenants[this.curTenant]?.deliver(p);
     };
     this.reply4 = (p) => this.outHandler(p);
     this.reply6 = (p) => this.tenants[this.curTenant]?.deliver(p);
     this.onDue = (id, now) => {
-      if (this.si[(id << 4) + S_LIVE] === 0) return -1;
-      const d = this.sd[(id << 2) + SD_DEADLINE];
+      if (this.si[(id << 5) + S_LIVE] === 0) return -1;
+      const d = this.sd[(id << 4) + SD_DEADLINE];
       if (d > now) return d;
       this.stats.sessionsExpired++;
       this.removeSession(id, 'expired');
@@ -878,10 +899,10 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
             int(s.flags, 0, 7, 'flags'),
             now + Math.max(0, Number(s.expiresInMs) || 0),
           );
-          nat.si[(id << 4) + S_PKT_OUT] = int(s.packetsOut, 0, 0xffffffff, 'packetsOut');
-          nat.si[(id << 4) + S_PKT_IN] = int(s.packetsIn, 0, 0xffffffff, 'packetsIn');
-          nat.sd[(id << 2) + SD_BYTES_OUT] = int(s.bytesOut, 0, Number.MAX_SAFE_INTEGER, 'bytesOut');
-          nat.sd[(id << 2) + SD_BYTES_IN] = int(s.bytesIn, 0, Number.MAX_SAFE_INTEGER, 'bytesIn');
+          nat.si[(id << 5) + S_PKT_OUT] = int(s.packetsOut, 0, 0xffffffff, 'packetsOut');
+          nat.si[(id << 5) + S_PKT_IN] = int(s.packetsIn, 0, 0xffffffff, 'packetsIn');
+          nat.sd[(id << 4) + SD_BYTES_OUT] = int(s.bytesOut, 0, Number.MAX_SAFE_INTEGER, 'bytesOut');
+          nat.sd[(id << 4) + SD_BYTES_IN] = int(s.bytesIn, 0, Number.MAX_SAFE_INTEGER, 'bytesIn');
         }
       }
     } catch (e) {
@@ -1018,7 +1039,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     for (let b = 0; b < this.bNextFresh; b++) {
       if (this.bi[(b << 4) + B_SLOT] === 0) continue;
       if (this.bi[(b << 4) + B_SESS_HEAD] < 0) out.push(this.listenRecord(b));
-      for (let s = this.bi[(b << 4) + B_SESS_HEAD]; s >= 0; s = this.si[(s << 4) + S_NEXT_IN_BIB])
+      for (let s = this.bi[(b << 4) + B_SESS_HEAD]; s >= 0; s = this.si[(s << 5) + S_NEXT_IN_BIB])
         out.push(this.sessionRecord(s));
     }
     return out;
@@ -1054,17 +1075,17 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     for (let b = 0; b < this.bNextFresh; b++) {
       if (this.bi[(b << 4) + B_SLOT] === 0) continue;
       const sessions: Nat64SnapshotBinding['sessions'] = [];
-      for (let s = this.bi[(b << 4) + B_SESS_HEAD]; s >= 0; s = this.si[(s << 4) + S_NEXT_IN_BIB])
+      for (let s = this.bi[(b << 4) + B_SESS_HEAD]; s >= 0; s = this.si[(s << 5) + S_NEXT_IN_BIB])
         sessions.push({
-          remoteIp: formatIpv4(this.si[(s << 4) + S_REMOTE] >>> 0),
-          remotePort: this.si[(s << 4) + S_RPORT],
-          state: this.si[(s << 4) + S_STATE],
-          flags: this.si[(s << 4) + S_FLAGS],
-          expiresInMs: Math.max(0, this.sd[(s << 2) + SD_DEADLINE] - now),
-          packetsOut: this.si[(s << 4) + S_PKT_OUT] >>> 0,
-          packetsIn: this.si[(s << 4) + S_PKT_IN] >>> 0,
-          bytesOut: this.sd[(s << 2) + SD_BYTES_OUT],
-          bytesIn: this.sd[(s << 2) + SD_BYTES_IN],
+          remoteIp: formatIpv4(this.si[(s << 5) + S_REMOTE] >>> 0),
+          remotePort: this.si[(s << 5) + S_RPORT],
+          state: this.si[(s << 5) + S_STATE],
+          flags: this.si[(s << 5) + S_FLAGS],
+          expiresInMs: Math.max(0, this.sd[(s << 4) + SD_DEADLINE] - now),
+          packetsOut: this.si[(s << 5) + S_PKT_OUT] >>> 0,
+          packetsIn: this.si[(s << 5) + S_PKT_IN] >>> 0,
+          bytesOut: this.sd[(s << 4) + SD_BYTES_OUT],
+          bytesIn: this.sd[(s << 4) + SD_BYTES_IN],
         });
       bindings.push({
         tenant: this.bi[(b << 4) + B_TENANT],
@@ -1203,7 +1224,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const dport = (pkt[42] << 8) | pkt[43];
     const flags = nh === 6 ? pkt[53] : 0;
     if ((flags & 0x07) !== 0) return false; // FIN / SYN / RST change the state: general path
-    const b = this.find6w(
+    const s = this.findSession6(
       tenant,
       nh === 6 ? SLOT_TCP : SLOT_UDP,
       (pkt[8] << 24) | (pkt[9] << 16) | (pkt[10] << 8) | pkt[11],
@@ -1211,22 +1232,24 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       (pkt[16] << 24) | (pkt[17] << 16) | (pkt[18] << 8) | pkt[19],
       (pkt[20] << 24) | (pkt[21] << 16) | (pkt[22] << 8) | pkt[23],
       sport,
+      r4,
+      dport,
     );
-    if (b < 0) return false;
-    const s = this.findSession(b, r4, dport);
-    if (s < 0 || (nh === 6 && this.si[(s << 4) + S_STATE] !== TcpState.established)) return false;
+    if (s < 0) return false;
+    const si = this.si;
+    const x = s << 5;
+    if (nh === 6 && si[x + S_STATE] !== TcpState.established) return false;
     const ckOff = nh === 6 ? 56 : 46;
     const oldCk = (pkt[ckOff] << 8) | pkt[ckOff + 1];
     if (nh === 17 && oldCk === 0) return false; // illegal in IPv6: the general path drops and counts it
-    const bi = this.bi;
-    const src4 = this.pool[bi[(b << 4) + B_POOL]];
-    const port = bi[(b << 4) + B_PORT4];
+    const src4 = this.pool[si[x + S_POOL]];
+    const port = si[x + S_PORT4];
     const srcSum = (src4 >>> 16) + (src4 & 0xffff) + (r4 >>> 16) + (r4 & 0xffff);
     // Transport checksum (RFC 1624): remove the IPv6 addresses (the source's sum is kept in the
-    // BIB entry, which matched it word for word) and the old port, add the IPv4 ones and the new port.
+    // session, which matched it word for word) and the old port, add the IPv4 ones and the new port.
     let rm =
       sport +
-      bi[(b << 4) + B_ASUM] +
+      si[x + S_ASUM] +
       (d0 >>> 16) +
       (d0 & 0xffff) +
       (d1 >>> 16) +
@@ -1249,9 +1272,9 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     // The IPv4 header (RFC 7915 §5.1) at 20..40: everything it needs from the IPv6 header was read.
     const tc = ((pkt[0] & 0x0f) << 4) | (pkt[1] >> 4);
     const ttl = pkt[7] - 1;
-    const x = this.xlat;
-    const id = x._nextId;
-    x._nextId = (id + 1) & 0xffff || 1;
+    const xl = this.xlat;
+    const id = xl._nextId;
+    xl._nextId = (id + 1) & 0xffff || 1;
     const fw = total > DF_THRESHOLD ? 0x4000 : 0;
     let hs = 0x4500 + tc + total + id + fw + ((ttl << 8) | nh) + srcSum;
     hs = (hs & 0xffff) + (hs >>> 16);
@@ -1279,8 +1302,8 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     pkt[39] = r4 & 0xff;
     this.ctr[0]++;
     this.ctr[2] += total;
-    this.si[(s << 4) + S_PKT_OUT]++;
-    this.sd[(s << 2) + SD_BYTES_OUT] += total;
+    si[x + S_PKT_OUT]++;
+    this.sd[(s << 4) + SD_BYTES_OUT] += total;
     this.refresh(s, nh, DIR_OUT);
     this._fastPathPackets++;
     let v = this.placedView;
@@ -1298,14 +1321,14 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
    * RST, whose state does not change, or a UDP datagram): marks the direction, pushes the deadline.
    */
   private refresh(s: number, proto: number, dir: number): void {
-    const sx = s << 4;
+    const sx = s << 5;
     const f = this.si[sx + S_FLAGS] | dir;
     this.si[sx + S_FLAGS] = f;
     const t = this.o.timeouts;
     const life = proto === 6 ? ((f & 3) === 3 ? t.tcpEstablished : t.tcpTransitory) : t.udp;
     const d = this.clock.now() + life;
-    const prev = this.sd[(s << 2) + SD_DEADLINE];
-    this.sd[(s << 2) + SD_DEADLINE] = d;
+    const prev = this.sd[(s << 4) + SD_DEADLINE];
+    this.sd[(s << 4) + SD_DEADLINE] = d;
     if (d < prev) this.wheel.pullIn(s, d);
   }
 
@@ -1360,10 +1383,11 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const dport = (pkt[22] << 8) | pkt[23];
     const flags = proto === 6 ? pkt[33] : 0;
     if ((flags & 0x07) !== 0) return false;
-    const b = this.ports.owner(proto === 6 ? SLOT_TCP : SLOT_UDP, poolIdx, dport);
-    if (b < 0) return false;
-    const s = this.findSession(b, src, sport);
-    if (s < 0 || (proto === 6 && this.si[(s << 4) + S_STATE] !== TcpState.established)) return false;
+    const s = this.findSession4(proto === 6 ? SLOT_TCP : SLOT_UDP, poolIdx, dport, src, sport);
+    if (s < 0) return false;
+    const si = this.si;
+    const x = s << 5;
+    if (proto === 6 && si[x + S_STATE] !== TcpState.established) return false;
     const ckRel = proto === 6 ? 16 : 6;
     const oldCk = (pkt[20 + ckRel] << 8) | pkt[21 + ckRel];
     if (proto === 17 && oldCk === 0) return false; // needs a full checksum: general path
@@ -1399,17 +1423,16 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     out[8 + e[1]] = s1;
     out[8 + e[2]] = s2;
     out[8 + e[3]] = s3;
-    // The destination: the BIB entry's IPv6 address.
-    const bi = this.bi;
-    const a = (b << 4) + B_ADDR;
+    // The destination: the session's copy of its BIB entry's IPv6 address.
+    const a = x + S_ADDR;
     for (let k = 0; k < 4; k++) {
-      const w = bi[a + k];
+      const w = si[a + k];
       out[24 + 4 * k] = w >>> 24;
       out[25 + 4 * k] = (w >>> 16) & 0xff;
       out[26 + 4 * k] = (w >>> 8) & 0xff;
       out[27 + 4 * k] = w & 0xff;
     }
-    const port = bi[(b << 4) + B_PORT6];
+    const port = si[x + S_PORT6];
     out[42] = port >>> 8;
     out[43] = port & 0xff;
     // Transport checksum (RFC 1624): the IPv4 addresses and pool port out, the IPv6 ones and port in.
@@ -1426,7 +1449,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       (s1 << sh[1]) +
       (s2 << sh[2]) +
       (s3 << sh[3]) +
-      bi[(b << 4) + B_ASUM];
+      si[x + S_ASUM];
     ck = (ck & 0xffff) + (ck >>> 16);
     ck = (ck & 0xffff) + (ck >>> 16);
     ck = ~ck & 0xffff;
@@ -1435,8 +1458,8 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     out[41 + ckRel] = ck & 0xff;
     this.ctr[1]++;
     this.ctr[3] += outLen;
-    this.si[(s << 4) + S_PKT_IN]++;
-    this.sd[(s << 2) + SD_BYTES_IN] += outLen;
+    si[x + S_PKT_IN]++;
+    this.sd[(s << 4) + SD_BYTES_IN] += outLen;
     this.refresh(s, proto, DIR_IN);
     this._fastPathPackets++;
     let v = out;
@@ -1447,7 +1470,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
         this.fastView = v;
       }
     }
-    this.tenants[bi[(b << 4) + B_TENANT]]?.deliver(v);
+    this.tenants[si[x + S_TENANT]]?.deliver(v);
     return true;
   }
 
@@ -1888,25 +1911,25 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
 
   /** Applies a translated packet to its session: TCP state and lifetime (RFC 6146 §3.5.2.2, §4). */
   private touch(s: number, flags: number, outbound: boolean, created: boolean, now: number): void {
-    const b = this.si[(s << 4) + S_BIB];
+    const b = this.si[(s << 5) + S_BIB];
     const slot = this.bi[(b << 4) + B_SLOT] - 1;
-    this.si[(s << 4) + S_FLAGS] |= outbound ? DIR_OUT : DIR_IN;
+    this.si[(s << 5) + S_FLAGS] |= outbound ? DIR_OUT : DIR_IN;
     const t = this.o.timeouts;
     let life: number;
     if (slot === SLOT_TCP) {
-      const old = this.si[(s << 4) + S_STATE];
+      const old = this.si[(s << 5) + S_STATE];
       const st = created ? old : tcpNextState(old, flags, outbound);
-      this.si[(s << 4) + S_STATE] = st;
+      this.si[(s << 5) + S_STATE] = st;
       if (!created && !tcpRefreshes(old) && st === old) return; // TIME_WAIT / RST: no refresh
       if (st === TcpState.synRecv)
         life = t.tcpIncomingSyn; // V4 INIT
-      else life = tcpTimeout(this.tcpTimers, st, (this.si[(s << 4) + S_FLAGS] & 3) === 3);
+      else life = tcpTimeout(this.tcpTimers, st, (this.si[(s << 5) + S_FLAGS] & 3) === 3);
     } else {
       life = slot === SLOT_UDP ? t.udp : t.icmp;
     }
     const d = now + life;
-    const prev = this.sd[(s << 2) + SD_DEADLINE];
-    this.sd[(s << 2) + SD_DEADLINE] = d;
+    const prev = this.sd[(s << 4) + SD_DEADLINE];
+    this.sd[(s << 4) + SD_DEADLINE] = d;
     if (d < prev) this.wheel.pullIn(s, d);
   }
 
@@ -2178,48 +2201,130 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     else if (why === 'removed') this.stats.mappingsRemoved++;
   }
 
-  private sessHash(b: number, r4: number, rport: number): number {
-    let h = Math.imul(b ^ r4, 0x9e3779b1); // mix(mix(b, r4), rport), written out (per packet)
+  /** Inside-key hash of a session: its BIB entry's hash (B_HASH), the remote address and port. */
+  private sessHash(bibHash: number, r4: number, rport: number): number {
+    let h = Math.imul(bibHash ^ r4, 0x9e3779b1); // mix(mix(bibHash, r4), rport), written out (per packet)
     h ^= h >>> 15;
     h = Math.imul(h ^ rport, 0x9e3779b1);
     h ^= h >>> 15;
     return h & 0x3fffffff;
   }
 
+  /** Outside-key hash of a session: (slot, pool index, pool port, remote address, remote port). */
+  private sessHash4(slot: number, pool: number, port4: number, r4: number, rport: number): number {
+    let h = Math.imul(((pool << 2) | slot) ^ (port4 << 12), 0x9e3779b1);
+    h ^= h >>> 15;
+    h = Math.imul(h ^ r4, 0x9e3779b1);
+    h ^= h >>> 15;
+    h = Math.imul(h ^ rport, 0x9e3779b1);
+    h ^= h >>> 15;
+    return h & 0x3fffffff;
+  }
+
+  /** The session of BIB entry `b` with (r4, rport), or -1. */
   private findSession(b: number, r4: number, rport: number): number {
-    const h = this.sessHash(b, r4, rport);
-    for (let i = this.sHeads[h & (this.sHeads.length - 1)]; i >= 0; i = this.si[(i << 4) + S_NEXT])
+    const h = this.sessHash(this.bi[(b << 4) + B_HASH], r4, rport);
+    const si = this.si;
+    for (let i = this.sHeads[h & (this.sHeads.length - 1)]; i >= 0; i = si[(i << 5) + S_NEXT])
       if (
-        this.si[(i << 4) + S_HASH] === h &&
-        this.si[(i << 4) + S_BIB] === b &&
-        this.si[(i << 4) + S_REMOTE] === r4 &&
-        this.si[(i << 4) + S_RPORT] === rport
+        si[(i << 5) + S_HASH] === h &&
+        si[(i << 5) + S_BIB] === b &&
+        si[(i << 5) + S_REMOTE] === r4 &&
+        si[(i << 5) + S_RPORT] === rport
       )
         return i;
     return -1;
   }
 
+  /**
+   * The session an IPv6 packet belongs to, found by the packet's own fields (tenant, slot, source
+   * address as 4 words and port, IPv4 destination and port) in one record, or -1.
+   */
+  private findSession6(
+    tenant: number,
+    slot: number,
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    port: number,
+    r4: number,
+    rport: number,
+  ): number {
+    let h = bibHashW(tenant, slot, a0, a1, a2, a3, port);
+    h = Math.imul(h ^ r4, 0x9e3779b1); // sessHash, written out
+    h ^= h >>> 15;
+    h = Math.imul(h ^ rport, 0x9e3779b1);
+    h ^= h >>> 15;
+    h &= 0x3fffffff;
+    const si = this.si;
+    const s1 = slot + 1;
+    for (let i = this.sHeads[h & (this.sHeads.length - 1)]; i >= 0; i = si[(i << 5) + S_NEXT]) {
+      const x = i << 5;
+      if (
+        si[x + S_HASH] === h &&
+        si[x + S_REMOTE] === r4 &&
+        si[x + S_RPORT] === rport &&
+        si[x + S_PORT6] === port &&
+        si[x + S_ADDR + 3] === a3 &&
+        si[x + S_ADDR + 2] === a2 &&
+        si[x + S_ADDR + 1] === a1 &&
+        si[x + S_ADDR] === a0 &&
+        si[x + S_SLOT] === s1 &&
+        si[x + S_TENANT] === tenant
+      )
+        return i;
+    }
+    return -1;
+  }
+
+  /** The session an IPv4 packet belongs to, by (slot, pool index, pool port, remote address and port), or -1. */
+  private findSession4(slot: number, pool: number, port4: number, r4: number, rport: number): number {
+    let h = Math.imul(((pool << 2) | slot) ^ (port4 << 12), 0x9e3779b1); // sessHash4, written out
+    h ^= h >>> 15;
+    h = Math.imul(h ^ r4, 0x9e3779b1);
+    h ^= h >>> 15;
+    h = Math.imul(h ^ rport, 0x9e3779b1);
+    h ^= h >>> 15;
+    h &= 0x3fffffff;
+    const si = this.si;
+    const s1 = slot + 1;
+    for (let i = this.sHeads4[h & (this.sHeads4.length - 1)]; i >= 0; i = si[(i << 5) + S_NEXT4]) {
+      const x = i << 5;
+      if (
+        si[x + S_HASH4] === h &&
+        si[x + S_REMOTE] === r4 &&
+        si[x + S_RPORT] === rport &&
+        si[x + S_PORT4] === port4 &&
+        si[x + S_POOL] === pool &&
+        si[x + S_SLOT] === s1
+      )
+        return i;
+    }
+    return -1;
+  }
+
   /** Address-dependent filtering: does the entry have a session with this remote address? */
   private hasSessionWith(b: number, r4: number): boolean {
-    for (let s = this.bi[(b << 4) + B_SESS_HEAD]; s >= 0; s = this.si[(s << 4) + S_NEXT_IN_BIB])
-      if (this.si[(s << 4) + S_REMOTE] === r4) return true;
+    for (let s = this.bi[(b << 4) + B_SESS_HEAD]; s >= 0; s = this.si[(s << 5) + S_NEXT_IN_BIB])
+      if (this.si[(s << 5) + S_REMOTE] === r4) return true;
     return false;
   }
 
   private ensureSessions(n: number): void {
     if (n <= this.sCap) return;
     const c = Math.max(1024, this.sCap * 2, n);
-    const si = new Int32Array(c << 4);
-    si.set(this.si);
+    const buf = new ArrayBuffer(c * S_BYTES);
+    new Uint8Array(buf).set(new Uint8Array(this.si.buffer));
+    const si = new Int32Array(buf);
     for (let i = this.sCap; i < c; i++) {
-      si[(i << 4) + S_PREV] = -1;
-      si[(i << 4) + S_NEXT_IN_BIB] = -1;
-      si[(i << 4) + S_NEXT] = -1;
+      si[(i << 5) + S_PREV] = -1;
+      si[(i << 5) + S_NEXT_IN_BIB] = -1;
+      si[(i << 5) + S_NEXT] = -1;
+      si[(i << 5) + S_NEXT4] = -1;
     }
     this.si = si;
-    const sd = new Float64Array(c << 2);
-    sd.set(this.sd);
-    this.sd = sd;
+    this.sd = new Float64Array(buf);
     this.sCap = c;
     this.wheel.ensureCapacity(c);
   }
@@ -2234,46 +2339,74 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   ): number {
     const id = this.sFree.length > 0 ? (this.sFree.pop() as number) : this.sNextFresh++;
     this.ensureSessions(id + 1);
-    this.si[(id << 4) + S_LIVE] = 1;
-    this.si[(id << 4) + S_BIB] = b;
-    this.si[(id << 4) + S_REMOTE] = r4;
-    this.si[(id << 4) + S_RPORT] = rport;
-    this.si[(id << 4) + S_STATE] = state;
-    this.si[(id << 4) + S_FLAGS] = flags;
-    this.sd[(id << 2) + SD_DEADLINE] = deadline;
-    this.si[(id << 4) + S_PKT_OUT] = 0;
-    this.si[(id << 4) + S_PKT_IN] = 0;
-    this.sd[(id << 2) + SD_BYTES_OUT] = 0;
-    this.sd[(id << 2) + SD_BYTES_IN] = 0;
+    const si = this.si;
+    const bi = this.bi;
+    const x = id << 5;
+    const bx = b << 4;
+    si[x + S_LIVE] = 1;
+    si[x + S_BIB] = b;
+    si[x + S_REMOTE] = r4;
+    si[x + S_RPORT] = rport;
+    si[x + S_STATE] = state;
+    si[x + S_FLAGS] = flags;
+    si[x + S_PKT_OUT] = 0;
+    si[x + S_PKT_IN] = 0;
+    for (let k = 0; k < 4; k++) si[x + S_ADDR + k] = bi[bx + B_ADDR + k];
+    si[x + S_PORT6] = bi[bx + B_PORT6];
+    si[x + S_TENANT] = bi[bx + B_TENANT];
+    si[x + S_SLOT] = bi[bx + B_SLOT];
+    si[x + S_POOL] = bi[bx + B_POOL];
+    si[x + S_PORT4] = bi[bx + B_PORT4];
+    si[x + S_ASUM] = bi[bx + B_ASUM];
+    this.sd[(id << 4) + SD_DEADLINE] = deadline;
+    this.sd[(id << 4) + SD_BYTES_OUT] = 0;
+    this.sd[(id << 4) + SD_BYTES_IN] = 0;
     // Link into the entry's list.
-    const head = this.bi[(b << 4) + B_SESS_HEAD];
-    this.si[(id << 4) + S_PREV] = -1;
-    this.si[(id << 4) + S_NEXT_IN_BIB] = head;
-    if (head >= 0) this.si[(head << 4) + S_PREV] = id;
-    this.bi[(b << 4) + B_SESS_HEAD] = id;
-    this.bi[(b << 4) + B_SESS_COUNT]++;
-    const h = this.sessHash(b, r4, rport);
-    this.si[(id << 4) + S_HASH] = h;
+    const head = bi[bx + B_SESS_HEAD];
+    si[x + S_PREV] = -1;
+    si[x + S_NEXT_IN_BIB] = head;
+    if (head >= 0) si[(head << 5) + S_PREV] = id;
+    bi[bx + B_SESS_HEAD] = id;
+    bi[bx + B_SESS_COUNT]++;
+    si[x + S_HASH] = this.sessHash(bi[bx + B_HASH], r4, rport);
+    si[x + S_HASH4] = this.sessHash4(bi[bx + B_SLOT] - 1, bi[bx + B_POOL], bi[bx + B_PORT4], r4, rport);
     this.sCount++;
     if (this.sCount > this.sHeads.length) this.rehashSessions(this.sHeads.length * 2);
-    else {
-      const bucket = h & (this.sHeads.length - 1);
-      this.si[(id << 4) + S_NEXT] = this.sHeads[bucket];
-      this.sHeads[bucket] = id;
-    }
+    else this.linkSession(id, this.sHeads.length - 1);
     this.wheel.schedule(id, deadline);
     return id;
   }
 
+  /** Puts session `s` at the head of its bucket in both chains (`mask`: heads size − 1). */
+  private linkSession(s: number, mask: number): void {
+    const x = s << 5;
+    const si = this.si;
+    const b1 = si[x + S_HASH] & mask;
+    si[x + S_NEXT] = this.sHeads[b1];
+    this.sHeads[b1] = s;
+    const b4 = si[x + S_HASH4] & mask;
+    si[x + S_NEXT4] = this.sHeads4[b4];
+    this.sHeads4[b4] = s;
+  }
+
   private rehashSessions(size: number): void {
-    const heads = new Int32Array(size).fill(-1);
-    for (let i = 0; i < this.sNextFresh; i++) {
-      if (this.si[(i << 4) + S_LIVE] === 0) continue;
-      const bucket = this.si[(i << 4) + S_HASH] & (size - 1);
-      this.si[(i << 4) + S_NEXT] = heads[bucket];
-      heads[bucket] = i;
+    this.sHeads = new Int32Array(size).fill(-1);
+    this.sHeads4 = new Int32Array(size).fill(-1);
+    for (let i = 0; i < this.sNextFresh; i++)
+      if (this.si[(i << 5) + S_LIVE] !== 0) this.linkSession(i, size - 1);
+  }
+
+  /** Takes session `s` out of the chain through field `next` whose heads are `heads`. */
+  private unlinkSession(s: number, heads: Int32Array, hash: number, next: number): void {
+    const si = this.si;
+    const bucket = hash & (heads.length - 1);
+    let prev = -1;
+    for (let i = heads[bucket]; i >= 0; prev = i, i = si[(i << 5) + next]) {
+      if (i !== s) continue;
+      if (prev < 0) heads[bucket] = si[(i << 5) + next];
+      else si[(prev << 5) + next] = si[(i << 5) + next];
+      return;
     }
-    this.sHeads = heads;
   }
 
   /** Removes a session; the entry goes too when it was its last session and it is dynamic (RFC 6146 §3.5.1.1). */
@@ -2282,23 +2415,17 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       const ev = why === 'expired' ? 'mapping-expired' : 'mapping-removed';
       if (this.listenerCount(ev) > 0) this.emit(ev, this.sessionRecord(s));
     }
-    const b = this.si[(s << 4) + S_BIB];
-    const bucket = this.si[(s << 4) + S_HASH] & (this.sHeads.length - 1);
-    let prev = -1;
-    for (let i = this.sHeads[bucket]; i >= 0; prev = i, i = this.si[(i << 4) + S_NEXT]) {
-      if (i !== s) continue;
-      if (prev < 0) this.sHeads[bucket] = this.si[(i << 4) + S_NEXT];
-      else this.si[(prev << 4) + S_NEXT] = this.si[(i << 4) + S_NEXT];
-      break;
-    }
-    const p = this.si[(s << 4) + S_PREV];
-    const n = this.si[(s << 4) + S_NEXT_IN_BIB];
-    if (p >= 0) this.si[(p << 4) + S_NEXT_IN_BIB] = n;
+    const b = this.si[(s << 5) + S_BIB];
+    this.unlinkSession(s, this.sHeads, this.si[(s << 5) + S_HASH], S_NEXT);
+    this.unlinkSession(s, this.sHeads4, this.si[(s << 5) + S_HASH4], S_NEXT4);
+    const p = this.si[(s << 5) + S_PREV];
+    const n = this.si[(s << 5) + S_NEXT_IN_BIB];
+    if (p >= 0) this.si[(p << 5) + S_NEXT_IN_BIB] = n;
     else this.bi[(b << 4) + B_SESS_HEAD] = n;
-    if (n >= 0) this.si[(n << 4) + S_PREV] = p;
+    if (n >= 0) this.si[(n << 5) + S_PREV] = p;
     this.bi[(b << 4) + B_SESS_COUNT]--;
     this.wheel.cancel(s);
-    this.si[(s << 4) + S_LIVE] = 0;
+    this.si[(s << 5) + S_LIVE] = 0;
     this.sCount--;
     this.sFree.push(s);
     if (!keepBib && this.bi[(b << 4) + B_SESS_HEAD] < 0 && this.bi[(b << 4) + B_STATIC] === 0)
@@ -2366,14 +2493,14 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   }
 
   private sessionRecord(s: number): Nat64MappingRecord {
-    const b = this.si[(s << 4) + S_BIB];
+    const b = this.si[(s << 5) + S_BIB];
     const base = this.baseRecord(b);
     const slot = this.bi[(b << 4) + B_SLOT] - 1;
-    const r4 = this.si[(s << 4) + S_REMOTE] >>> 0;
+    const r4 = this.si[(s << 5) + S_REMOTE] >>> 0;
     const remoteIp = formatIpv4(r4);
     const remoteIp6 = this.o.prefix.format(r4);
-    const rport = this.si[(s << 4) + S_RPORT];
-    const st = this.si[(s << 4) + S_STATE];
+    const rport = this.si[(s << 5) + S_RPORT];
+    const st = this.si[(s << 5) + S_STATE];
     return {
       ...base,
       id: 0x40000000 + s,
@@ -2395,14 +2522,14 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       state:
         slot === SLOT_TCP
           ? TCP_STATE_NAMES[st]
-          : (this.si[(s << 4) + S_FLAGS] & 3) === 3
+          : (this.si[(s << 5) + S_FLAGS] & 3) === 3
             ? 'ASSURED'
             : 'UNREPLIED',
-      expiresInMs: Math.max(0, this.sd[(s << 2) + SD_DEADLINE] - this.clock.now()),
-      packetsOut: this.si[(s << 4) + S_PKT_OUT] >>> 0,
-      bytesOut: this.sd[(s << 2) + SD_BYTES_OUT],
-      packetsIn: this.si[(s << 4) + S_PKT_IN] >>> 0,
-      bytesIn: this.sd[(s << 2) + SD_BYTES_IN],
+      expiresInMs: Math.max(0, this.sd[(s << 4) + SD_DEADLINE] - this.clock.now()),
+      packetsOut: this.si[(s << 5) + S_PKT_OUT] >>> 0,
+      bytesOut: this.sd[(s << 4) + SD_BYTES_OUT],
+      packetsIn: this.si[(s << 5) + S_PKT_IN] >>> 0,
+      bytesIn: this.sd[(s << 4) + SD_BYTES_IN],
     };
   }
 }

@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { ManualClock } from '@l3kit/core';
 import { assertChecksums } from '@l3kit/testkit';
 import { buildPacket } from '@l3kit/wire';
-import { Nat64 } from '../src/index.js';
+import { NAT64_DEFAULT_TIMEOUTS, Nat64 } from '../src/index.js';
 import { lcg, runDifferential } from './differential.js';
 
 function makeNat64(fast: boolean, prefix: string, outsideHeadroom = false) {
@@ -172,3 +172,105 @@ for (const [prefix, headroom] of [
     });
   });
 }
+
+describe('NAT64 fast paths under session churn', () => {
+  // The fast paths find a session through two hash chains of their own (by the IPv6 and by the
+  // IPv4 packet's fields) with copies of the BIB entry in the record. Growth of the record
+  // buffer, rehashing of both chains, expiry, removal and reuse of freed records must keep them
+  // exactly in step with the general path's BIB + session lookup.
+  it('agree with the general path through growth, rehash, expiry, removal and record reuse', () => {
+    const A = makeNat64(true, '64:ff9b::/96');
+    const B = makeNat64(false, '64:ff9b::/96');
+    const both = (dir: '6' | '4', p: Uint8Array) => {
+      for (const X of [A, B]) (dir === '6' ? X.nat.inside() : X.nat.outside()).send(p.slice());
+    };
+    const lastOut = () => Buffer.from(A.out.at(-1)!.slice(1), 'hex');
+    interface Flow {
+      tcp: boolean;
+      p6: Uint8Array;
+      p4: Uint8Array;
+    }
+    const open = (i: number, gen: number): Flow => {
+      const tcp = i % 3 === 0;
+      const src = `2001:db8::${(gen << 12) + (i >> 3) + 1}`;
+      const r4 = `93.184.${216 + (i & 3)}.${1 + ((i >> 2) & 127)}`;
+      const dst = A.nat.ipv6Of(r4);
+      const sport = 1024 + (i & 7) * 7 + gen;
+      if (tcp) {
+        both('6', buildPacket({ src, dst, tcp: { srcPort: sport, dstPort: 80, flags: 0x02, seq: 1 } }));
+        const syn = lastOut();
+        const ext = (syn[20] << 8) | syn[21];
+        const ext4 = `${syn[12]}.${syn[13]}.${syn[14]}.${syn[15]}`;
+        both(
+          '4',
+          buildPacket({
+            src: r4,
+            dst: ext4,
+            tcp: { srcPort: 80, dstPort: ext, flags: 0x12, seq: 9, ack: 2 },
+          }),
+        );
+        return {
+          tcp,
+          p6: buildPacket({ src, dst, tcp: { srcPort: sport, dstPort: 80, flags: 0x10, seq: 2, ack: 10 } }),
+          p4: buildPacket({
+            src: r4,
+            dst: ext4,
+            tcp: { srcPort: 80, dstPort: ext, flags: 0x10, seq: 10, ack: 2 },
+            payload: new Uint8Array(i & 63),
+          }),
+        };
+      }
+      const p6 = buildPacket({
+        src,
+        dst,
+        udp: { srcPort: sport, dstPort: 53 },
+        payload: new Uint8Array(i & 31),
+      });
+      both('6', p6);
+      const u = lastOut();
+      return {
+        tcp,
+        p6,
+        p4: buildPacket({
+          src: r4,
+          dst: `${u[12]}.${u[13]}.${u[14]}.${u[15]}`,
+          udp: { srcPort: 53, dstPort: (u[20] << 8) | u[21] },
+          payload: new Uint8Array(i & 15),
+        }),
+      };
+    };
+    const exchange = (flows: Flow[]) => {
+      for (const f of flows) {
+        both('6', f.p6);
+        both('4', f.p4);
+      }
+    };
+    // 3,000 sessions: the record buffer grows past its first 1,024 and both chains are rehashed.
+    const first = Array.from({ length: 3000 }, (_, i) => open(i, 0));
+    exchange(first);
+    const fast0 = A.nat._fastPathPackets;
+    exchange(first);
+    assert.equal(A.nat._fastPathPackets - fast0, 6000, 'every packet of a live flow took the fast path');
+    // UDP sessions expire (TCP established ones live on); their records are freed.
+    for (const X of [A, B]) {
+      X.clock.advance(NAT64_DEFAULT_TIMEOUTS.udp + 1000);
+      X.nat.maintain();
+    }
+    exchange(first.filter((f) => f.tcp)); // refreshed, so the next expiry leaves them
+    const fast1 = A.nat._fastPathPackets;
+    // IPv4 packets of the expired UDP flows: no session any more, so no stale chain entry may
+    // translate them (the general path drops them, in both).
+    for (const f of first) if (!f.tcp) both('4', f.p4);
+    assert.equal(A.nat._fastPathPackets - fast1, 0);
+    exchange(first.filter((f) => !f.tcp)); // new sessions on the general path
+    const second = Array.from({ length: 1500 }, (_, i) => open(i, 1)); // reuses freed records
+    exchange(second);
+    exchange(first);
+    assert.equal(JSON.stringify(A.nat.stats), JSON.stringify(B.nat.stats));
+    assert.deepEqual(A.nat.mappings(), B.nat.mappings());
+    assert.deepEqual(A.out, B.out);
+    assert.ok(A.verified() > 20_000);
+    A.nat.close();
+    B.nat.close();
+  });
+});
