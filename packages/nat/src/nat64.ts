@@ -390,6 +390,13 @@ const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
 const viewByteOffset = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteOffset')?.get as () => unknown;
 const viewBuffer = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?.get as () => unknown;
 
+/** `n` random odd 32-bit keys (for hashes an outsider cannot aim collisions at). */
+function randomOddKeys(n: number): Int32Array {
+  const k = globalThis.crypto.getRandomValues(new Int32Array(n));
+  for (let i = 0; i < n; i++) k[i] |= 1;
+  return k;
+}
+
 function rd32(b: Uint8Array, o: number): number {
   return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
 }
@@ -719,6 +726,8 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   /** Chain heads by inside key (S_HASH) and by outside key (S_HASH4); always the same size. */
   private sHeads = new Int32Array(1024).fill(-1);
   private sHeads4 = new Int32Array(1024).fill(-1);
+  /** Odd keys of the session hashes, random per instance. */
+  private readonly hk = randomOddKeys(10);
 
   // ---- per-packet context (long-lived) ----
   private curSess = -1;
@@ -2206,29 +2215,68 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     else if (why === 'removed') this.stats.mappingsRemoved++;
   }
 
-  /** Inside-key hash of a session: its BIB entry's hash (B_HASH), the remote address and port. */
-  private sessHash(bibHash: number, r4: number, rport: number): number {
-    let h = Math.imul(bibHash ^ r4, 0x9e3779b1); // mix(mix(bibHash, r4), rport), written out (per packet)
-    h ^= h >>> 15;
-    h = Math.imul(h ^ rport, 0x9e3779b1);
-    h ^= h >>> 15;
-    return h & 0x3fffffff;
+  // Session hashes: multilinear (a sum of products with this instance's random odd keys, `hk`),
+  // then one multiply–xorshift round to bring the high bits down to the bucket index. The products
+  // are independent, so the hash costs about one multiply of latency (a chain of xorshift rounds
+  // over 9 values cost ≈ 15 ns per packet), and keys drawn per instance keep colliding keys from
+  // being computed in advance (hash flooding).
+
+  /** Inside-key hash: (tenant, slot, IPv6 address as 4 words, port, remote address, remote port). */
+  private sessHash6(
+    tenant: number,
+    slot: number,
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    port: number,
+    r4: number,
+    rport: number,
+  ): number {
+    const k = this.hk;
+    let h =
+      Math.imul(a0, k[0]) +
+      Math.imul(a1, k[1]) +
+      Math.imul(a2, k[2]) +
+      Math.imul(a3, k[3]) +
+      Math.imul(r4, k[4]) +
+      Math.imul((port << 16) | rport, k[5]) +
+      Math.imul((tenant << 2) | slot, k[6]);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x9e3779b1);
+    return (h ^ (h >>> 15)) & 0x3fffffff;
   }
 
-  /** Outside-key hash of a session: (slot, pool index, pool port, remote address, remote port). */
+  /** Outside-key hash: (slot, pool index, pool port, remote address, remote port). */
   private sessHash4(slot: number, pool: number, port4: number, r4: number, rport: number): number {
-    let h = Math.imul(((pool << 2) | slot) ^ (port4 << 12), 0x9e3779b1);
-    h ^= h >>> 15;
-    h = Math.imul(h ^ r4, 0x9e3779b1);
-    h ^= h >>> 15;
-    h = Math.imul(h ^ rport, 0x9e3779b1);
-    h ^= h >>> 15;
-    return h & 0x3fffffff;
+    const k = this.hk;
+    let h =
+      Math.imul(r4, k[7]) + Math.imul((port4 << 16) | rport, k[8]) + Math.imul((pool << 2) | slot, k[9]);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x9e3779b1);
+    return (h ^ (h >>> 15)) & 0x3fffffff;
+  }
+
+  /** {@link sessHash6} of BIB entry `b` with (r4, rport). */
+  private sessHashOf(b: number, r4: number, rport: number): number {
+    const bi = this.bi;
+    const x = b << 4;
+    return this.sessHash6(
+      bi[x + B_TENANT],
+      bi[x + B_SLOT] - 1,
+      bi[x + B_ADDR],
+      bi[x + B_ADDR + 1],
+      bi[x + B_ADDR + 2],
+      bi[x + B_ADDR + 3],
+      bi[x + B_PORT6],
+      r4,
+      rport,
+    );
   }
 
   /** The session of BIB entry `b` with (r4, rport), or -1. */
   private findSession(b: number, r4: number, rport: number): number {
-    const h = this.sessHash(this.bi[(b << 4) + B_HASH], r4, rport);
+    const h = this.sessHashOf(b, r4, rport);
     const si = this.si;
     for (let i = this.sHeads[h & (this.sHeads.length - 1)]; i >= 0; i = si[(i << 5) + S_NEXT])
       if (
@@ -2256,12 +2304,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     r4: number,
     rport: number,
   ): number {
-    let h = bibHashW(tenant, slot, a0, a1, a2, a3, port);
-    h = Math.imul(h ^ r4, 0x9e3779b1); // sessHash, written out
-    h ^= h >>> 15;
-    h = Math.imul(h ^ rport, 0x9e3779b1);
-    h ^= h >>> 15;
-    h &= 0x3fffffff;
+    const h = this.sessHash6(tenant, slot, a0, a1, a2, a3, port, r4, rport);
     const si = this.si;
     const s1 = slot + 1;
     for (let i = this.sHeads[h & (this.sHeads.length - 1)]; i >= 0; i = si[(i << 5) + S_NEXT]) {
@@ -2285,13 +2328,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
 
   /** The session an IPv4 packet belongs to, by (slot, pool index, pool port, remote address and port), or -1. */
   private findSession4(slot: number, pool: number, port4: number, r4: number, rport: number): number {
-    let h = Math.imul(((pool << 2) | slot) ^ (port4 << 12), 0x9e3779b1); // sessHash4, written out
-    h ^= h >>> 15;
-    h = Math.imul(h ^ r4, 0x9e3779b1);
-    h ^= h >>> 15;
-    h = Math.imul(h ^ rport, 0x9e3779b1);
-    h ^= h >>> 15;
-    h &= 0x3fffffff;
+    const h = this.sessHash4(slot, pool, port4, r4, rport);
     const si = this.si;
     const s1 = slot + 1;
     for (let i = this.sHeads4[h & (this.sHeads4.length - 1)]; i >= 0; i = si[(i << 5) + S_NEXT4]) {
@@ -2373,7 +2410,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     if (head >= 0) si[(head << 5) + S_PREV] = id;
     bi[bx + B_SESS_HEAD] = id;
     bi[bx + B_SESS_COUNT]++;
-    si[x + S_HASH] = this.sessHash(bi[bx + B_HASH], r4, rport);
+    si[x + S_HASH] = this.sessHashOf(b, r4, rport);
     si[x + S_HASH4] = this.sessHash4(bi[bx + B_SLOT] - 1, bi[bx + B_POOL], bi[bx + B_PORT4], r4, rport);
     this.sCount++;
     if (this.sCount > this.sHeads.length) this.rehashSessions(this.sHeads.length * 2);
