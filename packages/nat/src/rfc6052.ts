@@ -137,7 +137,7 @@ export class Rfc6052Prefix {
   /** The embedded IPv4 address of IPv6 text, or `null` when it is not under this prefix. */
   parseEmbedded(text: string): number | null {
     const p = Prefix.tryParse(text);
-    if (!p || p.version !== 6 || !this.matches(p.ip, 0)) return null;
+    if (p?.version !== 6 || !this.matches(p.ip, 0)) return null;
     return this.extract(p.ip, 0);
   }
 
@@ -186,7 +186,7 @@ export function embedIpv4Text(prefix: string, v4: string | number): string {
   const p = Rfc6052Prefix.parse(prefix, { allowNonGlobal: true });
   if (typeof v4 === 'number') return p.format(v4);
   const b = Prefix.tryParse(v4);
-  if (!b || b.version !== 4)
+  if (b?.version !== 4)
     throw new ConfigError('ERR_BAD_ADDRESS', `not an IPv4 address: ${JSON.stringify(v4)}`);
   return p.format(readIpv4(b.ip, 0));
 }
