@@ -14,7 +14,8 @@
  * One 6→4 pass over all flows is timed, then one 4→6 pass, 60 times (the first 10 are warm-up);
  * figures are medians per packet. `noHeadroomNs` is the 4→6 figure of a second NAT64 without
  * `outsideHeadroom` (the datagram copied into the translator's buffer: what a sender without
- * headroom gets). `hotFlowNs`: one flow over and over, both directions, everything in cache.
+ * headroom gets). `hotFlowNs`: one flow over and over, both directions, everything in cache (the
+ * 6→4 output view is then reused, as the same input view comes back).
  * Allocations: `measureAllocations` over 200,000 ops (one op = one packet each way).
  */
 import { ManualClock } from '@l3kit/core';
