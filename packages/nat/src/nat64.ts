@@ -360,41 +360,28 @@ function mix(h: number, v: number): number {
   return h ^ (h >>> 15);
 }
 
-/** Hash of a BIB key: (tenant, protocol slot, IPv6 address as 4 words, port). 30 bits. */
-function bibHashW(
-  tenant: number,
-  slot: number,
-  a0: number,
-  a1: number,
-  a2: number,
-  a3: number,
-  port: number,
-): number {
-  // mix() five times, written out: this runs per packet inside functions past V8's inlining budget.
-  let h = Math.imul((tenant * 3 + slot) ^ port, 0x9e3779b1);
-  h ^= h >>> 15;
-  h = Math.imul(h ^ a0, 0x9e3779b1);
-  h ^= h >>> 15;
-  h = Math.imul(h ^ a1, 0x9e3779b1);
-  h ^= h >>> 15;
-  h = Math.imul(h ^ a2, 0x9e3779b1);
-  h ^= h >>> 15;
-  h = Math.imul(h ^ a3, 0x9e3779b1);
-  h ^= h >>> 15;
-  return h & 0x3fffffff;
-}
-
 // The typed-array `byteOffset` and `buffer` getters, called directly: on Node 20 a property read
 // `pkt.byteOffset` is not inlined and costs ≈ 10 ns (`buffer` ≈ 17), a call of the getter ≈ 4 (≈ 10).
 const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
 const viewByteOffset = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteOffset')?.get as () => unknown;
 const viewBuffer = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?.get as () => unknown;
 
-/** `n` random odd 32-bit keys (for hashes an outsider cannot aim collisions at). */
-function randomOddKeys(n: number): Int32Array {
-  const k = globalThis.crypto.getRandomValues(new Int32Array(n));
-  for (let i = 0; i < n; i++) k[i] |= 1;
-  return k;
+/**
+ * A bijective mix of a multiply-shift sum (murmur3's finalizer): the sum of products keeps the
+ * arithmetic structure of structured keys (ports and addresses counting up), which can pile them
+ * into a few buckets for some key draws; mixed, they spread like random values.
+ */
+function finalMix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** `n` random 32-bit keys for {@link Nat64}'s table hashes. */
+function randomKeys(n: number): Int32Array {
+  return globalThis.crypto.getRandomValues(new Int32Array(n));
 }
 
 function rd32(b: Uint8Array, o: number): number {
@@ -726,8 +713,11 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   /** Chain heads by inside key (S_HASH) and by outside key (S_HASH4); always the same size. */
   private sHeads = new Int32Array(1024).fill(-1);
   private sHeads4 = new Int32Array(1024).fill(-1);
-  /** Odd keys of the session hashes, random per instance. */
-  private readonly hk = randomOddKeys(10);
+  /** Keys of the BIB and session hashes, random per instance. */
+  private readonly hk = randomKeys(34);
+  /** Bucket of a hash: its top bits, `h >>> shift` (32 − log2 of the heads' size). */
+  private bShift = Math.clz32(1024) + 1;
+  private sShift = Math.clz32(1024) + 1;
 
   // ---- per-packet context (long-lived) ----
   private curSess = -1;
@@ -2042,7 +2032,15 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   }
 
   private bibHash(tenant: number, slot: number, b: Uint8Array, off: number, port: number): number {
-    return bibHashW(tenant, slot, rd32(b, off), rd32(b, off + 4), rd32(b, off + 8), rd32(b, off + 12), port);
+    return this.bibHashW(
+      tenant,
+      slot,
+      rd32(b, off),
+      rd32(b, off + 4),
+      rd32(b, off + 8),
+      rd32(b, off + 12),
+      port,
+    );
   }
 
   private find6(tenant: number, slot: number, b: Uint8Array, off: number, port: number): number {
@@ -2067,10 +2065,10 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     a3: number,
     port: number,
   ): number {
-    const h = bibHashW(tenant, slot, a0, a1, a2, a3, port);
+    const h = this.bibHashW(tenant, slot, a0, a1, a2, a3, port);
     const bi = this.bi;
     const s1 = slot + 1;
-    for (let i = this.bHeads[h & (this.bHeads.length - 1)]; i >= 0; i = bi[(i << 4) + B_NEXT]) {
+    for (let i = this.bHeads[h >>> this.bShift]; i >= 0; i = bi[(i << 4) + B_NEXT]) {
       const x = i << 4;
       if (
         bi[x + B_HASH] === h &&
@@ -2168,7 +2166,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     this.bCount++;
     if (this.bCount > this.bHeads.length) this.rehashBib(this.bHeads.length * 2);
     else {
-      const bucket = h & (this.bHeads.length - 1);
+      const bucket = h >>> this.bShift;
       this.bi[(id << 4) + B_NEXT] = this.bHeads[bucket];
       this.bHeads[bucket] = id;
     }
@@ -2178,13 +2176,15 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
 
   private rehashBib(size: number): void {
     const heads = new Int32Array(size).fill(-1);
+    const shift = Math.clz32(size) + 1;
     for (let i = 0; i < this.bNextFresh; i++) {
       if (this.bi[(i << 4) + B_SLOT] === 0) continue;
-      const bucket = this.bi[(i << 4) + B_HASH] & (size - 1);
+      const bucket = this.bi[(i << 4) + B_HASH] >>> shift;
       this.bi[(i << 4) + B_NEXT] = heads[bucket];
       heads[bucket] = i;
     }
     this.bHeads = heads;
+    this.bShift = shift;
   }
 
   private removeBib(b: number, why: 'expired' | 'removed' | 'rollback'): void {
@@ -2192,7 +2192,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       this.removeSession(this.bi[(b << 4) + B_SESS_HEAD], why === 'rollback' ? 'rollback' : 'removed', true);
     if (why === 'removed' && this.bi[(b << 4) + B_STATIC] && this.listenerCount('mapping-removed') > 0)
       this.emit('mapping-removed', this.listenRecord(b));
-    const bucket = this.bi[(b << 4) + B_HASH] & (this.bHeads.length - 1);
+    const bucket = this.bi[(b << 4) + B_HASH] >>> this.bShift;
     let prev = -1;
     for (let i = this.bHeads[bucket]; i >= 0; prev = i, i = this.bi[(i << 4) + B_NEXT]) {
       if (i !== b) continue;
@@ -2215,13 +2215,45 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     else if (why === 'removed') this.stats.mappingsRemoved++;
   }
 
-  // Session hashes: multilinear (a sum of products with this instance's random odd keys, `hk`),
-  // then one multiply–xorshift round to bring the high bits down to the bucket index. The products
-  // are independent, so the hash costs about one multiply of latency (≈ 5 ns on Node 20, where the
-  // chain of 7 multiply–xorshift rounds it replaced cost ≈ 12), and keys drawn per instance keep
-  // colliding keys from being computed in advance (hash flooding).
+  // Table hashes, keyed per instance against hash flooding. The key is cut into 16-bit pieces
+  // x_i and summed as h = Σ a_i·x_i + b mod 2^32 with random 32-bit a_i and b (vector
+  // multiply-shift; Thorup, "High Speed Hashing for Integers and Strings", §3.3): for two different
+  // keys, h(x) − h(y) is uniform over the multiples of 2^v, where 2^v (v < 16) divides their
+  // smallest differing piece, so they share h with chance ≤ 2^-17 whatever they are, and nobody can
+  // choose keys that collide without knowing a_i. `finalMix` then scrambles the sum bijectively:
+  // keys that count up (ports, addresses) keep an arithmetic pattern in h that, for some key draws,
+  // piles them into a few buckets of its top bits. The products are independent, so the hash costs
+  // about two multiplies of latency (≈ 6 ns on Node 20).
 
-  /** Inside-key hash: (tenant, slot, IPv6 address as 4 words, port, remote address, remote port). */
+  /** BIB key hash: (tenant, slot, IPv6 address as 4 words, port). */
+  private bibHashW(
+    tenant: number,
+    slot: number,
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    port: number,
+  ): number {
+    const k = this.hk;
+    return finalMix(
+      (Math.imul(a0 >>> 16, k[22]) +
+        Math.imul(a0 & 0xffff, k[23]) +
+        Math.imul(a1 >>> 16, k[24]) +
+        Math.imul(a1 & 0xffff, k[25]) +
+        Math.imul(a2 >>> 16, k[26]) +
+        Math.imul(a2 & 0xffff, k[27]) +
+        Math.imul(a3 >>> 16, k[28]) +
+        Math.imul(a3 & 0xffff, k[29]) +
+        Math.imul(port, k[30]) +
+        Math.imul(tenant & 0xffff, k[31]) +
+        Math.imul(((tenant >>> 16) << 2) | slot, k[32]) +
+        k[33]) |
+        0,
+    );
+  }
+
+  /** Inside-key session hash: (tenant, slot, IPv6 address as 4 words, port, remote address, remote port). */
   private sessHash6(
     tenant: number,
     slot: number,
@@ -2234,27 +2266,39 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     rport: number,
   ): number {
     const k = this.hk;
-    let h =
-      Math.imul(a0, k[0]) +
-      Math.imul(a1, k[1]) +
-      Math.imul(a2, k[2]) +
-      Math.imul(a3, k[3]) +
-      Math.imul(r4, k[4]) +
-      Math.imul((port << 16) | rport, k[5]) +
-      Math.imul((tenant << 2) | slot, k[6]);
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x9e3779b1);
-    return (h ^ (h >>> 15)) & 0x3fffffff;
+    return finalMix(
+      (Math.imul(a0 >>> 16, k[0]) +
+        Math.imul(a0 & 0xffff, k[1]) +
+        Math.imul(a1 >>> 16, k[2]) +
+        Math.imul(a1 & 0xffff, k[3]) +
+        Math.imul(a2 >>> 16, k[4]) +
+        Math.imul(a2 & 0xffff, k[5]) +
+        Math.imul(a3 >>> 16, k[6]) +
+        Math.imul(a3 & 0xffff, k[7]) +
+        Math.imul(r4 >>> 16, k[8]) +
+        Math.imul(r4 & 0xffff, k[9]) +
+        Math.imul(port, k[10]) +
+        Math.imul(rport, k[11]) +
+        Math.imul(tenant & 0xffff, k[12]) +
+        Math.imul(((tenant >>> 16) << 2) | slot, k[13]) +
+        k[14]) |
+        0,
+    );
   }
 
-  /** Outside-key hash: (slot, pool index, pool port, remote address, remote port). */
+  /** Outside-key session hash: (slot, pool index, pool port, remote address, remote port). */
   private sessHash4(slot: number, pool: number, port4: number, r4: number, rport: number): number {
     const k = this.hk;
-    let h =
-      Math.imul(r4, k[7]) + Math.imul((port4 << 16) | rport, k[8]) + Math.imul((pool << 2) | slot, k[9]);
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x9e3779b1);
-    return (h ^ (h >>> 15)) & 0x3fffffff;
+    return finalMix(
+      (Math.imul(r4 >>> 16, k[15]) +
+        Math.imul(r4 & 0xffff, k[16]) +
+        Math.imul(port4, k[17]) +
+        Math.imul(rport, k[18]) +
+        Math.imul(pool & 0xffff, k[19]) +
+        Math.imul(((pool >>> 16) << 2) | slot, k[20]) +
+        k[21]) |
+        0,
+    );
   }
 
   /** {@link sessHash6} of BIB entry `b` with (r4, rport). */
@@ -2278,7 +2322,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private findSession(b: number, r4: number, rport: number): number {
     const h = this.sessHashOf(b, r4, rport);
     const si = this.si;
-    for (let i = this.sHeads[h & (this.sHeads.length - 1)]; i >= 0; i = si[(i << 5) + S_NEXT])
+    for (let i = this.sHeads[h >>> this.sShift]; i >= 0; i = si[(i << 5) + S_NEXT])
       if (
         si[(i << 5) + S_HASH] === h &&
         si[(i << 5) + S_BIB] === b &&
@@ -2307,7 +2351,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const h = this.sessHash6(tenant, slot, a0, a1, a2, a3, port, r4, rport);
     const si = this.si;
     const s1 = slot + 1;
-    for (let i = this.sHeads[h & (this.sHeads.length - 1)]; i >= 0; i = si[(i << 5) + S_NEXT]) {
+    for (let i = this.sHeads[h >>> this.sShift]; i >= 0; i = si[(i << 5) + S_NEXT]) {
       const x = i << 5;
       if (
         si[x + S_HASH] === h &&
@@ -2331,7 +2375,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const h = this.sessHash4(slot, pool, port4, r4, rport);
     const si = this.si;
     const s1 = slot + 1;
-    for (let i = this.sHeads4[h & (this.sHeads4.length - 1)]; i >= 0; i = si[(i << 5) + S_NEXT4]) {
+    for (let i = this.sHeads4[h >>> this.sShift]; i >= 0; i = si[(i << 5) + S_NEXT4]) {
       const x = i << 5;
       if (
         si[x + S_HASH4] === h &&
@@ -2414,19 +2458,19 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     si[x + S_HASH4] = this.sessHash4(bi[bx + B_SLOT] - 1, bi[bx + B_POOL], bi[bx + B_PORT4], r4, rport);
     this.sCount++;
     if (this.sCount > this.sHeads.length) this.rehashSessions(this.sHeads.length * 2);
-    else this.linkSession(id, this.sHeads.length - 1);
+    else this.linkSession(id);
     this.wheel.schedule(id, deadline);
     return id;
   }
 
-  /** Puts session `s` at the head of its bucket in both chains (`mask`: heads size − 1). */
-  private linkSession(s: number, mask: number): void {
+  /** Puts session `s` at the head of its bucket in both chains. */
+  private linkSession(s: number): void {
     const x = s << 5;
     const si = this.si;
-    const b1 = si[x + S_HASH] & mask;
+    const b1 = si[x + S_HASH] >>> this.sShift;
     si[x + S_NEXT] = this.sHeads[b1];
     this.sHeads[b1] = s;
-    const b4 = si[x + S_HASH4] & mask;
+    const b4 = si[x + S_HASH4] >>> this.sShift;
     si[x + S_NEXT4] = this.sHeads4[b4];
     this.sHeads4[b4] = s;
   }
@@ -2434,14 +2478,14 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private rehashSessions(size: number): void {
     this.sHeads = new Int32Array(size).fill(-1);
     this.sHeads4 = new Int32Array(size).fill(-1);
-    for (let i = 0; i < this.sNextFresh; i++)
-      if (this.si[(i << 5) + S_LIVE] !== 0) this.linkSession(i, size - 1);
+    this.sShift = Math.clz32(size) + 1;
+    for (let i = 0; i < this.sNextFresh; i++) if (this.si[(i << 5) + S_LIVE] !== 0) this.linkSession(i);
   }
 
   /** Takes session `s` out of the chain through field `next` whose heads are `heads`. */
   private unlinkSession(s: number, heads: Int32Array, hash: number, next: number): void {
     const si = this.si;
-    const bucket = hash & (heads.length - 1);
+    const bucket = hash >>> this.sShift;
     let prev = -1;
     for (let i = heads[bucket]; i >= 0; prev = i, i = si[(i << 5) + next]) {
       if (i !== s) continue;

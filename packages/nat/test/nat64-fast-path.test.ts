@@ -274,3 +274,74 @@ describe('NAT64 fast paths under session churn', () => {
     B.nat.close();
   });
 });
+
+describe('NAT64 table hashes', () => {
+  // Keys an inside host chooses (its source port, the IPv4 destination) must not line up in one
+  // chain. A hash that is a plain sum of word products sends keys differing only in their high
+  // bits to few values whatever its keys; vector multiply-shift over 16-bit pieces does not.
+  type Hashes = {
+    sessHash6(
+      t: number,
+      s: number,
+      a0: number,
+      a1: number,
+      a2: number,
+      a3: number,
+      p: number,
+      r4: number,
+      rp: number,
+    ): number;
+    sessHash4(s: number, pool: number, port4: number, r4: number, rp: number): number;
+    bibHashW(t: number, s: number, a0: number, a1: number, a2: number, a3: number, p: number): number;
+  };
+  const buckets = (hashes: number[], bits: number) => {
+    const load = new Map<number, number>();
+    for (const h of hashes) load.set(h >>> (32 - bits), (load.get(h >>> (32 - bits)) ?? 0) + 1);
+    return { used: load.size, max: Math.max(...load.values()) };
+  };
+
+  it('spread keys that differ only in the high byte of the port and of the IPv4 address', () => {
+    const nat = new Nat64({ prefix: '64:ff9b::/96', inside: '2001:db8::1/64', outside: '203.0.113.1/24' });
+    const h = nat as unknown as Hashes;
+    const in6: number[] = [];
+    const out4: number[] = [];
+    for (let hi = 0; hi < 256; hi++)
+      for (let r = 0; r < 256; r++) {
+        const port = (hi << 8) | 0x35;
+        const r4 = (r << 24) | 0x336401;
+        in6.push(h.sessHash6(1, 1, 0x20010db8, 0, 0, 5, port, r4, 443));
+        out4.push(h.sessHash4(1, 0, port, r4, 443));
+      }
+    // 65,536 keys into 4,096 buckets: 16 per bucket on average.
+    for (const [name, hs] of [
+      ['inside', in6],
+      ['outside', out4],
+    ] as const) {
+      const b = buckets(hs, 12);
+      assert.ok(b.used > 4000, `${name}: ${b.used} of 4096 buckets used`);
+      assert.ok(b.max < 64, `${name}: a chain of ${b.max}`);
+    }
+    // Bit 31 flipped in two words: a sum of products would not see it at all.
+    assert.notEqual(
+      h.sessHash6(1, 1, 0x20010db8, 0, 0, 5, 53, 0x0a000001, 443),
+      h.sessHash6(1, 1, 0x20010db8, 0, 0, 5 ^ 0x80000000, 53, 0x0a000001 ^ 0x80000000, 443),
+    );
+    const bib: number[] = [];
+    for (let hi = 0; hi < 256; hi++)
+      for (let a = 0; a < 256; a++) bib.push(h.bibHashW(1, 1, 0x20010db8, 0, a << 24, 5, (hi << 8) | 1));
+    const b = buckets(bib, 12);
+    assert.ok(b.used > 4000 && b.max < 64, `BIB: ${b.used} buckets, a chain of ${b.max}`);
+    nat.close();
+  });
+
+  it('draw their keys per instance', () => {
+    const mk = () =>
+      new Nat64({ prefix: '64:ff9b::/96', inside: '2001:db8::1/64', outside: '203.0.113.1/24' });
+    const [a, b] = [mk(), mk()];
+    const ha = (a as unknown as Hashes).sessHash4(0, 0, 1024, 0x0a000001, 80);
+    const hb = (b as unknown as Hashes).sessHash4(0, 0, 1024, 0x0a000001, 80);
+    assert.notEqual(ha, hb, 'two instances hash the same key alike (chance 2^-32)');
+    a.close();
+    b.close();
+  });
+});
