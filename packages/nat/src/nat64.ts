@@ -888,6 +888,9 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
         const port6 = int(b.port6, 0, 65535, 'port6');
         const port4 = int(b.port4, 0, 65535, 'port4');
         if (nat.ports.owner(slot, poolIdx, port4) !== PORT_FREE) bad(`port ${port4} used twice`);
+        // One binding per (tenant, protocol, IPv6 address, port): a second would make the lookups ambiguous.
+        if (nat.find6(tenant, slot, (a6 as Prefix).ip, 0, port6) >= 0)
+          bad(`binding ${b.ipv6} port ${port6} (tenant ${tenant}, proto ${b.proto}) given twice`);
         if (!nat.tenants[tenant])
           nat.tenants[tenant] = { dev: undefined, deliver: discard, defrag: undefined };
         const bib = nat.newBib(tenant, slot, (a6 as Prefix).ip, 0, port6, poolIdx, port4, b.static === true);
@@ -896,10 +899,13 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
           const r4 = typeof s?.remoteIp === 'string' ? parseIpv4(s.remoteIp) : null;
           if (r4 === null) bad(`remoteIp ${String(s?.remoteIp)}`);
           const st = int(s.state, 0, 7, 'state');
+          const rport = int(s.remotePort, 0, 65535, 'remotePort');
+          if (nat.findSession(bib, (r4 as number) | 0, rport) >= 0)
+            bad(`session with ${s.remoteIp} port ${rport} given twice for ${b.ipv6} port ${port6}`);
           const id = nat.newSession(
             bib,
             (r4 as number) | 0,
-            int(s.remotePort, 0, 65535, 'remotePort'),
+            rport,
             slot === SLOT_TCP ? Math.max(1, st) : 0,
             int(s.flags, 0, 7, 'flags'),
             now + Math.max(0, Number(s.expiresInMs) || 0),

@@ -580,6 +580,30 @@ describe('Nat64 snapshot', () => {
     );
     again.close();
   });
+
+  it('refuses a snapshot that gives a binding or a session twice (ERR_BAD_SNAPSHOT)', () => {
+    const t = rig();
+    t.send6(udp6(H1, 40000, t.v6(R1), 53, 'q'));
+    t.one4();
+    const snap = JSON.parse(JSON.stringify(t.nat.snapshot())) as Nat64Snapshot;
+    t.nat.close();
+    const opts = { prefix: PREFIX, inside: '2001:db8::1/64', outside: `${POOL}/24`, maintainIntervalMs: 0 };
+    const [b] = snap.bindings;
+    const twiceBinding = { ...snap, bindings: [b, { ...b, port4: b.port4 + 1 }] };
+    assert.throws(() => Nat64.restore(twiceBinding, opts), {
+      code: 'ERR_BAD_SNAPSHOT',
+      message: /given twice/,
+    });
+    const twiceSession = { ...snap, bindings: [{ ...b, sessions: [b.sessions[0], b.sessions[0]] }] };
+    assert.throws(() => Nat64.restore(twiceSession, opts), {
+      code: 'ERR_BAD_SNAPSHOT',
+      message: /given twice/,
+    });
+    // The same binding for another tenant is not a duplicate.
+    const other = Nat64.restore({ ...snap, bindings: [b, { ...b, tenant: 1, port4: b.port4 + 1 }] }, opts);
+    assert.equal(other.mappings().length, 2);
+    other.close();
+  });
 });
 
 describe('Nat64 fragments', () => {
