@@ -312,14 +312,15 @@ describe('NAT64 table hashes', () => {
         in6.push(h.sessHash6(1, 1, 0x20010db8, 0, 0, 5, port, r4, 443));
         out4.push(h.sessHash4(1, 0, port, r4, 443));
       }
-    // 65,536 keys into 4,096 buckets: 16 per bucket on average.
+    // 65,536 keys into 4,096 buckets: 16 per bucket on average. Over 1,500 key draws the worst
+    // draw left 3,730 buckets used and a chain of 63; a hash these keys defeat uses ≤ 256 buckets.
     for (const [name, hs] of [
       ['inside', in6],
       ['outside', out4],
     ] as const) {
       const b = buckets(hs, 12);
-      assert.ok(b.used > 4000, `${name}: ${b.used} of 4096 buckets used`);
-      assert.ok(b.max < 64, `${name}: a chain of ${b.max}`);
+      assert.ok(b.used > 3000, `${name}: ${b.used} of 4096 buckets used`);
+      assert.ok(b.max < 128, `${name}: a chain of ${b.max}`);
     }
     // Bit 31 flipped in two words: a sum of products would not see it at all.
     assert.notEqual(
@@ -330,7 +331,7 @@ describe('NAT64 table hashes', () => {
     for (let hi = 0; hi < 256; hi++)
       for (let a = 0; a < 256; a++) bib.push(h.bibHashW(1, 1, 0x20010db8, 0, a << 24, 5, (hi << 8) | 1));
     const b = buckets(bib, 12);
-    assert.ok(b.used > 4000 && b.max < 64, `BIB: ${b.used} buckets, a chain of ${b.max}`);
+    assert.ok(b.used > 3000 && b.max < 128, `BIB: ${b.used} buckets, a chain of ${b.max}`);
     nat.close();
   });
 
