@@ -15,6 +15,7 @@ import { MultimediaSystemControlMessage } from './h323/h245.js';
 import { type AddressHit, PerError, perDecode } from './h323/per.js';
 import { parseQ931 } from './h323/q931.js';
 import { TPKT_HEADER_LEN, tpktLength } from './h323/tpkt.js';
+import { seqDiff } from './line-protocol.js';
 
 export { H323UserInformation } from './h323/h225.js';
 export { MultimediaSystemControlMessage, OpenLogicalChannel, OpenLogicalChannelAck } from './h323/h245.js';
@@ -368,7 +369,7 @@ export class H323Helper implements NatHelper {
       d.init = true;
       d.nextSeq = dataSeq;
     }
-    let rel = (dataSeq - d.nextSeq) | 0;
+    let rel = seqDiff(dataSeq, d.nextSeq);
     if (rel > 0) {
       // A gap: resynchronise on this segment if it starts with a TPKT header.
       this.stats.outOfOrder++;
@@ -391,7 +392,7 @@ export class H323Helper implements NatHelper {
   private repatch(d: DirState, ctx: HelperPacketContext, dataSeq: number, oldLen: number): boolean {
     let any = false;
     for (const p of d.patches) {
-      const r = (p.seq - dataSeq) | 0;
+      const r = seqDiff(p.seq, dataSeq);
       const from = Math.max(0, -r);
       const to = Math.min(p.bytes.length, oldLen - r);
       if (from >= to) continue;

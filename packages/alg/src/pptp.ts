@@ -13,7 +13,7 @@
 import { ConfigError } from '@l3kit/core';
 import type { CreateMappingOptions, HelperPacketContext, NatHelper, NatHelperHost } from '@l3kit/nat';
 import { formatIpv4, readChecksum, updateChecksum16, writeChecksum } from '@l3kit/wire';
-import { guardPacket } from './line-protocol.js';
+import { guardPacket, seqDiff } from './line-protocol.js';
 import {
   PPTP_CALL_REPLY_RESULT_OFFSET,
   PPTP_HEADER_LEN,
@@ -293,7 +293,7 @@ export class PptpHelper implements NatHelper {
       st.synced = true;
       st.next = seq;
     }
-    const d = (seq - st.next) | 0;
+    const d = seqDiff(seq, st.next);
     if (d > 0) {
       this.stats.outOfOrderDrops++;
       return null;
