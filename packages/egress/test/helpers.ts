@@ -72,6 +72,14 @@ export async function listen(server: Server): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
+/** Closes a test server: destroys its open client sockets, then waits for the server to close. */
+function closer(server: Server, clients: Iterable<Socket>): () => Promise<void> {
+  return async () => {
+    for (const c of clients) c.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+}
+
 /** An upstream that answers every connection with `greeting` + the peer address, then echoes. */
 export async function echoServer(): Promise<{
   server: Server;
@@ -259,12 +267,7 @@ export async function socksServer(opts: SocksServerOptions = {}) {
     };
     c.on('data', onData);
   });
-  const port = await listen(server);
-  const close = async (): Promise<void> => {
-    for (const c of clients) c.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  };
-  return { server, port, log, close };
+  return { server, port: await listen(server), log, close: closer(server, clients) };
 }
 
 /** A minimal HTTP CONNECT proxy with optional Basic authentication. */
@@ -319,12 +322,7 @@ export async function connectProxy(
     };
     c.on('data', onData);
   });
-  const port = await listen(server);
-  const close = async (): Promise<void> => {
-    for (const c of clients) c.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  };
-  return { server, port, log, close };
+  return { server, port: await listen(server), log, close: closer(server, clients) };
 }
 
 /** A UDP echo server on 127.0.0.1 that records sources. */
