@@ -379,6 +379,11 @@ function finalMix(h: number): number {
   return h ^ (h >>> 16);
 }
 
+/** The bucket of hash `h` in a table of chain heads (a power of two long): the top bits of `h`. */
+function bucketOf(h: number, heads: Int32Array): number {
+  return h >>> (Math.clz32(heads.length) + 1);
+}
+
 /** `n` random 32-bit keys for {@link Nat64}'s table hashes. */
 function randomKeys(n: number): Int32Array {
   return globalThis.crypto.getRandomValues(new Int32Array(n));
@@ -715,9 +720,6 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private sHeads4 = new Int32Array(1024).fill(-1);
   /** Keys of the BIB and session hashes, random per instance. */
   private readonly hk = randomKeys(34);
-  /** Bucket of a hash: its top bits, `h >>> shift` (32 − log2 of the heads' size). */
-  private bShift = Math.clz32(1024) + 1;
-  private sShift = Math.clz32(1024) + 1;
 
   // ---- per-packet context (long-lived) ----
   private curSess = -1;
@@ -2074,7 +2076,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const h = this.bibHashW(tenant, slot, a0, a1, a2, a3, port);
     const bi = this.bi;
     const s1 = slot + 1;
-    for (let i = this.bHeads[h >>> this.bShift]; i >= 0; i = bi[(i << 4) + B_NEXT]) {
+    for (let i = this.bHeads[bucketOf(h, this.bHeads)]; i >= 0; i = bi[(i << 4) + B_NEXT]) {
       const x = i << 4;
       if (
         bi[x + B_HASH] === h &&
@@ -2172,7 +2174,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     this.bCount++;
     if (this.bCount > this.bHeads.length) this.rehashBib(this.bHeads.length * 2);
     else {
-      const bucket = h >>> this.bShift;
+      const bucket = bucketOf(h, this.bHeads);
       this.bi[(id << 4) + B_NEXT] = this.bHeads[bucket];
       this.bHeads[bucket] = id;
     }
@@ -2182,15 +2184,13 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
 
   private rehashBib(size: number): void {
     const heads = new Int32Array(size).fill(-1);
-    const shift = Math.clz32(size) + 1;
     for (let i = 0; i < this.bNextFresh; i++) {
       if (this.bi[(i << 4) + B_SLOT] === 0) continue;
-      const bucket = this.bi[(i << 4) + B_HASH] >>> shift;
+      const bucket = bucketOf(this.bi[(i << 4) + B_HASH], heads);
       this.bi[(i << 4) + B_NEXT] = heads[bucket];
       heads[bucket] = i;
     }
     this.bHeads = heads;
-    this.bShift = shift;
   }
 
   private removeBib(b: number, why: 'expired' | 'removed' | 'rollback'): void {
@@ -2198,7 +2198,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
       this.removeSession(this.bi[(b << 4) + B_SESS_HEAD], why === 'rollback' ? 'rollback' : 'removed', true);
     if (why === 'removed' && this.bi[(b << 4) + B_STATIC] && this.listenerCount('mapping-removed') > 0)
       this.emit('mapping-removed', this.listenRecord(b));
-    const bucket = this.bi[(b << 4) + B_HASH] >>> this.bShift;
+    const bucket = bucketOf(this.bi[(b << 4) + B_HASH], this.bHeads);
     let prev = -1;
     for (let i = this.bHeads[bucket]; i >= 0; prev = i, i = this.bi[(i << 4) + B_NEXT]) {
       if (i !== b) continue;
@@ -2330,7 +2330,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private findSession(b: number, r4: number, rport: number): number {
     const h = this.sessHashOf(b, r4, rport);
     const si = this.si;
-    for (let i = this.sHeads[h >>> this.sShift]; i >= 0; i = si[(i << 5) + S_NEXT])
+    for (let i = this.sHeads[bucketOf(h, this.sHeads)]; i >= 0; i = si[(i << 5) + S_NEXT])
       if (
         si[(i << 5) + S_HASH] === h &&
         si[(i << 5) + S_BIB] === b &&
@@ -2359,7 +2359,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const h = this.sessHash6(tenant, slot, a0, a1, a2, a3, port, r4, rport);
     const si = this.si;
     const s1 = slot + 1;
-    for (let i = this.sHeads[h >>> this.sShift]; i >= 0; i = si[(i << 5) + S_NEXT]) {
+    for (let i = this.sHeads[bucketOf(h, this.sHeads)]; i >= 0; i = si[(i << 5) + S_NEXT]) {
       const x = i << 5;
       if (
         si[x + S_HASH] === h &&
@@ -2383,7 +2383,7 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
     const h = this.sessHash4(slot, pool, port4, r4, rport);
     const si = this.si;
     const s1 = slot + 1;
-    for (let i = this.sHeads4[h >>> this.sShift]; i >= 0; i = si[(i << 5) + S_NEXT4]) {
+    for (let i = this.sHeads4[bucketOf(h, this.sHeads4)]; i >= 0; i = si[(i << 5) + S_NEXT4]) {
       const x = i << 5;
       if (
         si[x + S_HASH4] === h &&
@@ -2475,10 +2475,10 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private linkSession(s: number): void {
     const x = s << 5;
     const si = this.si;
-    const b1 = si[x + S_HASH] >>> this.sShift;
+    const b1 = bucketOf(si[x + S_HASH], this.sHeads);
     si[x + S_NEXT] = this.sHeads[b1];
     this.sHeads[b1] = s;
-    const b4 = si[x + S_HASH4] >>> this.sShift;
+    const b4 = bucketOf(si[x + S_HASH4], this.sHeads4);
     si[x + S_NEXT4] = this.sHeads4[b4];
     this.sHeads4[b4] = s;
   }
@@ -2486,14 +2486,13 @@ export class Nat64 extends EventEmitter<Nat64Events> implements L3Connector {
   private rehashSessions(size: number): void {
     this.sHeads = new Int32Array(size).fill(-1);
     this.sHeads4 = new Int32Array(size).fill(-1);
-    this.sShift = Math.clz32(size) + 1;
     for (let i = 0; i < this.sNextFresh; i++) if (this.si[(i << 5) + S_LIVE] !== 0) this.linkSession(i);
   }
 
   /** Takes session `s` out of the chain through field `next` whose heads are `heads`. */
   private unlinkSession(s: number, heads: Int32Array, hash: number, next: number): void {
     const si = this.si;
-    const bucket = hash >>> this.sShift;
+    const bucket = bucketOf(hash, heads);
     let prev = -1;
     for (let i = heads[bucket]; i >= 0; prev = i, i = si[(i << 5) + next]) {
       if (i !== s) continue;
